@@ -1,0 +1,85 @@
+"""Small helpers to write and strictly read payload bytes (varints, fixed-width ints).
+
+Codec payloads are untrusted input: :class:`Reader` raises
+:class:`~latentpress.errors.CorruptPayloadError` on every overrun or oversized value
+instead of an IndexError or a huge allocation.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from latentpress.errors import CorruptPayloadError
+
+_MAX_VARINT_BYTES = 10
+
+
+def uvarint(value: int) -> bytes:
+    """LEB128 encoding of a nonnegative integer below 2**64."""
+    if value < 0 or value >= 1 << 64:
+        raise ValueError(f"uvarint out of range: {value}")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def svarint(value: int) -> bytes:
+    """Zigzag + LEB128 encoding of a signed integer in [−2**63, 2**63)."""
+    return uvarint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
+
+
+class Reader:
+    def __init__(self, data: bytes, what: str = "payload") -> None:
+        self.data = memoryview(data)
+        self.pos = 0
+        self.what = what
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def fail(self, message: str) -> CorruptPayloadError:
+        return CorruptPayloadError(f"{self.what}: {message}")
+
+    def take(self, count: int) -> bytes:
+        if count < 0 or count > self.remaining:
+            raise self.fail(f"needs {count} bytes at offset {self.pos}, {self.remaining} left")
+        out = self.data[self.pos:self.pos + count].tobytes()
+        self.pos += count
+        return out
+
+    def uvarint(self, maximum: int = (1 << 64) - 1) -> int:
+        value = shift = 0
+        for _ in range(_MAX_VARINT_BYTES):
+            if self.pos >= len(self.data):
+                raise self.fail("ends inside a number")
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                if value > maximum:
+                    raise self.fail(f"value {value} exceeds the maximum {maximum}")
+                return value
+        raise self.fail("varint longer than 10 bytes")
+
+    def svarint(self, bound: int = 1 << 62) -> int:
+        raw = self.uvarint()
+        value = (raw >> 1) ^ -(raw & 1)
+        if abs(value) > bound:
+            raise self.fail(f"value {value} out of range ±{bound}")
+        return value
+
+    def unpack(self, fmt: str) -> tuple:
+        size = struct.calcsize(fmt)
+        return struct.unpack(fmt, self.take(size))
+
+    def expect_end(self) -> None:
+        if self.remaining:
+            raise self.fail(f"{self.remaining} unexpected bytes at the end")

@@ -1,0 +1,248 @@
+"""The ``latentpress`` command line, in the style of cwebp/cjxl: ``latentpress encode in out -q 60``.
+
+Thin: it parses arguments, calls the public API and prints. Every error the library
+raises on bad input becomes one line on stderr and exit status 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import latentpress
+from latentpress import api
+from latentpress.codecs.base import DEFAULT_CODEC, available
+from latentpress.container import DEFAULT_LIMITS, Limits
+from latentpress.errors import LatentpressError
+from latentpress.image import atomic_write, open_image, save_png
+from latentpress.metrics import psnr
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CliError(LatentpressError):
+    """A problem with the command's arguments or files (not with image data)."""
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    if getattr(args, "max_pixels", None) is None:
+        return DEFAULT_LIMITS
+    if args.max_pixels < 1:
+        raise CliError("--max-pixels must be positive")
+    return Limits(max_pixels=args.max_pixels)
+
+
+def _check_input(path: str, limits: Limits) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise CliError(f"{path}: no such file")
+    if file.is_dir():
+        raise CliError(f"{path}: is a directory")
+    size = file.stat().st_size
+    if size > limits.max_file_bytes:
+        raise CliError(f"{path}: {size:,} bytes exceeds the {limits.max_file_bytes:,}-byte limit")
+    return file
+
+
+def _read_input(path: str, limits: Limits) -> bytes:
+    try:
+        return _check_input(path, limits).read_bytes()
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _check_output(source: str, target: str, force: bool) -> None:
+    out = Path(target)
+    if out.is_dir():
+        raise CliError(f"{target}: is a directory")
+    if out.exists() and Path(source).exists() and out.resolve() == Path(source).resolve():
+        raise CliError(f"{target}: output would overwrite the input")
+    if out.exists() and not force:
+        raise CliError(f"{target}: exists (use --force to overwrite)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"{target}: folder {parent} does not exist")
+
+
+def _codec_params(args: argparse.Namespace) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"-p expects KEY=VALUE, got {item!r}")
+        params[key.strip()] = value.strip()
+    if args.quality is not None:
+        params["quality"] = args.quality
+    return params
+
+
+def _summary(nbytes: int, width: int, height: int, quality: float | None, seconds: float) -> str:
+    bpp = 8.0 * nbytes / (width * height)
+    text = f"{nbytes:,} bytes, {width}x{height}, {bpp:.4f} bpp"
+    if quality is not None:
+        text += f", PSNR {quality:.2f} dB" if np.isfinite(quality) else ", lossless"
+    return text + f", {seconds:.2f} s"
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    limits = _limits(args)
+    _check_input(args.input, limits)
+    _check_output(args.input, args.output, args.force)
+    source = open_image(args.input, max_pixels=limits.max_pixels)
+    started = time.perf_counter()
+    data = api.encode(source.pixels, args.codec, icc_profile=source.icc_profile, exif=source.exif,
+                      limits=limits, **_codec_params(args))
+    seconds = time.perf_counter() - started
+    with atomic_write(args.output) as handle:
+        handle.write(data)
+    quality = None
+    if not args.no_psnr:
+        quality = psnr(source.pixels, api.decode(data, limits=limits))
+    height, width = source.pixels.shape[:2]
+    if not args.quiet:
+        print(f"{args.output}: {_summary(len(data), width, height, quality, seconds)}")
+
+
+def cmd_decode(args: argparse.Namespace) -> None:
+    limits = _limits(args)
+    data = _read_input(args.input, limits)
+    _check_output(args.input, args.output, args.force)
+    if Path(args.output).suffix.lower() != ".png":
+        raise CliError(f"{args.output}: decode writes PNG; use a .png file name")
+    started = time.perf_counter()
+    image = api.decode_image(data, limits=limits)
+    seconds = time.perf_counter() - started
+    save_png(np.asarray(image), args.output, image.info.get("icc_profile"), image.info.get("exif"))
+    if not args.quiet:
+        print(f"{args.output}: {image.width}x{image.height} {image.mode}, {seconds:.2f} s")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    header = api.read_info(_read_input(args.input, _limits(args)), limits=_limits(args))
+    info = header.to_dict()
+    info["decodable"] = header.codec in available()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    print(f"{args.input}: .lpx format version {info['format_version']}")
+    rows = [
+        ("codec", f"{info['codec']} (payload version {info['codec_version']})"
+                  + ("" if info["decodable"] else "  [not available in this build]")),
+        ("size", f"{info['width']}x{info['height']}"),
+        ("channels", f"{info['channels']} ({info['colour_space']}), {info['bit_depth']} bits"),
+        ("params", json.dumps(info["params"], sort_keys=True)),
+        ("file", f"{info['file_bytes']:,} bytes, {info['bpp']:.4f} bpp"),
+    ]
+    for key, value in rows:
+        print(f"  {key:<9} {value}")
+    print("  sections:")
+    print(f"    {'type':<6}{'offset':>10}{'length':>12}  crc32")
+    for section in info["sections"]:
+        print(f"    {section['type']!r:<6}{section['offset']:>10}{section['length']:>12}  {section['crc32']}")
+
+
+def cmd_codecs(args: argparse.Namespace) -> None:
+    listing = api.codecs()
+    if args.json:
+        print(json.dumps([{"name": c.name, "version": c.version, "description": c.description,
+                           "lossless": c.lossless, "params": c.params} for c in listing], indent=2))
+        return
+    for codec in listing:
+        default = " (default)" if codec.name == DEFAULT_CODEC else ""
+        params = ", ".join(f"{k}={v}" for k, v in codec.params.items())
+        print(f"{codec.name:<14} {codec.description}{default}")
+        if params:
+            print(f"{'':<14} parameters: {params}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from latentpress.demo import run_demo
+
+    run_demo(image_path=args.image, codec=args.codec, params=_codec_params(args), keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latentpress", description="Learned image compression and the .lpx format.")
+    parser.add_argument("--version", action="version", version=f"latentpress {latentpress.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def codec_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--codec", default=None, help=f"codec name (default {DEFAULT_CODEC}; see `latentpress codecs`)")
+        p.add_argument("-q", "--quality", default=None, help="quality knob of the codec (0-100 where it has one)")
+        p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="any other codec parameter (repeatable)")
+
+    def limit_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-pixels", type=int, default=None, help=f"refuse images larger than this (default {DEFAULT_LIMITS.max_pixels:,})")
+
+    p = sub.add_parser("encode", help="compress an image (PNG/JPEG/TIFF/BMP/WebP) to .lpx")
+    p.add_argument("input")
+    p.add_argument("output")
+    codec_options(p)
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    p.add_argument("--no-psnr", action="store_true", help="do not decode again to report PSNR")
+    p.add_argument("--quiet", action="store_true")
+    limit_option(p)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decompress an .lpx file to PNG")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    limit_option(p)
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="show the header and section table of an .lpx file")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true")
+    limit_option(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("codecs", help="list the available codecs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_codecs)
+
+    p = sub.add_parser("demo", help="compress and decompress an image and report size, bpp and PSNR")
+    p.add_argument("--image", help="image to use (default: a generated test image)")
+    p.add_argument("--keep", help="folder to keep the .lpx and decoded PNG in")
+    codec_options(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LatentpressError as exc:
+        print(f"latentpress: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("latentpress: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except OSError as exc:
+        # Writing the output can fail for reasons outside latentpress (disk full,
+        # permissions); atomic writes guarantee no partial file was left.
+        target = f"{exc.filename}: " if exc.filename else ""
+        print(f"latentpress: error: {target}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,160 @@
+"""The Codec contract and the codec registry.
+
+A codec turns a uint8 image into an ordered list of container sections plus the
+parameters the decoder needs (recorded in the file header), and back. It knows
+nothing about files, the CLI or the container's byte layout.
+
+Codecs register by name. Built-in codecs are listed in ``_BUILTIN`` and imported on
+first use, so ``import latentpress`` (and with it the Pillow plugin) stays light and
+does not import torch until a learned codec is actually used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from latentpress.container import Header, Section
+from latentpress.errors import CorruptPayloadError, ParameterError, UnknownCodecError, UnsupportedVersionError
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a codec's encoder returns."""
+
+    sections: list[Section]
+    params: dict[str, Any]          # stored in the header; what the decoder needs
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For codecs without parameters."""
+
+
+class Codec(ABC):
+    name: ClassVar[str]
+    version: ClassVar[int]             # payload layout version, stored in the header
+    description: ClassVar[str]         # one line, shown by `latentpress codecs`
+    lossless: ClassVar[bool] = False
+    Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
+
+    @abstractmethod
+    def encode(self, image: np.ndarray, params: Any) -> Payload:
+        """image: uint8 H×W or H×W×3 (C-contiguous); params: an instance of Params."""
+
+    @abstractmethod
+    def decode(self, header: Header, sections: Sequence[Section]) -> np.ndarray:
+        """Reconstruct the image the header describes; must validate the sections."""
+
+    # Shared helpers --------------------------------------------------------------
+
+    @classmethod
+    def parse_params(cls, values: Mapping[str, Any]) -> Any:
+        """Build and validate Params from keyword values (strings from the CLI are coerced)."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            valid = ", ".join(sorted(fields)) or "none"
+            raise ParameterError(f"codec {cls.name!r} has no parameter {unknown[0]!r} (valid: {valid})")
+        hints = typing.get_type_hints(cls.Params)
+        converted = {key: _coerce(cls.name, key, value, hints[key]) for key, value in values.items()}
+        params = cls.Params(**converted)
+        validate = getattr(params, "validate", None)
+        if validate is not None:
+            validate()
+        return params
+
+    @classmethod
+    def check_version(cls, header: Header) -> None:
+        if header.codec_version != cls.version:
+            raise UnsupportedVersionError(
+                f"{cls.name} payload version {header.codec_version} is not supported by this "
+                f"build (it reads version {cls.version})")
+
+    @staticmethod
+    def expect_sections(sections: Sequence[Section], types: Sequence[str]) -> list[bytes]:
+        found = [s.type for s in sections]
+        if found != list(types):
+            raise CorruptPayloadError(f"expected sections {list(types)}, found {found}")
+        return [s.data for s in sections]
+
+
+def _coerce(codec: str, key: str, value: Any, kind: Any) -> Any:
+    """Convert a CLI string (or a Python value) to the declared field type."""
+    origin = typing.get_origin(kind)
+    try:
+        if origin is typing.Literal:
+            choices = typing.get_args(kind)
+            if value not in choices:
+                raise ValueError(f"choose one of {', '.join(map(str, choices))}")
+            return value
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError("expected true or false")
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("expected an integer")
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(value)
+        if kind is float:
+            result = float(value)
+            if result != result or result in (float("inf"), float("-inf")):
+                raise ValueError("expected a finite number")
+            return result
+        if kind is str:
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"codec {codec!r} parameter {key}={value!r}: {exc}") from None
+    return value
+
+
+# Registry ------------------------------------------------------------------------
+
+_BUILTIN: dict[str, str] = {
+    "factorized": "latentpress.codecs.factorized.codec",
+}
+_REGISTRY: dict[str, type[Codec]] = {}
+
+DEFAULT_CODEC = "factorized"
+
+
+def register(cls: type[Codec]) -> type[Codec]:
+    """Class decorator: make a codec available by its ``name``."""
+    if not getattr(cls, "name", None) or not isinstance(cls.version, int):
+        raise TypeError("a codec needs a name and an integer version")
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"codec name {cls.name!r} is already registered by {existing.__qualname__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_codec(name: str) -> Codec:
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    if name not in _REGISTRY:
+        known = ", ".join(available()) or "none"
+        raise UnknownCodecError(f"unknown codec {name!r} (this build has: {known})")
+    return _REGISTRY[name]()
+
+
+def available() -> list[str]:
+    return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def all_codecs() -> list[type[Codec]]:
+    """Every codec class, importing the built-in ones."""
+    return [type(get_codec(name)) for name in available()]

@@ -1,0 +1,139 @@
+"""Codec ``factorized``: a pretrained factorized-prior autoencoder (the reference path).
+
+Not one of the seed systems: it is the small learned codec that proves the whole
+path — image → analysis transform → quantized latents → range coder → ``.lpx`` →
+range decoder → synthesis transform → image — with weights shipped in the package
+(see latentpress/codecs/factorized/model.py for the network and
+latentpress/train/factorized.py for the command that trained it).
+
+Entropy model: each latent channel is coded under a zero-mean discretized Laplace
+whose scale is fitted to this image and stored as one byte per channel (an index into
+the quantized scale grid of latentpress.entropy.tables), so the probabilities the
+decoder uses come from integers in the file, not from a float network.
+
+Payload version 1, sections in order:
+
+``PRIO``  M bytes: per latent channel, the scale index (0…63), or 255 for a channel
+          whose latents are all zero (not coded at all).
+``LATN``  the range-coded latents, channel by channel, raster order within a channel;
+          latent grid = ceil(H/16) × ceil(W/16).
+
+Header parameters: ``quality`` (0…100, sets the quantization gain) and ``model``
+(the shipped weights' id; a file made with other weights is refused).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.factorized.model import (
+    DOWNSAMPLING, Architecture, FactorizedAutoencoder, gain_for_quality,
+)
+from latentpress.container import Header, Section
+from latentpress.entropy import EntropyDecoder, EntropyEncoder, Family
+from latentpress.entropy import tables
+from latentpress.errors import CorruptPayloadError, ParameterError
+from latentpress.image import pad_to_multiple, to_uint8
+from latentpress.nn.tiling import tiled_apply
+from latentpress.weights import load_weights
+
+MODEL_ID = "factorized-v1"
+ZERO_CHANNEL = 255
+# Tiles of 1024×1024 pixels bound memory (~0.5 GB) on large images; Kodak is one tile.
+_TILE_LATENTS = 64
+_MARGIN_LATENTS = 4
+
+
+@functools.cache
+def _model() -> FactorizedAutoencoder:
+    model = FactorizedAutoencoder(Architecture())
+    model.load_state_dict(load_weights(MODEL_ID + ".safetensors"))
+    model.eval()
+    return model
+
+
+@dataclass(frozen=True)
+class FactorizedParams:
+    quality: int = 50
+    """0 (smallest file) … 100 (best quality)."""
+
+    def validate(self) -> None:
+        if not 0 <= self.quality <= 100:
+            raise ParameterError(f"quality must be between 0 and 100, got {self.quality}")
+
+
+@register
+class FactorizedCodec(Codec):
+    name = "factorized"
+    version = 1
+    description = "pretrained factorized-prior autoencoder (Ballé et al. 2017), quality 0-100"
+    Params = FactorizedParams
+
+    def encode(self, image: np.ndarray, params: FactorizedParams) -> Payload:
+        model = _model()
+        rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+        padded = pad_to_multiple(rgb, DOWNSAMPLING)
+        x = torch.from_numpy(np.array(padded)).permute(2, 0, 1)[None].float().div_(255.0)
+        with torch.inference_mode():
+            latents = tiled_apply(model.encode_latents, x, Fraction(1, DOWNSAMPLING),
+                                  _TILE_LATENTS * DOWNSAMPLING, _MARGIN_LATENTS * DOWNSAMPLING)
+            symbols = torch.round(latents[0] * gain_for_quality(params.quality))
+        symbols = symbols.numpy().astype(np.int64).reshape(symbols.shape[0], -1)
+
+        scale_indices = np.full(symbols.shape[0], ZERO_CHANNEL, np.uint8)
+        encoder = EntropyEncoder()
+        for channel, row in enumerate(symbols):
+            if not row.any():
+                continue
+            # Maximum-likelihood scale of a zero-mean Laplace, snapped to the grid.
+            _, table = tables.snap(0.0, max(float(np.abs(row).mean()), 1e-3))
+            scale_indices[channel] = int(table) // tables.NUM_OFFSETS
+            encoder.encode_parametric(row, Family.LAPLACE, np.zeros_like(row),
+                                      np.full(row.size, table))
+        sections = [Section("PRIO", scale_indices.tobytes()), Section("LATN", encoder.finish())]
+        return Payload(sections, {"quality": params.quality, "model": MODEL_ID})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        if header.params.get("model") != MODEL_ID:
+            raise CorruptPayloadError(f"file was made with model {header.params.get('model')!r}; "
+                                      f"this build has {MODEL_ID!r}")
+        quality = header.params.get("quality")
+        if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+            raise CorruptPayloadError(f"invalid quality {quality!r} in header")
+        prior, stream = self.expect_sections(sections, ["PRIO", "LATN"])
+        model = _model()
+        channels = model.arch.latent_channels
+        if len(prior) != channels:
+            raise CorruptPayloadError(f"PRIO has {len(prior)} bytes, expected {channels}")
+        scale_indices = np.frombuffer(prior, np.uint8)
+        if np.any((scale_indices >= tables.NUM_SCALES) & (scale_indices != ZERO_CHANNEL)):
+            raise CorruptPayloadError("PRIO holds a scale index outside the table")
+        grid_h = -(-header.height // DOWNSAMPLING)
+        grid_w = -(-header.width // DOWNSAMPLING)
+        count = grid_h * grid_w
+        decoder = EntropyDecoder(stream)
+        symbols = np.zeros((channels, count), np.float32)
+        zero_offset = tables.OFFSET_STEPS
+        for channel, index in enumerate(scale_indices.tolist()):
+            if index == ZERO_CHANNEL:
+                continue
+            table = index * tables.NUM_OFFSETS + zero_offset
+            symbols[channel] = decoder.decode_parametric(Family.LAPLACE, np.zeros(count, np.int64),
+                                                         np.full(count, table))
+        if np.abs(symbols).max(initial=0) > 1e6:
+            raise CorruptPayloadError("latent values out of range")
+        y_hat = torch.from_numpy(symbols.reshape(1, channels, grid_h, grid_w)) / gain_for_quality(quality)
+        with torch.inference_mode():
+            x_hat = tiled_apply(model.decode_latents, y_hat, Fraction(DOWNSAMPLING),
+                                _TILE_LATENTS, _MARGIN_LATENTS)
+        rgb = x_hat[0, :, :header.height, :header.width].permute(1, 2, 0).numpy() * 255.0
+        if header.channels == 1:
+            return to_uint8(rgb.mean(axis=2))
+        return to_uint8(rgb)

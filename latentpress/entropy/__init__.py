@@ -1,0 +1,14 @@
+"""Entropy coding on constriction's range coder.
+
+- :mod:`~latentpress.entropy.tables`: quantized Laplace/Gaussian/logistic tables and
+  the snapping of (mean, scale) to them — the deterministic path.
+- :mod:`~latentpress.entropy.coder`: :class:`EntropyEncoder` / :class:`EntropyDecoder`.
+- :mod:`~latentpress.entropy.factorized`: per-channel priors stored in the file.
+- :mod:`~latentpress.entropy.huffman`: canonical Huffman coding (a seed's baseline).
+"""
+
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.factorized import FactorizedPrior
+from latentpress.entropy.tables import Family, snap
+
+__all__ = ["EntropyDecoder", "EntropyEncoder", "FactorizedPrior", "Family", "snap"]

@@ -1,0 +1,186 @@
+"""Range coding of integer arrays on top of constriction's queue (FIFO) range coder.
+
+One :class:`EntropyEncoder` collects any number of calls — parametric symbols snapped
+to the quantized tables of :mod:`latentpress.entropy.tables`, symbols under explicit
+frequency tables (factorized priors), raw uniform integers — into one byte string,
+and an :class:`EntropyDecoder` replays the same calls in the same order.
+
+Within one call, symbols are coded grouped by table (a stable sort by table id), so a
+whole call costs one constriction call per distinct table instead of one per symbol;
+the decoder knows the tables of all symbols of the call and regroups identically.
+Values outside a table's support are coded as its escape symbol followed, after the
+call's grouped symbols, by an Elias-gamma code of the excess and a sign, so any
+int64 value round-trips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from latentpress.entropy import tables as T
+from latentpress.errors import CorruptPayloadError
+
+_Categorical = constriction.stream.model.Categorical
+_UNIFORM_BITS = 16
+_UNIFORM = constriction.stream.model.Uniform(1 << _UNIFORM_BITS)
+_UNIFORM_BIT_COUNT = constriction.stream.model.Uniform(64)
+_BIT = constriction.stream.model.Uniform(2)
+
+
+def categorical_model(freq: np.ndarray) -> "constriction.stream.model.Categorical":
+    """A constriction model for an integer frequency table (deterministic from the ints)."""
+    return _Categorical(freq.astype(np.float64) / float(freq.sum()), perfect=False)
+
+
+class _ModelCache:
+    def __init__(self) -> None:
+        self._models: dict[tuple[int, int], object] = {}
+
+    def parametric(self, family: T.Family, table: int):
+        key = (int(family), int(table))
+        model = self._models.get(key)
+        if model is None:
+            model = categorical_model(T.frequency_tables(family)[table])
+            self._models[key] = model
+        return model
+
+
+_MODELS = _ModelCache()
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stable grouping: (order, distinct keys, group start offsets into order)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])) if keys.size else np.zeros(0, np.int64)
+    return order, sorted_keys[starts], np.append(starts, keys.size)
+
+
+def _check_tables(family: T.Family, table_ids: np.ndarray) -> None:
+    if table_ids.size and (table_ids.min() < 0 or table_ids.max() >= T.NUM_SCALES * T.NUM_OFFSETS):
+        raise CorruptPayloadError("entropy model table id out of range")
+
+
+class EntropyEncoder:
+    def __init__(self) -> None:
+        self._coder = constriction.stream.queue.RangeEncoder()
+
+    def _encode_excess(self, excess: np.ndarray, negative: np.ndarray) -> None:
+        # Elias-gamma on excess+1: bit count, then the bits below the leading one in
+        # 16-bit chunks, then the sign.
+        for value, sign in zip((excess + 1).tolist(), negative.tolist()):
+            nbits = value.bit_length() - 1
+            self._coder.encode(np.array([nbits], np.int32), _UNIFORM_BIT_COUNT)
+            rest = value - (1 << nbits)
+            for shift in range(0, nbits, _UNIFORM_BITS):
+                self._coder.encode(np.array([(rest >> shift) & 0xFFFF], np.int32), _UNIFORM)
+            self._coder.encode(np.array([int(sign)], np.int32), _BIT)
+
+    def encode_parametric(self, symbols: np.ndarray, family: T.Family, centres: np.ndarray,
+                          table_ids: np.ndarray) -> None:
+        """Code integer ``symbols`` under snapped models (see tables.snap)."""
+        family = T.Family(family)
+        symbols = np.asarray(symbols, dtype=np.int64).ravel()
+        centres = np.asarray(centres, dtype=np.int64).ravel()
+        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
+        if not symbols.size == centres.size == table_ids.size:
+            raise ValueError("symbols, centres and table ids must have the same size")
+        _check_tables(family, table_ids)
+        radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
+        residual = symbols - centres
+        escaped = np.abs(residual) > radius
+        index = np.where(escaped, 2 * radius + 1, residual + radius).astype(np.int32)
+        order, keys, starts = _groups(table_ids)
+        for key, lo, hi in zip(keys.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
+            self._coder.encode(index[order[lo:hi]], _MODELS.parametric(family, key))
+        if escaped.any():
+            magnitude = np.abs(residual[escaped]) - radius[escaped] - 1
+            self._encode_excess(magnitude, residual[escaped] < 0)
+
+    def encode_gaussian(self, symbols, means, scales) -> None:
+        centres, ids = T.snap(means, scales)
+        self.encode_parametric(symbols, T.Family.GAUSSIAN, centres, ids)
+
+    def encode_laplace(self, symbols, means, scales) -> None:
+        centres, ids = T.snap(means, scales)
+        self.encode_parametric(symbols, T.Family.LAPLACE, centres, ids)
+
+    def encode_logistic(self, symbols, means, scales) -> None:
+        centres, ids = T.snap(means, scales)
+        self.encode_parametric(symbols, T.Family.LOGISTIC, centres, ids)
+
+    def encode_categorical(self, indices: np.ndarray, model) -> None:
+        """Code indices 0…n−1 i.i.d. under one prepared model (see categorical_model)."""
+        indices = np.ascontiguousarray(indices, dtype=np.int32).ravel()
+        if indices.size:
+            self._coder.encode(indices, model)
+
+    def encode_escaped(self, values: np.ndarray, negative: np.ndarray) -> None:
+        """Code nonnegative int64 values (and signs) with the escape code."""
+        self._encode_excess(np.asarray(values, np.int64), np.asarray(negative, bool))
+
+    def finish(self) -> bytes:
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class EntropyDecoder:
+    def __init__(self, data: bytes) -> None:
+        if len(data) % 4:
+            raise CorruptPayloadError("entropy-coded data is not a whole number of 32-bit words")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._coder = constriction.stream.queue.RangeDecoder(words)
+
+    def _decode_excess(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        values = np.empty(count, np.int64)
+        negative = np.empty(count, bool)
+        for i in range(count):
+            nbits = int(self._coder.decode(_UNIFORM_BIT_COUNT))
+            if nbits > 62:
+                raise CorruptPayloadError("escaped value does not fit 64 bits")
+            rest = 0
+            for shift in range(0, nbits, _UNIFORM_BITS):
+                rest |= int(self._coder.decode(_UNIFORM)) << shift
+            if rest >= 1 << nbits:
+                raise CorruptPayloadError("escaped value is malformed")
+            values[i] = (1 << nbits) + rest - 1
+            negative[i] = bool(self._coder.decode(_BIT))
+        return values, negative
+
+    def decode_parametric(self, family: T.Family, centres: np.ndarray, table_ids: np.ndarray) -> np.ndarray:
+        family = T.Family(family)
+        centres = np.asarray(centres, dtype=np.int64).ravel()
+        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
+        _check_tables(family, table_ids)
+        radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
+        index = np.empty(table_ids.size, np.int64)
+        order, keys, starts = _groups(table_ids)
+        for key, lo, hi in zip(keys.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
+            index[order[lo:hi]] = self._coder.decode(_MODELS.parametric(family, key), hi - lo)
+        escaped = index == 2 * radius + 1
+        residual = index - radius
+        if escaped.any():
+            magnitude, negative = self._decode_excess(int(escaped.sum()))
+            value = magnitude + radius[escaped] + 1
+            residual[escaped] = np.where(negative, -value, value)
+        return centres + residual
+
+    def decode_gaussian(self, means, scales) -> np.ndarray:
+        centres, ids = T.snap(means, scales)
+        return self.decode_parametric(T.Family.GAUSSIAN, centres, ids)
+
+    def decode_laplace(self, means, scales) -> np.ndarray:
+        centres, ids = T.snap(means, scales)
+        return self.decode_parametric(T.Family.LAPLACE, centres, ids)
+
+    def decode_logistic(self, means, scales) -> np.ndarray:
+        centres, ids = T.snap(means, scales)
+        return self.decode_parametric(T.Family.LOGISTIC, centres, ids)
+
+    def decode_categorical(self, model, count: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, np.int64)
+        return self._coder.decode(model, count).astype(np.int64)
+
+    def decode_escaped(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._decode_excess(count)

@@ -1,0 +1,184 @@
+"""Images in and out: loading, mode checks, colour conversion, padding.
+
+latentpress works on uint8 arrays: H×W (greyscale) or H×W×3 (RGB). Everything that
+turns a file or a PIL image into such an array, with a clear error for what is not
+supported, lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from latentpress.errors import ImageError
+
+# Modes converted without loss to L or RGB.
+_LOSSLESS_TO_L = {"1", "L"}
+_LOSSLESS_TO_RGB = {"RGB", "P"}
+
+
+@dataclass
+class LoadedImage:
+    """Pixels plus the metadata that is passed through unchanged (ICC profile, EXIF)."""
+
+    pixels: np.ndarray
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    metadata: dict[str, bytes] = field(default_factory=dict)
+
+
+def from_pil(image: Image.Image) -> np.ndarray:
+    """PIL image → uint8 H×W or H×W×3, refusing what cannot be represented exactly."""
+    mode = image.mode
+    if mode in _LOSSLESS_TO_L:
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if mode == "P":
+        if "transparency" in image.info:
+            raise ImageError("palette image with transparency: alpha is not supported; "
+                             "flatten it onto a background first")
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    if mode == "RGB":
+        return np.asarray(image, dtype=np.uint8)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        raise ImageError(f"image has an alpha channel (mode {mode}); latentpress codes "
+                         "greyscale and RGB only: flatten it onto a background first")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        raise ImageError(f"image has more than 8 bits per sample (mode {mode}); "
+                         "latentpress codes 8-bit images only: convert it to 8 bits first")
+    raise ImageError(f"unsupported image mode {mode}; convert it to RGB or greyscale (L) first")
+
+
+def as_array(image: "np.ndarray | Image.Image") -> np.ndarray:
+    """Validate and normalise an API input to a C-contiguous uint8 H×W or H×W×3 array."""
+    if isinstance(image, Image.Image):
+        return from_pil(image)
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ImageError(f"expected a uint8 array, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ImageError(f"expected an H×W or H×W×3 array, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"image is empty (shape {image.shape})")
+    return np.ascontiguousarray(image)
+
+
+def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> LoadedImage:
+    """Read an image file (PNG, JPEG, TIFF, BMP, WebP... anything Pillow reads)."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if max_pixels is not None and image.width * image.height > max_pixels:
+                    raise ImageError(f"{path}: {image.width}x{image.height} exceeds the "
+                                     f"limit of {max_pixels} pixels")
+                image.load()
+                pixels = from_pil(image)
+                return LoadedImage(pixels, image.info.get("icc_profile") or None,
+                                   _exif_bytes(image))
+    except ImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: cannot read image: {exc}") from None
+
+
+def _exif_bytes(image: Image.Image) -> bytes | None:
+    exif = image.info.get("exif")
+    return exif if isinstance(exif, bytes) and exif else None
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Pixels of an image file as uint8 H×W or H×W×3."""
+    return open_image(path).pixels
+
+
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+
+
+def save_png(pixels: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None,
+             exif: bytes | None = None) -> None:
+    """Write a PNG atomically (the destination appears complete or not at all)."""
+    extra = {}
+    if icc_profile:
+        extra["icc_profile"] = icc_profile
+    if exif:
+        extra["exif"] = exif
+    with atomic_write(path) as handle:
+        to_pil(pixels).save(handle, format="PNG", **extra)
+
+
+class atomic_write:
+    """Context manager: write to a temporary file beside ``path``, rename on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __enter__(self):
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        self._handle = os.fdopen(fd, "wb")
+        return self._handle
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._handle.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 (JFIF) RGB → YCbCr, float64, same value range as the input."""
+    rgb = rgb.astype(np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.stack([y, cb, cr], axis=-1)
+
+
+def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr` (float64, not rounded)."""
+    y, cb, cr = ycbcr[..., 0], ycbcr[..., 1] - 128.0, ycbcr[..., 2] - 128.0
+    r = y + 1.402 * cr
+    g = y - 0.344136 * cb - 0.714136 * cr
+    b = y + 1.772 * cb
+    return np.stack([r, g, b], axis=-1)
+
+
+def pad_to_multiple(pixels: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad bottom/right by edge replication so both sides are multiples of ``multiple``."""
+    height, width = pixels.shape[:2]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not pad_h and not pad_w:
+        return pixels
+    widths = [(0, pad_h), (0, pad_w)] + [(0, 0)] * (pixels.ndim - 2)
+    return np.pad(pixels, widths, mode="edge")
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Round and clip floats in [0, 255] to uint8."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)

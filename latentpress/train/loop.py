@@ -1,0 +1,112 @@
+"""A generic resumable training loop: Adam, progress bar, loss log, safetensors checkpoints.
+
+Checkpoints hold the model and the optimizer state as plain tensors (safetensors, no
+pickle) plus the step in the metadata; a run restarted with the same output folder
+continues where the last checkpoint left off. Each step's batch is a pure function of
+(seed, step), so an interrupted and resumed run trains on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+CHECKPOINT = "checkpoint.safetensors"
+LOG = "log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    learning_rate: float = 1e-4
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 20
+    # Learning rate is divided by 10 for the last `decay_fraction` of the steps.
+    decay_fraction: float = 0.15
+    threads: int = 0  # 0: torch's default
+
+
+StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().clone()
+    return tensors
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state_dict = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors.update(_optimizer_tensors(optimizer))
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"step": str(step)})
+    os.replace(tmp, path)
+
+
+def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir: str | Path) -> int:
+    """Run (or resume) training; returns the number of steps completed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    start = 0
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists():
+        from safetensors import safe_open
+
+        with safe_open(str(checkpoint), "pt") as handle:
+            start = int(handle.metadata()["step"])
+        tensors = load_file(str(checkpoint))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        _restore_optimizer(optimizer, tensors)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    decay_at = math.floor(config.steps * (1 - config.decay_fraction))
+    model.train()
+    with open(out / LOG, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
+        running: dict[str, float] = {}
+        started = time.monotonic()
+        for step in range(start, config.steps):
+            lr = config.learning_rate * (0.1 if step >= decay_at else 1.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            loss, metrics = step_fn(step)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            for key, value in metrics.items():
+                running[key] = running.get(key, 0.0) + value
+            bar.update(1)
+            if (step + 1) % config.log_every == 0:
+                means = {k: v / config.log_every for k, v in running.items()}
+                running = {}
+                bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
+                log.write(json.dumps({"step": step + 1, "lr": lr, "seconds": round(time.monotonic() - started, 1), **means}) + "\n")
+                log.flush()
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                save_checkpoint(checkpoint, model, optimizer, step + 1)
+    return config.steps

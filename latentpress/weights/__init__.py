@@ -1,0 +1,47 @@
+"""Pretrained weights shipped with the package: small float16 safetensors files.
+
+Each file is listed with its SHA-256 in ``CHECKSUMS``; loading verifies it, so a
+damaged install fails loudly instead of decoding garbage. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import torch
+from safetensors.torch import load, save_file
+
+from latentpress.errors import WeightsError
+
+CHECKSUMS: dict[str, str] = {
+    "factorized-v1.safetensors": "d3fc5643458c38a04e2104012dbdd04ac23849a0a5cb2761101e462aaac01021",
+}
+
+
+def weights_bytes(name: str) -> bytes:
+    if name not in CHECKSUMS:
+        raise WeightsError(f"no shipped weights named {name!r}")
+    try:
+        data = resources.files(__name__).joinpath(name).read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"shipped weights {name} are missing from the install: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CHECKSUMS[name]:
+        raise WeightsError(f"shipped weights {name} fail their checksum "
+                           f"(sha256 {digest[:16]}…, expected {CHECKSUMS[name][:16]}…); reinstall latentpress")
+    return data
+
+
+def load_weights(name: str) -> dict[str, torch.Tensor]:
+    """Tensors of a shipped weights file, as float32, after checking its SHA-256."""
+    tensors = load(weights_bytes(name))
+    return {k: v.float() for k, v in tensors.items()}
+
+
+def export_weights(model: torch.nn.Module, path: str, metadata: dict[str, str]) -> str:
+    """Save a model's parameters as float16 safetensors; returns the file's SHA-256."""
+    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, path, metadata=metadata)
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
