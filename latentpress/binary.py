@@ -2,7 +2,8 @@
 
 Codec payloads are untrusted input: :class:`Reader` raises
 :class:`~latentpress.errors.CorruptPayloadError` on every overrun or oversized value
-instead of an IndexError or a huge allocation.
+instead of an IndexError or a huge allocation. Varints are LEB128 and canonical: the
+writers emit the minimal encoding and the reader accepts nothing else.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ def uvarint(value: int) -> bytes:
 
 
 def svarint(value: int) -> bytes:
-    """Zigzag + LEB128 encoding of a signed integer in [−2**63, 2**63)."""
-    return uvarint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
+    """Zigzag + LEB128 encoding of a signed integer in [−2**63, 2**63).
+
+    Zigzag maps ``0, -1, 1, -2, ...`` to ``0, 1, 2, 3, ...``.
+    """
+    if value < -(1 << 63) or value >= 1 << 63:
+        raise ValueError(f"svarint out of range: {value}")
+    return uvarint(2 * value if value >= 0 else -2 * value - 1)
 
 
 class Reader:
@@ -54,26 +60,42 @@ class Reader:
         self.pos += count
         return out
 
-    def uvarint(self, maximum: int = (1 << 64) - 1) -> int:
+    def uvarint(self, maximum: int = (1 << 64) - 1, name: str = "varint") -> int:
+        """Read an unsigned LEB128 number of at most ``maximum``.
+
+        Only the minimal encoding is accepted (a last byte of 0x00 after a
+        continuation byte is a redundant zero group), so each value has exactly one
+        encoding. ``name`` says which field it is in the error messages.
+        """
+        start = self.pos
         value = shift = 0
         for _ in range(_MAX_VARINT_BYTES):
             if self.pos >= len(self.data):
-                raise self.fail("ends inside a number")
+                raise self.fail(f"{name} at offset {start} is truncated (ends inside a number)")
             byte = self.data[self.pos]
             self.pos += 1
             value |= (byte & 0x7F) << shift
             shift += 7
             if not byte & 0x80:
+                if byte == 0 and self.pos - start > 1:
+                    raise self.fail(
+                        f"{name} at offset {start} has a redundant (non-minimal) varint encoding"
+                    )
                 if value > maximum:
-                    raise self.fail(f"value {value} exceeds the maximum {maximum}")
+                    raise self.fail(f"{name} {value} at offset {start} exceeds the maximum {maximum}")
                 return value
-        raise self.fail("varint longer than 10 bytes")
+        raise self.fail(f"{name} at offset {start} is longer than {_MAX_VARINT_BYTES} bytes")
 
-    def svarint(self, bound: int = 1 << 62) -> int:
-        raw = self.uvarint()
+    def svarint(self, bound: int = 1 << 62, name: str = "varint") -> int:
+        """Read a zigzag LEB128 number with ``abs(value) <= bound``.
+
+        ``bound=1 << 63`` accepts the whole int64 range.
+        """
+        start = self.pos
+        raw = self.uvarint(name=name)
         value = (raw >> 1) ^ -(raw & 1)
         if abs(value) > bound:
-            raise self.fail(f"value {value} out of range ±{bound}")
+            raise self.fail(f"{name} {value} at offset {start} out of range ±{bound}")
         return value
 
     def unpack(self, fmt: str) -> tuple:

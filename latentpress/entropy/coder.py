@@ -131,20 +131,30 @@ class EntropyDecoder:
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._coder = constriction.stream.queue.RangeDecoder(words)
 
+    def _read(self, model, count: int | None = None):
+        # constriction reports invalid compressed data with AssertionError (and a Rust
+        # panic surfaces as pyo3's PanicException, a BaseException): both mean a corrupt file.
+        try:
+            return self._coder.decode(model) if count is None else self._coder.decode(model, count)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+
     def _decode_excess(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         values = np.empty(count, np.int64)
         negative = np.empty(count, bool)
         for i in range(count):
-            nbits = int(self._coder.decode(_UNIFORM_BIT_COUNT))
+            nbits = int(self._read(_UNIFORM_BIT_COUNT))
             if nbits > 62:
                 raise CorruptPayloadError("escaped value does not fit 64 bits")
             rest = 0
             for shift in range(0, nbits, _UNIFORM_BITS):
-                rest |= int(self._coder.decode(_UNIFORM)) << shift
+                rest |= int(self._read(_UNIFORM)) << shift
             if rest >= 1 << nbits:
                 raise CorruptPayloadError("escaped value is malformed")
             values[i] = (1 << nbits) + rest - 1
-            negative[i] = bool(self._coder.decode(_BIT))
+            negative[i] = bool(self._read(_BIT))
         return values, negative
 
     def decode_parametric(self, family: T.Family, centres: np.ndarray, table_ids: np.ndarray) -> np.ndarray:
@@ -156,7 +166,7 @@ class EntropyDecoder:
         index = np.empty(table_ids.size, np.int64)
         order, keys, starts = _groups(table_ids)
         for key, lo, hi in zip(keys.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
-            index[order[lo:hi]] = self._coder.decode(_MODELS.parametric(family, key), hi - lo)
+            index[order[lo:hi]] = self._read(_MODELS.parametric(family, key), hi - lo)
         escaped = index == 2 * radius + 1
         residual = index - radius
         if escaped.any():
@@ -180,7 +190,7 @@ class EntropyDecoder:
     def decode_categorical(self, model, count: int) -> np.ndarray:
         if count == 0:
             return np.zeros(0, np.int64)
-        return self._coder.decode(model, count).astype(np.int64)
+        return self._read(model, count).astype(np.int64)
 
     def decode_escaped(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         return self._decode_excess(count)

@@ -72,6 +72,9 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     out.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
+    # GDN drives some activations towards zero; denormal floats would slow CPU training
+    # several-fold without changing the result measurably.
+    torch.set_flush_denormal(True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     start = 0
     checkpoint = out / CHECKPOINT

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import latentpress
+from latentpress.errors import ImageError, LatentpressError, LimitError, UnknownCodecError
+
+
+def test_codecs_listing():
+    listing = {c.name: c for c in latentpress.codecs()}
+    assert "factorized" in listing
+    assert listing["factorized"].params == {"quality": 50}
+    assert listing["factorized"].description
+
+
+def test_numpy_and_pil_inputs_agree(small_rgb):
+    assert latentpress.encode(small_rgb) == latentpress.encode(Image.fromarray(small_rgb))
+
+
+def test_pil_modes(small_rgb):
+    grey = Image.fromarray(small_rgb).convert("L")
+    assert latentpress.decode(latentpress.encode(grey)).ndim == 2
+    palette = Image.fromarray(small_rgb).convert("P")
+    assert latentpress.decode(latentpress.encode(palette)).shape == small_rgb.shape
+    with pytest.raises(ImageError, match="alpha"):
+        latentpress.encode(Image.fromarray(small_rgb).convert("RGBA"))
+    with pytest.raises(ImageError, match="8 bits"):
+        latentpress.encode(Image.new("I;16", (8, 8)))
+    with pytest.raises(ImageError, match="mode CMYK"):
+        latentpress.encode(Image.new("CMYK", (8, 8)))
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), np.zeros((0, 8, 3), np.uint8),
+    np.zeros((2, 2, 2, 3), np.uint8), "not an image", [[1, 2], [3, 4]],
+])
+def test_bad_arrays(bad):
+    with pytest.raises(ImageError):
+        latentpress.encode(bad)
+
+
+def test_single_channel_axis_is_greyscale():
+    image = np.full((9, 9, 1), 100, np.uint8)
+    assert latentpress.decode(latentpress.encode(image)).shape == (9, 9)
+
+
+def test_icc_and_exif_pass_through(small_rgb):
+    image = Image.fromarray(small_rgb)
+    exif = Image.Exif()
+    exif[0x010E] = "a test description"
+    image.info["icc_profile"] = b"fake icc profile bytes"
+    data = latentpress.encode(image, exif=exif.tobytes())
+    types = [s.type for s in latentpress.read_info(data).sections]
+    assert "ICCP" in types and "EXIF" in types
+    decoded = latentpress.decode_image(data)
+    assert decoded.info["icc_profile"] == b"fake icc profile bytes"
+    reloaded = Image.Exif()
+    reloaded.load(decoded.info["exif"])
+    assert reloaded[0x010E] == "a test description"
+
+
+def test_unknown_codec(small_rgb):
+    with pytest.raises(UnknownCodecError, match="factorized"):
+        latentpress.encode(small_rgb, "no-such-codec")
+    data = latentpress.encode(small_rgb)
+    forged = data.replace(b"factorized", b"factorizex")
+    with pytest.raises(latentpress.ChecksumError):
+        latentpress.decode(forged)
+
+
+def test_unknown_codec_in_a_valid_file(small_rgb):
+    from latentpress import container
+    header, sections = container.read(latentpress.encode(small_rgb))
+    other = container.write(container.Header(codec="future-codec", codec_version=1, width=header.width,
+                                             height=header.height, channels=3), sections)
+    assert latentpress.read_info(other).codec == "future-codec"
+    with pytest.raises(UnknownCodecError, match="future-codec"):
+        latentpress.decode(other)
+
+
+def test_limits_apply_to_encode_and_decode(small_rgb):
+    with pytest.raises(LimitError):
+        latentpress.encode(small_rgb, limits=latentpress.Limits(max_pixels=100))
+    data = latentpress.encode(small_rgb)
+    with pytest.raises(LimitError):
+        latentpress.decode(data, limits=latentpress.Limits(max_pixels=100))
+
+
+def test_every_error_is_a_latentpress_error():
+    for name in latentpress.__all__:
+        obj = getattr(latentpress, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, LatentpressError)
+
+
+def test_decode_rejects_non_lpx_input(small_rgb):
+    buffer = io.BytesIO()
+    Image.fromarray(small_rgb).save(buffer, format="PNG")
+    with pytest.raises(latentpress.NotLpxError):
+        latentpress.decode(buffer.getvalue())
+    with pytest.raises(latentpress.TruncatedError):
+        latentpress.read_info(b"")

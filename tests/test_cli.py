@@ -1,0 +1,220 @@
+"""The CLI, including the bad-input matrix of issue 2: every command gets a clear
+one-line error and a non-zero exit, never a traceback, a partial file or a touched input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import latentpress
+from latentpress import cli
+
+
+@pytest.fixture()
+def png(tmp_path, small_rgb) -> Path:
+    path = tmp_path / "in.png"
+    Image.fromarray(small_rgb).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_lpx(tmp_path_factory) -> Path:
+    """A small valid file (a 12×10 image), for the exhaustive corruption sweeps."""
+    rng = np.random.default_rng(3)
+    path = tmp_path_factory.mktemp("lpx") / "small.lpx"
+    path.write_bytes(latentpress.encode(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8), quality=5))
+    return path
+
+
+def run(*args: str) -> int:
+    return cli.main([str(a) for a in args])
+
+
+def test_encode_decode_info(tmp_path, png, capsys, small_rgb):
+    out = tmp_path / "out.lpx"
+    assert run("encode", png, out, "-q", "60") == 0
+    line = capsys.readouterr().out
+    assert "bytes" in line and "bpp" in line and "PSNR" in line and " s" in line
+    assert run("decode", out, tmp_path / "back.png") == 0
+    back = np.asarray(Image.open(tmp_path / "back.png"))
+    assert back.shape == small_rgb.shape
+    capsys.readouterr()
+    assert run("info", out, "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    for key in ("format_version", "codec", "codec_version", "width", "height", "channels",
+                "bit_depth", "colour_space", "params", "file_bytes", "bpp", "sections"):
+        assert key in info
+    assert info["params"]["quality"] == 60 and info["width"] == 56 and info["height"] == 40
+    assert run("info", out) == 0
+    text = capsys.readouterr().out
+    for word in ("factorized", "56x40", "sRGB".lower(), "quality", "PRIO", "LATN", "END"):
+        assert word in text
+
+
+def test_codecs_and_param_options(tmp_path, png, capsys):
+    assert run("codecs") == 0
+    assert "factorized" in capsys.readouterr().out
+    assert run("codecs", "--json") == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"]
+    assert run("encode", png, tmp_path / "a.lpx", "-p", "quality=20", "--quiet") == 0
+    assert latentpress.read_info((tmp_path / "a.lpx").read_bytes()).params["quality"] == 20
+
+
+def test_demo(tmp_path, capsys):
+    assert run("demo", "--keep", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "bpp" in out and "PSNR" in out
+    assert latentpress.read_info((tmp_path / "demo.lpx").read_bytes()).codec == "factorized"
+
+
+def test_refuses_to_overwrite(tmp_path, png, capsys):
+    out = tmp_path / "out.lpx"
+    out.write_bytes(b"precious")
+    assert run("encode", png, out) == 1
+    assert "--force" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert run("encode", png, out, "--force", "--quiet") == 0
+    assert out.read_bytes().startswith(latentpress.container.MAGIC)
+
+
+def test_never_touches_the_input(tmp_path, png, capsys):
+    before = png.read_bytes()
+    assert run("encode", png, png, "--force") == 1
+    assert "overwrite the input" in capsys.readouterr().err
+    assert png.read_bytes() == before
+
+
+def test_failed_encode_leaves_nothing(tmp_path, png, capsys, monkeypatch):
+    out = tmp_path / "out.lpx"
+    assert run("encode", png, out, "-q", "500") == 1
+    assert "quality" in capsys.readouterr().err
+    def broken_write(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(latentpress.api, "encode", broken_write)
+    assert run("encode", png, out) == cli.EXIT_INTERRUPTED
+    assert sorted(os.listdir(tmp_path)) == ["in.png"]
+
+
+def test_atomic_write_cleans_up_on_error(tmp_path):
+    from latentpress.image import atomic_write
+    target = tmp_path / "x.bin"
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as handle:
+            handle.write(b"partial")
+            raise RuntimeError("disk full")
+    assert os.listdir(tmp_path) == []
+
+
+def bad_inputs(tmp_path: Path, png: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.lpx"
+    empty.write_bytes(b"")
+    renamed = tmp_path / "renamed.lpx"
+    renamed.write_bytes(png.read_bytes())
+    huge = tmp_path / "huge.lpx"
+    huge.write_bytes(huge_claim())
+    return {"missing": tmp_path / "missing.lpx", "directory": tmp_path, "empty": empty,
+            "png renamed": renamed, "100000x100000": huge}
+
+
+def huge_claim() -> bytes:
+    import struct
+    import zlib
+    body = bytes([10]) + b"factorized" + struct.pack("<HIIBBBH", 1, 100000, 100000, 3, 8, 1, 0)
+    prefix = struct.pack("<8sBBH", latentpress.container.MAGIC, 1, 0, len(body)) + body
+    end = b"END " + b"\0" * 4 + struct.pack("<I", zlib.crc32(b"END "))
+    return prefix + struct.pack("<I", zlib.crc32(prefix)) + end
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "png renamed", "100000x100000"])
+def test_bad_inputs_every_command(tmp_path, png, capsys, case):
+    path = bad_inputs(tmp_path, png)[case]
+    for command in (["decode", path, tmp_path / "o.png"], ["info", path], ["info", path, "--json"]):
+        assert run(*command) == 1, (case, command)
+        err = capsys.readouterr().err
+        assert err.startswith("latentpress: error:") and "Traceback" not in err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
+    if case in ("missing", "directory", "empty", "100000x100000"):
+        assert run("encode", path, tmp_path / "o.lpx") == 1
+        assert not (tmp_path / "o.lpx").exists()
+    with pytest.raises(latentpress.LatentpressError):
+        latentpress.decode(path.read_bytes() if path.is_file() else b"")
+
+
+def test_huge_claim_is_refused_quickly_and_cheaply():
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(latentpress.LimitError, match="100000x100000"):
+        latentpress.decode(huge_claim())
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 100_000
+
+
+def test_truncated_at_every_length(tmp_path, small_lpx, capsys):
+    data = small_lpx.read_bytes()
+    target = tmp_path / "t.lpx"
+    for length in range(len(data)):
+        target.write_bytes(data[:length])
+        assert run("decode", target, tmp_path / "o.png") == 1
+        assert run("info", target) == 1
+        with pytest.raises(latentpress.FormatError):
+            latentpress.decode(data[:length])
+    assert not (tmp_path / "o.png").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_every_bit_flip(tmp_path, small_lpx, capsys):
+    data = small_lpx.read_bytes()
+    target = tmp_path / "f.lpx"
+    for bit in range(len(data) * 8):
+        corrupt = bytearray(data)
+        corrupt[bit // 8] ^= 1 << (bit % 8)
+        target.write_bytes(bytes(corrupt))
+        assert run("decode", target, tmp_path / "o.png") == 1
+        with pytest.raises((latentpress.FormatError, latentpress.LimitError)):
+            latentpress.read_info(bytes(corrupt))
+    assert not (tmp_path / "o.png").exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unsupported_image_modes(tmp_path, small_rgb, capsys):
+    rgba = tmp_path / "a.png"
+    Image.fromarray(small_rgb).convert("RGBA").save(rgba)
+    deep = tmp_path / "d.png"
+    Image.fromarray(np.zeros((8, 8), np.uint16) + 4000).save(deep)
+    for path in (rgba, deep):
+        assert run("encode", path, tmp_path / "o.lpx") == 1
+        assert "latentpress: error:" in capsys.readouterr().err
+    assert not (tmp_path / "o.lpx").exists()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF", "BMP", "WEBP"])
+def test_input_formats(tmp_path, small_rgb, fmt):
+    source = tmp_path / f"in.{fmt.lower()}"
+    Image.fromarray(small_rgb).save(source, format=fmt)
+    assert run("encode", source, tmp_path / "o.lpx", "--quiet") == 0
+
+
+def test_decode_requires_png_name(tmp_path, png, capsys):
+    run("encode", png, tmp_path / "a.lpx", "--quiet")
+    assert run("decode", tmp_path / "a.lpx", tmp_path / "a.jpg") == 1
+    assert "PNG" in capsys.readouterr().err
+
+
+def test_entry_point_in_a_subprocess(tmp_path):
+    """The installed command: no traceback, exit status 1, on a corrupt file."""
+    bad = tmp_path / "bad.lpx"
+    bad.write_bytes(b"\x89LPX\r\n\x1a\n garbage")
+    result = subprocess.run([sys.executable, "-m", "latentpress.cli", "decode", str(bad), str(tmp_path / "o.png")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "latentpress: error:" in result.stderr
+    usage = subprocess.run([sys.executable, "-m", "latentpress.cli", "encode"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage" in usage.stderr
