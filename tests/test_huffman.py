@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
+from latentpress.binary import uvarint
 from latentpress.entropy.huffman import (
     MAX_ALPHABET,
     MAX_CODE_LENGTH,
     HuffmanTable,
     _code_lengths,
-    _write_varint,
     decode_with_table,
     encode_with_table,
     huffman_decode,
@@ -324,8 +324,7 @@ def test_table_with_kraft_violation_raises() -> None:
 
 
 def test_table_limits_raise() -> None:
-    huge = bytearray([0])
-    _write_varint(MAX_ALPHABET + 1, huge)
+    huge = bytearray([0]) + uvarint(MAX_ALPHABET + 1)
     with pytest.raises(CorruptPayloadError, match="MAX_ALPHABET"):
         HuffmanTable.from_bytes(bytes(huge) + b"\0" * 16)
     with pytest.raises(CorruptPayloadError, match="exceeds"):
@@ -340,7 +339,7 @@ def test_table_limits_raise() -> None:
 
 def test_huge_count_raises_before_allocating() -> None:
     blob = bytearray(HuffmanTable.fit(np.arange(4)).to_bytes())
-    _write_varint(10**15, blob)
+    blob += uvarint(10**15)
     blob += b"\x1b"
     with pytest.raises(CorruptPayloadError, match="cannot fit"):
         decode_with_table(bytes(blob))

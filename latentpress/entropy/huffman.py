@@ -96,14 +96,6 @@ _ENCODE_CHUNK_SYMBOLS = 1 << 18
 _GAMMA_MAX_ZEROS = MAX_ALPHABET.bit_length() - 1
 
 
-# --------------------------------------------------------------------------- varints
-
-
-def _write_varint(value: int, out: bytearray) -> None:
-    """Append ``uvarint(value)`` to ``out`` (tests/test_huffman.py imports this name)."""
-    out += uvarint(value)
-
-
 # ----------------------------------------------------------------------- bit I/O
 
 
