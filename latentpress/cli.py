@@ -170,6 +170,62 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(image_path=args.image, codec=args.codec, params=_codec_params(args), keep=args.keep)
 
 
+def _parse_points(items: list[str] | None) -> dict[str, list[dict]]:
+    """--points CODEC:KEY=V1,V2,... → {codec: [{key: v1}, {key: v2}, ...]} (numbers parsed)."""
+    points: dict[str, list[dict]] = {}
+    for item in items or []:
+        codec, sep, rest = item.partition(":")
+        key, sep2, values = rest.partition("=")
+        if not (sep and sep2 and codec and key and values):
+            raise CliError(f"--points expects CODEC:KEY=V1,V2,..., got {item!r}")
+        parsed = []
+        for value in values.split(","):
+            try:
+                parsed.append(json.loads(value))
+            except json.JSONDecodeError:
+                parsed.append(value)
+        points[codec] = [{key: v} for v in parsed]
+    return points
+
+
+def _codec_list(text: str) -> list[str]:
+    from latentpress.bench.codecs import all_bench_codecs, bench_codec
+
+    groups = {
+        "classic-lossy": [n for n in all_bench_codecs() if bench_codec(n).family == "classic" and not bench_codec(n).lossless],
+        "classic-lossless": [n for n in all_bench_codecs() if bench_codec(n).family == "classic" and bench_codec(n).lossless],
+    }
+    names: list[str] = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        for expanded in groups.get(name, [name]):
+            bench_codec(expanded)         # unknown names fail before any work
+            if expanded not in names:
+                names.append(expanded)
+    if not names:
+        raise CliError("--codecs is empty")
+    return names
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from latentpress.bench.run import run_bench
+    from latentpress.distributed import make_executor
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    summary = run_bench(_codec_list(args.codecs), args.images, args.out,
+                        executor=make_executor("local", args.workers), points=_parse_points(args.points),
+                        progress=not args.quiet)
+    if summary.failed:
+        raise CliError(f"{summary.failed} job(s) failed; see {Path(args.out) / 'errors.jsonl'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from latentpress.bench.report import write
+
+    path = write(args.folder, anchor=args.anchor, out=args.out)
+    print(f"{path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latentpress", description="Learned image compression and the .lpx format.")
     parser.add_argument("--version", action="version", version=f"latentpress {latentpress.__version__}")
@@ -210,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("codecs", help="list the available codecs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_codecs)
+
+    p = sub.add_parser("bench", help="run codecs over their rate points on a folder of images (resumable)")
+    p.add_argument("--codecs", required=True,
+                   help="comma-separated codec names, or the groups classic-lossy / classic-lossless")
+    p.add_argument("--images", required=True, help="folder of PNG images")
+    p.add_argument("--out", required=True, help="results folder (records.jsonl is the cache: reruns resume)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--points", action="append", metavar="CODEC:KEY=V1,V2",
+                   help="replace a codec's default rate points (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="plots, BD-rate and speed tables and report.html from a bench folder")
+    p.add_argument("folder")
+    p.add_argument("--anchor", default="jpeg2000", help="codec the BD-rates are measured against")
+    p.add_argument("--out", default=None, help="where to write (default: the bench folder)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="compress and decompress an image and report size, bpp and PSNR")
     p.add_argument("--image", help="image to use (default: a generated test image)")

@@ -44,6 +44,14 @@ class Codec(ABC):
     description: ClassVar[str]         # one line, shown by `latentpress codecs`
     lossless: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
+    # The parameter settings `latentpress bench` sweeps by default (one RD point each).
+    bench_points: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+
+    @classmethod
+    def identity(cls) -> str:
+        """What determines this codec's output besides its parameters (cache key for the
+        bench). Codecs with shipped weights include the weights' checksum."""
+        return f"{cls.name}/v{cls.version}"
 
     @abstractmethod
     def encode(self, image: np.ndarray, params: Any) -> Payload:
