@@ -193,3 +193,16 @@ def test_report_renders_in_headless_chromium(bench_folder, tmp_path):
     assert "jpeg-420" in bd_table and "webp" in bd_table
     speed = dom[dom.index('id="speed-table"'):]
     assert speed[:speed.index("</table>")].count("<tr>") == 1 + 4
+
+
+def test_report_ignores_records_of_an_older_identity(bench_folder, tmp_path):
+    folder = tmp_path / "old"
+    shutil.copytree(bench_folder, folder)
+    stale = [{**r, "identity": "webp/libwebp 0.1", "key": r["key"] + "old", "psnr": 99.0}
+             for r in records(folder) if r["codec"] == "webp"]
+    with open(folder / RECORDS, "a") as handle:
+        for row in stale:
+            handle.write(json.dumps(row) + "\n")
+    codecs, _ = report.load(folder)
+    assert all(r["psnr"] != 99.0 for r in codecs["webp"].records)
+    assert len(codecs["webp"].records) == 4

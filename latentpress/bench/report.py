@@ -72,6 +72,9 @@ def load(folder: str | Path) -> tuple[dict[str, CodecResults], dict[str, Any]]:
             latest[record["key"]] = record
     codecs: dict[str, CodecResults] = {}
     for record in latest.values():
+        current = meta.get("codecs", {}).get(record["codec"], {}).get("identity")
+        if current is not None and record.get("identity") != current:
+            continue          # made by an older library or model than the last run used
         lossless = meta.get("codecs", {}).get(record["codec"], {}).get("lossless", record["lossless"])
         codecs.setdefault(record["codec"], CodecResults(record["codec"], lossless)).records.append(record)
     if not codecs:
