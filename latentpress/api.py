@@ -15,7 +15,7 @@ from PIL import Image
 from latentpress import container
 from latentpress.codecs.base import DEFAULT_CODEC, all_codecs, get_codec
 from latentpress.container import DEFAULT_LIMITS, ColourSpace, Header, Limits, Section
-from latentpress.errors import CorruptPayloadError, ImageError, LatentpressError
+from latentpress.errors import CorruptPayloadError, LatentpressError, ParameterError
 from latentpress.image import as_array
 
 
@@ -41,6 +41,8 @@ def encode(image: "np.ndarray | Image.Image", codec: str | None = None, *,
         icc_profile = icc_profile if icc_profile is not None else image.info.get("icc_profile")
         if exif is None and isinstance(image.info.get("exif"), bytes):
             exif = image.info["exif"]
+    icc_profile = _metadata_bytes("icc_profile", icc_profile)
+    exif = _metadata_bytes("exif", exif.tobytes() if isinstance(exif, Image.Exif) else exif)
     pixels = as_array(image)
     height, width = pixels.shape[:2]
     limits.check_pixels(width, height)
@@ -53,6 +55,14 @@ def encode(image: "np.ndarray | Image.Image", codec: str | None = None, *,
                     params=payload.params)
     metadata = [Section(kind, data) for kind, data in (("ICCP", icc_profile), ("EXIF", exif)) if data]
     return container.write(header, payload.sections + metadata, limits)
+
+
+def _metadata_bytes(name: str, value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ParameterError(f"{name} must be bytes, got {type(value).__name__}")
+    return bytes(value) or None
 
 
 def _decode(data: bytes, limits: Limits) -> tuple[np.ndarray, Header, dict[str, bytes]]:

@@ -18,8 +18,8 @@ import numpy as np
 import latentpress
 from latentpress import api
 from latentpress.codecs.base import DEFAULT_CODEC, available
-from latentpress.container import DEFAULT_LIMITS, Limits
-from latentpress.errors import LatentpressError
+from latentpress.container import DEFAULT_LIMITS, MAGIC, Limits
+from latentpress.errors import LatentpressError, LimitError
 from latentpress.image import atomic_write, open_image, save_png
 from latentpress.metrics import psnr
 
@@ -45,19 +45,25 @@ def _check_input(path: str, limits: Limits) -> Path:
         raise CliError(f"{path}: no such file")
     if file.is_dir():
         raise CliError(f"{path}: is a directory")
+    if not file.is_file():
+        # FIFOs, devices and the like have no size to check and may never end.
+        raise CliError(f"{path}: not a regular file")
     size = file.stat().st_size
     if size > limits.max_file_bytes:
-        raise CliError(f"{path}: {size:,} bytes exceeds the {limits.max_file_bytes:,}-byte limit")
+        raise LimitError(f"{path}: {size:,} bytes exceeds the {limits.max_file_bytes:,}-byte limit")
     return file
 
 
 def _read_input(path: str, limits: Limits) -> bytes:
+    file = _check_input(path, limits)
     try:
-        return _check_input(path, limits).read_bytes()
-    except BrokenPipeError:
-        return EXIT_ERROR
+        with open(file, "rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)   # the file may have grown since stat
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limits.max_file_bytes:
+        raise LimitError(f"{path}: more than {limits.max_file_bytes:,} bytes")
+    return data
 
 
 def _check_output(source: str, target: str, force: bool) -> None:
@@ -66,7 +72,7 @@ def _check_output(source: str, target: str, force: bool) -> None:
         raise CliError(f"{target}: is a directory")
     if out.exists() and Path(source).exists() and out.resolve() == Path(source).resolve():
         raise CliError(f"{target}: output would overwrite the input")
-    if out.exists() and not force:
+    if (out.exists() or out.is_symlink()) and not force:
         raise CliError(f"{target}: exists (use --force to overwrite)")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
@@ -95,14 +101,17 @@ def _summary(nbytes: int, width: int, height: int, quality: float | None, second
 
 def cmd_encode(args: argparse.Namespace) -> None:
     limits = _limits(args)
-    _check_input(args.input, limits)
+    with open(_check_input(args.input, limits), "rb") as handle:
+        if handle.read(len(MAGIC)) == MAGIC:
+            raise CliError(f"{args.input}: is already an .lpx file; decode it to PNG first if you "
+                           "really mean to re-encode it (that loses quality twice)")
     _check_output(args.input, args.output, args.force)
     source = open_image(args.input, max_pixels=limits.max_pixels)
     started = time.perf_counter()
     data = api.encode(source.pixels, args.codec, icc_profile=source.icc_profile, exif=source.exif,
                       limits=limits, **_codec_params(args))
     seconds = time.perf_counter() - started
-    with atomic_write(args.output) as handle:
+    with atomic_write(args.output, overwrite=args.force) as handle:
         handle.write(data)
     quality = None
     if not args.no_psnr:
@@ -121,7 +130,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     image = api.decode_image(data, limits=limits)
     seconds = time.perf_counter() - started
-    save_png(np.asarray(image), args.output, image.info.get("icc_profile"), image.info.get("exif"))
+    save_png(np.asarray(image), args.output, image.info.get("icc_profile"), image.info.get("exif"),
+             overwrite=args.force)
     if not args.quiet:
         print(f"{args.output}: {image.width}x{image.height} {image.mode}, {seconds:.2f} s")
 
@@ -131,7 +141,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     info = header.to_dict()
     info["decodable"] = header.codec in available()
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2, allow_nan=False))
         return
     print(f"{args.input}: .lpx format version {info['format_version']}")
     rows = [

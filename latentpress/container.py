@@ -3,8 +3,8 @@
 The byte layout is specified in docs/format.md; this module is its only
 implementation. The container knows nothing about codecs: it frames a header and
 an ordered list of sections and checks every length, limit and CRC before trusting
-anything. Reading never copies section payloads (they are slices of the input) and
-never allocates more than the input's own size.
+anything. Reading copies each section's payload once, so it never needs more than
+about twice the input's size.
 """
 
 from __future__ import annotations
@@ -192,6 +192,13 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} overflows a double")
+    return value
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = {}
     for key, value in pairs:
@@ -206,7 +213,7 @@ def _decode_params(data: bytes) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                           parse_constant=_reject_constant)
+                           parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"codec parameters are not a valid JSON object: {exc}") from None
     if not isinstance(value, dict):
@@ -222,19 +229,23 @@ def _parse_header(view: memoryview, limits: Limits) -> tuple[Header, int]:
     if len(view) < _PREFIX.size:
         raise TruncatedError("file ends inside the header")
     _, version, flags, body_length = _PREFIX.unpack_from(view)
+    # The 12-byte prefix and the CRC after the body keep their place in every format
+    # version, so a corrupt header is reported as corrupt, not as "from the future".
+    body_ok = 1 + 1 + _GEOMETRY.size <= body_length <= 1 + MAX_CODEC_NAME + _GEOMETRY.size + MAX_PARAMS_BYTES
+    end = _PREFIX.size + body_length
+    if body_ok:
+        if len(view) < end + _CRC.size:
+            raise TruncatedError("file ends inside the header")
+        (stored_crc,) = _CRC.unpack_from(view, end)
+        if _crc(view[:end]) != stored_crc:
+            raise ChecksumError("header CRC mismatch: the header is corrupt")
     if version != FORMAT_VERSION:
         raise UnsupportedVersionError(f".lpx format version {version} is not supported by this "
                                       f"build (it reads version {FORMAT_VERSION}); upgrade latentpress")
+    if not body_ok:
+        raise FormatError(f"header body length {body_length} is out of range")
     if flags != 0:
         raise FormatError(f"header flags are {flags:#04x}; version 1 defines none")
-    if not 1 + 1 + _GEOMETRY.size <= body_length <= 1 + MAX_CODEC_NAME + _GEOMETRY.size + MAX_PARAMS_BYTES:
-        raise FormatError(f"header body length {body_length} is out of range")
-    end = _PREFIX.size + body_length
-    if len(view) < end + _CRC.size:
-        raise TruncatedError("file ends inside the header")
-    (stored_crc,) = _CRC.unpack_from(view, end)
-    if _crc(view[:end]) != stored_crc:
-        raise ChecksumError("header CRC mismatch: the header is corrupt")
     body = bytes(view[_PREFIX.size:end])
     name_length = body[0]
     if not 1 <= name_length <= MAX_CODEC_NAME or 1 + name_length + _GEOMETRY.size > len(body):

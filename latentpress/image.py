@@ -85,6 +85,7 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
                 if max_pixels is not None and image.width * image.height > max_pixels:
                     raise ImageError(f"{path}: {image.width}x{image.height} exceeds the "
                                      f"limit of {max_pixels} pixels")
+                _refuse_deep_samples(image, path)
                 image.load()
                 pixels = from_pil(image)
                 return LoadedImage(pixels, image.info.get("icc_profile") or None,
@@ -97,6 +98,17 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: cannot read image: {exc}") from None
+
+
+def _refuse_deep_samples(image: Image.Image, path: Path) -> None:
+    """Pillow opens 16-bit RGB PNG/TIFF as 8-bit RGB, dropping the low bits silently;
+    its raw mode (e.g. ``RGB;16B``) still tells, before any pixel is decoded."""
+    for tile in image.tile or []:
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            raise ImageError(f"{path}: image has 16 bits per sample; latentpress codes 8-bit "
+                             "images only: convert it to 8 bits first")
 
 
 def _exif_bytes(image: Image.Image) -> bytes | None:
@@ -114,38 +126,58 @@ def to_pil(pixels: np.ndarray) -> Image.Image:
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None,
-             exif: bytes | None = None) -> None:
+             exif: bytes | None = None, overwrite: bool = True) -> None:
     """Write a PNG atomically (the destination appears complete or not at all)."""
     extra = {}
     if icc_profile:
         extra["icc_profile"] = icc_profile
     if exif:
         extra["exif"] = exif
-    with atomic_write(path) as handle:
+    with atomic_write(path, overwrite) as handle:
         to_pil(pixels).save(handle, format="PNG", **extra)
 
 
-class atomic_write:
-    """Context manager: write to a temporary file beside ``path``, rename on success.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+
+class atomic_write:
+    """Context manager: write to a temporary file beside ``path``, publish on success.
+
+    The data is flushed to disk before it is published, so ``path`` appears complete or
+    not at all. With ``overwrite=False`` publishing fails if ``path`` has appeared in
+    the meantime (``FileExistsError``) instead of replacing it. On any exception the
+    temporary file is removed and ``path`` is left untouched. The file gets the usual
+    permissions (0666 less the umask), not mkstemp's private 0600.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, overwrite: bool = True) -> None:
         self.path = Path(path)
+        self.overwrite = overwrite
 
     def __enter__(self):
         directory = self.path.parent if str(self.path.parent) else Path(".")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        os.fchmod(fd, 0o666 & ~_umask())
         self._handle = os.fdopen(fd, "wb")
         return self._handle
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            if exc_type is None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
             self._handle.close()
             if exc_type is None:
-                os.replace(self._tmp, self.path)
+                if self.overwrite:
+                    os.replace(self._tmp, self.path)
+                else:
+                    os.link(self._tmp, self.path)    # fails if the name exists
         finally:
+            if not self._handle.closed:
+                self._handle.close()
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
 

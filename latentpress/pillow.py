@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 
 from latentpress import api
 from latentpress.container import DEFAULT_LIMITS, MAGIC, ColourSpace
-from latentpress.errors import LatentpressError
+from latentpress.errors import LimitError
 
 FORMAT = "LPX"
 
@@ -28,12 +28,11 @@ class LpxImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         data = self.fp.read(DEFAULT_LIMITS.max_file_bytes + 1)
         if len(data) > DEFAULT_LIMITS.max_file_bytes:
-            raise SyntaxError("file exceeds the .lpx size limit")
-        try:
-            header = api.read_info(data)
-        except LatentpressError as exc:
-            # Pillow expects SyntaxError/OSError from _open; keep latentpress' message.
-            raise SyntaxError(str(exc)) from exc
+            raise LimitError(f"file exceeds the .lpx size limit of {DEFAULT_LIMITS.max_file_bytes:,} bytes")
+        # _accept has seen the .lpx magic, so no other plugin can read this file: let the
+        # latentpress error (truncated, CRC...) through rather than Pillow's generic
+        # "cannot identify image file", which a SyntaxError would become.
+        header = api.read_info(data)
         self._data = data
         self._mode = "L" if header.colour_space == ColourSpace.GREY else "RGB"
         self._size = (header.width, header.height)
@@ -56,6 +55,9 @@ def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     for key in ("icc_profile", "exif"):
         if key in options and options[key] is None:
             del options[key]
+    # Pillow passes its own save options along; only the codec's belong to encode().
+    for key in ("format", "append_images", "save_all"):
+        options.pop(key, None)
     fp.write(api.encode(image, codec, **options))
 
 

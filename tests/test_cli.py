@@ -218,3 +218,57 @@ def test_entry_point_in_a_subprocess(tmp_path):
     assert "Traceback" not in result.stderr and "latentpress: error:" in result.stderr
     usage = subprocess.run([sys.executable, "-m", "latentpress.cli", "encode"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_special_files_are_refused(tmp_path, capsys):
+    fifo = tmp_path / "pipe.lpx"
+    os.mkfifo(fifo)
+    for command in (["info", fifo], ["decode", fifo, tmp_path / "o.png"], ["encode", fifo, tmp_path / "o.lpx"],
+                    ["info", "/dev/zero"]):
+        assert run(*command) == 1
+        assert "not a regular file" in capsys.readouterr().err
+
+
+def test_outputs_get_normal_permissions(tmp_path, png):
+    old = os.umask(0o022)
+    try:
+        assert run("encode", png, tmp_path / "o.lpx", "--quiet") == 0
+        assert run("decode", tmp_path / "o.lpx", tmp_path / "o.png", "--quiet") == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.lpx").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_dangling_symlink_output_needs_force(tmp_path, png, capsys):
+    link = tmp_path / "link.lpx"
+    link.symlink_to(tmp_path / "nowhere")
+    assert run("encode", png, link) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_no_clobber_when_the_output_appears_during_encoding(tmp_path, png, monkeypatch):
+    out = tmp_path / "o.lpx"
+    real_encode = latentpress.api.encode
+
+    def slow_encode(*args, **kwargs):
+        out.write_bytes(b"written by someone else meanwhile")
+        return real_encode(*args, **kwargs)
+    monkeypatch.setattr(latentpress.api, "encode", slow_encode)
+    assert run("encode", png, out) == 1
+    assert out.read_bytes() == b"written by someone else meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "o.lpx"]
+
+
+def test_lpx_input_to_encode_is_refused(tmp_path, png, capsys):
+    run("encode", png, tmp_path / "a.lpx", "--quiet")
+    assert run("encode", tmp_path / "a.lpx", tmp_path / "b.lpx") == 1
+    assert "already an .lpx" in capsys.readouterr().err
+
+
+def test_sixteen_bit_rgb_is_refused(tmp_path, capsys):
+    import imagecodecs
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(imagecodecs.png_encode(np.full((8, 8, 3), 40000, np.uint16)))
+    assert run("encode", path, tmp_path / "o.lpx") == 1
+    assert "16 bits" in capsys.readouterr().err

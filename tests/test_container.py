@@ -143,6 +143,13 @@ def test_unknown_format_version(version):
         container.read(rebuild(version=version))
 
 
+def test_corrupt_version_byte_is_reported_as_corruption():
+    data = bytearray(rebuild())
+    data[8] = 2                      # version changed without a matching CRC
+    with pytest.raises(ChecksumError):
+        container.read(bytes(data))
+
+
 def test_nonzero_flags():
     with pytest.raises(FormatError, match="flags"):
         container.read(rebuild(flags=1))
@@ -174,6 +181,7 @@ def test_pixel_limit_is_configurable():
     (geometry_body(params=b"[1, 2]"), "JSON object"),
     (geometry_body(params=b'{"a": 1, "a": 2}'), "duplicate"),
     (geometry_body(params=b'{"a": NaN}'), "not allowed"),
+    (geometry_body(params=b'{"a": 1e999}'), "overflows"),
     (geometry_body(params=b'{"a": \xff}'), "JSON"),
     (geometry_body(params=b"[" * 2040 + b"]" * 2040), "JSON"),
 ])

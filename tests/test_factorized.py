@@ -111,3 +111,21 @@ def test_parameter_errors(small_rgb):
         latentpress.encode(small_rgb, quality="high")
     with pytest.raises(ParameterError, match="no parameter 'speed'"):
         latentpress.encode(small_rgb, speed=3)
+
+
+@pytest.mark.slow
+def test_decode_memory_is_bounded_by_the_tile_not_the_claim():
+    """A 200-byte file claiming 2048×2048 decodes in bounded memory (about 3 bytes per
+    pixel for the output plus one 1024×1024 tile of network activations)."""
+    from latentpress.bench.measure import measure
+    header = container.Header(codec="factorized", codec_version=1, width=2048, height=2048, channels=3,
+                              params={"model": "factorized-v1", "quality": 50})
+    data = container.write(header, [Section("PRIO", bytes([0]) + bytes(64)), Section("LATN", b"")])
+    assert len(data) < 200
+    latentpress.decode(container.write(header.__class__(**{**header.__dict__, "width": 16, "height": 16,
+                                                              "sections": (), "file_bytes": 0}),
+                                       [Section("PRIO", bytes([0]) + bytes(64)), Section("LATN", b"")]))
+    _, before = measure(lambda: None)
+    image, during = measure(lambda: latentpress.decode(data))
+    assert image.shape == (2048, 2048, 3)
+    assert during.peak_rss_mb - before.peak_rss_mb < 700

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 import latentpress
 
@@ -34,8 +34,23 @@ def test_corrupt_file_is_not_opened(tmp_path, small_rgb):
     data = bytearray(latentpress.encode(small_rgb))
     data[30] ^= 1
     path.write_bytes(bytes(data))
-    with pytest.raises(UnidentifiedImageError):
+    with pytest.raises(latentpress.ChecksumError, match="CRC"):
         Image.open(path)
+    path.write_bytes(bytes(data[:40]))
+    with pytest.raises(latentpress.TruncatedError):
+        Image.open(path)
+
+
+def test_save_with_pillow_exif_object(tmp_path, small_rgb):
+    exif = Image.Exif()
+    exif[0x010E] = "described"
+    path = tmp_path / "e.lpx"
+    Image.fromarray(small_rgb).save(path, exif=exif)
+    with Image.open(path) as image:
+        image.load()
+        assert image.getexif()[0x010E] == "described"
+    with pytest.raises(latentpress.ParameterError, match="icc_profile"):
+        Image.fromarray(small_rgb).save(tmp_path / "f.lpx", icc_profile="not bytes")
 
 
 def test_registered_extension_and_mime():

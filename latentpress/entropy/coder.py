@@ -9,8 +9,13 @@ Within one call, symbols are coded grouped by table (a stable sort by table id),
 whole call costs one constriction call per distinct table instead of one per symbol;
 the decoder knows the tables of all symbols of the call and regroups identically.
 Values outside a table's support are coded as its escape symbol followed, after the
-call's grouped symbols, by an Elias-gamma code of the excess and a sign, so any
-int64 value round-trips.
+call's grouped symbols, by an Elias-gamma code of the excess and a sign, so any value
+whose distance from its table's centre is below 2**62 round-trips.
+
+The bitstream is defined by the integer tables *and* by constriction's conversion of
+those tables into its fixed-point model (``Categorical(perfect=False)``), so the
+constriction version is pinned (constraints.txt) and a golden-bitstream test fails if
+an upgrade changes a single bit.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ _UNIFORM_BITS = 16
 _UNIFORM = constriction.stream.model.Uniform(1 << _UNIFORM_BITS)
 _UNIFORM_BIT_COUNT = constriction.stream.model.Uniform(64)
 _BIT = constriction.stream.model.Uniform(2)
+_MAX_EXCESS = float(1 << 62)
+_MAX_EXCESS_BITS = 61          # Elias-gamma exponent of the largest codable excess
 
 
 def categorical_model(freq: np.ndarray) -> "constriction.stream.model.Categorical":
@@ -89,6 +96,8 @@ class EntropyEncoder:
         _check_tables(family, table_ids)
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         residual = symbols - centres
+        if residual.size and np.abs(residual.astype(np.float64)).max() >= _MAX_EXCESS:
+            raise ValueError("a symbol lies 2**62 or more from its model's centre; it cannot be coded")
         escaped = np.abs(residual) > radius
         index = np.where(escaped, 2 * radius + 1, residual + radius).astype(np.int32)
         order, keys, starts = _groups(table_ids)
@@ -146,8 +155,8 @@ class EntropyDecoder:
         negative = np.empty(count, bool)
         for i in range(count):
             nbits = int(self._read(_UNIFORM_BIT_COUNT))
-            if nbits > 62:
-                raise CorruptPayloadError("escaped value does not fit 64 bits")
+            if nbits > _MAX_EXCESS_BITS:
+                raise CorruptPayloadError("escaped value is out of range")
             rest = 0
             for shift in range(0, nbits, _UNIFORM_BITS):
                 rest |= int(self._read(_UNIFORM)) << shift
@@ -186,6 +195,11 @@ class EntropyDecoder:
     def decode_logistic(self, means, scales) -> np.ndarray:
         centres, ids = T.snap(means, scales)
         return self.decode_parametric(T.Family.LOGISTIC, centres, ids)
+
+    def finish(self) -> None:
+        """Check that the stream held nothing beyond what was decoded."""
+        if not self._coder.maybe_exhausted():
+            raise CorruptPayloadError("entropy-coded data continues after the last symbol")
 
     def decode_categorical(self, model, count: int) -> np.ndarray:
         if count == 0:

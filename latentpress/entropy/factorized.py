@@ -125,6 +125,8 @@ class FactorizedPrior:
             escaped = (index < 0) | (index >= support)
             encoder.encode_categorical(np.where(escaped, support, index), categorical_model(table))
             if escaped.any():
+                if np.abs(index[escaped].astype(np.float64)).max() >= float(1 << 62):
+                    raise ValueError("a symbol lies 2**62 or more outside its table; it cannot be coded")
                 below = index[escaped] < 0
                 magnitude = np.where(below, -index[escaped] - 1, index[escaped] - support)
                 encoder.encode_escaped(magnitude, below)

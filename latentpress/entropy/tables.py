@@ -9,6 +9,12 @@ and every grid point has one integer frequency table, computed here with IEEE
 the tables are bit-identical on every machine. ``TABLES_SHA256`` pins them and a test
 checks it.
 
+Snapping makes equal floats give equal tables on every machine; it cannot make unequal
+floats agree. A decoder must therefore feed the range decoder only parameters it can
+reproduce exactly: integers read from the file (as the ``factorized`` codec does) or
+the output of integer / fixed-point arithmetic. Float networks evaluated on both sides
+are not allowed on this path, however they are snapped afterwards.
+
 A table for (scale s, offset δ) covers the symbols c−R … c+R around the rounded mean
 c, plus one escape symbol (index 2R+1) that carries the tail mass; the coder sends the
 escaped value's excess separately (see :mod:`latentpress.entropy.coder`).

@@ -6,20 +6,34 @@ range decoder → synthesis transform → image — with weights shipped in the 
 (see latentpress/codecs/factorized/model.py for the network and
 latentpress/train/factorized.py for the command that trained it).
 
-Entropy model: each latent channel is coded under a zero-mean discretized Laplace
-whose scale is fitted to this image and stored as one byte per channel (an index into
-the quantized scale grid of latentpress.entropy.tables), so the probabilities the
-decoder uses come from integers in the file, not from a float network.
+Entropy model: factorized (every latent of a channel i.i.d.), with the probabilities
+stored in the file, so the decoder's range coder is driven by integers from the file,
+never by a float network. The encoder codes the latents both ways below and keeps the
+smaller file:
+
+- mode 0, parametric: a zero-mean discretized Laplace per channel whose scale is
+  fitted to this image and stored as one byte (an index into the quantized scale grid
+  of latentpress.entropy.tables);
+- mode 1, table: a per-channel frequency table fitted to this image
+  (latentpress.entropy.FactorizedPrior), stored compactly.
+
+Ballé et al. learn a non-parametric density per channel once; fitting the prior per
+image instead costs a few dozen bytes and adapts it to each image and to every gain
+of the quality knob, which a single learned density cannot.
 
 Payload version 1, sections in order:
 
-``PRIO``  M bytes: per latent channel, the scale index (0…63), or 255 for a channel
-          whose latents are all zero (not coded at all).
+``PRIO``  one mode byte, then for mode 0: M bytes, per latent channel the scale index
+          (0…63) or 255 for a channel whose latents are all zero (not coded at all);
+          for mode 1: the FactorizedPrior bytes (M channels).
 ``LATN``  the range-coded latents, channel by channel, raster order within a channel;
           latent grid = ceil(H/16) × ceil(W/16).
 
 Header parameters: ``quality`` (0…100, sets the quantization gain) and ``model``
 (the shipped weights' id; a file made with other weights is refused).
+
+Decoding writes the output tile by tile (1024×1024 pixels) into the uint8 image, so
+peak memory is about 3 bytes per pixel plus one tile, whatever the image size.
 """
 
 from __future__ import annotations
@@ -36,15 +50,17 @@ from latentpress.codecs.factorized.model import (
     DOWNSAMPLING, Architecture, FactorizedAutoencoder, gain_for_quality,
 )
 from latentpress.container import Header, Section
-from latentpress.entropy import EntropyDecoder, EntropyEncoder, Family
+from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior, Family
 from latentpress.entropy import tables
 from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
-from latentpress.nn.tiling import tiled_apply
+from latentpress.nn.tiling import tiled_apply, tiled_map
 from latentpress.weights import CHECKSUMS, load_weights
 
 MODEL_ID = "factorized-v1"
 ZERO_CHANNEL = 255
+MODE_PARAMETRIC = 0
+MODE_TABLE = 1
 # Tiles of 1024×1024 pixels bound memory (~0.5 GB) on large images; Kodak is one tile.
 _TILE_LATENTS = 64
 _MARGIN_LATENTS = 4
@@ -91,17 +107,9 @@ class FactorizedCodec(Codec):
             symbols = torch.round(latents[0] * gain_for_quality(params.quality))
         symbols = symbols.numpy().astype(np.int64).reshape(symbols.shape[0], -1)
 
-        scale_indices = np.full(symbols.shape[0], ZERO_CHANNEL, np.uint8)
-        encoder = EntropyEncoder()
-        for channel, row in enumerate(symbols):
-            if not row.any():
-                continue
-            # Maximum-likelihood scale of a zero-mean Laplace, snapped to the grid.
-            _, table = tables.snap(0.0, max(float(np.abs(row).mean()), 1e-3))
-            scale_indices[channel] = int(table) // tables.NUM_OFFSETS
-            encoder.encode_parametric(row, Family.LAPLACE, np.zeros_like(row),
-                                      np.full(row.size, table))
-        sections = [Section("PRIO", scale_indices.tobytes()), Section("LATN", encoder.finish())]
+        candidates = [_code_parametric(symbols), _code_table(symbols)]
+        prior, stream = min(candidates, key=lambda pair: len(pair[0]) + len(pair[1]))
+        sections = [Section("PRIO", prior), Section("LATN", stream)]
         return Payload(sections, {"quality": params.quality, "model": MODEL_ID})
 
     def decode(self, header: Header, sections) -> np.ndarray:
@@ -115,30 +123,63 @@ class FactorizedCodec(Codec):
         prior, stream = self.expect_sections(sections, ["PRIO", "LATN"])
         model = _model()
         channels = model.arch.latent_channels
-        if len(prior) != channels:
-            raise CorruptPayloadError(f"PRIO has {len(prior)} bytes, expected {channels}")
-        scale_indices = np.frombuffer(prior, np.uint8)
-        if np.any((scale_indices >= tables.NUM_SCALES) & (scale_indices != ZERO_CHANNEL)):
-            raise CorruptPayloadError("PRIO holds a scale index outside the table")
         grid_h = -(-header.height // DOWNSAMPLING)
         grid_w = -(-header.width // DOWNSAMPLING)
-        count = grid_h * grid_w
         decoder = EntropyDecoder(stream)
-        symbols = np.zeros((channels, count), np.float32)
-        zero_offset = tables.OFFSET_STEPS
-        for channel, index in enumerate(scale_indices.tolist()):
-            if index == ZERO_CHANNEL:
-                continue
-            table = index * tables.NUM_OFFSETS + zero_offset
-            symbols[channel] = decoder.decode_parametric(Family.LAPLACE, np.zeros(count, np.int64),
-                                                         np.full(count, table))
+        if prior[:1] == bytes([MODE_PARAMETRIC]):
+            symbols = _decode_parametric(prior[1:], decoder, channels, grid_h * grid_w)
+        elif prior[:1] == bytes([MODE_TABLE]):
+            table = FactorizedPrior.from_bytes(prior[1:])
+            if table.channels != channels:
+                raise CorruptPayloadError(f"PRIO has {table.channels} channels, expected {channels}")
+            symbols = table.decode(decoder, grid_h * grid_w)
+        else:
+            raise CorruptPayloadError(f"unknown PRIO mode {prior[:1]!r}")
+        decoder.finish()
         if np.abs(symbols).max(initial=0) > 1e6:
             raise CorruptPayloadError("latent values out of range")
-        y_hat = torch.from_numpy(symbols.reshape(1, channels, grid_h, grid_w)) / gain_for_quality(quality)
+        y_hat = torch.from_numpy(symbols.astype(np.float32).reshape(1, channels, grid_h, grid_w))
+        y_hat /= gain_for_quality(quality)
+        out = np.empty((header.height, header.width) + ((3,) if header.channels == 3 else ()), np.uint8)
         with torch.inference_mode():
-            x_hat = tiled_apply(model.decode_latents, y_hat, Fraction(DOWNSAMPLING),
-                                _TILE_LATENTS, _MARGIN_LATENTS)
-        rgb = x_hat[0, :, :header.height, :header.width].permute(1, 2, 0).numpy() * 255.0
-        if header.channels == 1:
-            return to_uint8(rgb.mean(axis=2))
-        return to_uint8(rgb)
+            for top, left, tile in tiled_map(model.decode_latents, y_hat, Fraction(DOWNSAMPLING),
+                                             _TILE_LATENTS, _MARGIN_LATENTS):
+                rgb = tile[0].permute(1, 2, 0)[:header.height - top, :header.width - left].numpy() * 255.0
+                region = to_uint8(rgb.mean(axis=2) if header.channels == 1 else rgb)
+                out[top:top + region.shape[0], left:left + region.shape[1]] = region
+        return out
+
+
+def _code_parametric(symbols: np.ndarray) -> tuple[bytes, bytes]:
+    scale_indices = np.full(symbols.shape[0], ZERO_CHANNEL, np.uint8)
+    encoder = EntropyEncoder()
+    for channel, row in enumerate(symbols):
+        if not row.any():
+            continue
+        # Maximum-likelihood scale of a zero-mean Laplace, snapped to the grid.
+        _, table = tables.snap(0.0, max(float(np.abs(row).mean()), 1e-3))
+        scale_indices[channel] = int(table) // tables.NUM_OFFSETS
+        encoder.encode_parametric(row, Family.LAPLACE, np.zeros_like(row), np.full(row.size, table))
+    return bytes([MODE_PARAMETRIC]) + scale_indices.tobytes(), encoder.finish()
+
+
+def _code_table(symbols: np.ndarray) -> tuple[bytes, bytes]:
+    prior = FactorizedPrior.fit(symbols)
+    encoder = EntropyEncoder()
+    prior.encode(encoder, symbols)
+    return bytes([MODE_TABLE]) + prior.to_bytes(), encoder.finish()
+
+
+def _decode_parametric(prior: bytes, decoder: EntropyDecoder, channels: int, count: int) -> np.ndarray:
+    if len(prior) != channels:
+        raise CorruptPayloadError(f"PRIO has {len(prior)} scale bytes, expected {channels}")
+    scale_indices = np.frombuffer(prior, np.uint8)
+    if np.any((scale_indices >= tables.NUM_SCALES) & (scale_indices != ZERO_CHANNEL)):
+        raise CorruptPayloadError("PRIO holds a scale index outside the table")
+    symbols = np.zeros((channels, count), np.int64)
+    for channel, index in enumerate(scale_indices.tolist()):
+        if index != ZERO_CHANNEL:
+            table = index * tables.NUM_OFFSETS + tables.OFFSET_STEPS       # mean offset 0
+            symbols[channel] = decoder.decode_parametric(Family.LAPLACE, np.zeros(count, np.int64),
+                                                         np.full(count, table))
+    return symbols
