@@ -143,7 +143,8 @@ class Report:
     anchor: str
     curves: dict[str, list[Point]]
     bd_vs_anchor: list[dict[str, Any]]
-    bd_matrix: dict[str, dict[str, float | None]]
+    bd_matrix: dict[str, dict[str, float | None]]          # PSNR, avg curve: [anchor][codec]
+    bd_matrix_ms_ssim: dict[str, dict[str, float | None]]  # MS-SSIM dB, avg curve
     speed: list[dict[str, Any]]
     lossless: list[dict[str, Any]]
     meta: dict[str, Any]
@@ -168,8 +169,9 @@ def build(folder: str | Path, anchor: str) -> Report:
             row[f"{quality}_avg_curve"] = _bd(_curve(curves[anchor], quality), _curve(curves[name], quality))
             row[f"{quality}_per_image"], row[f"{quality}_images"] = _per_image(codec, lossy[anchor], images, quality)
         bd_rows.append(row)
-    matrix = {a: {b: (0.0 if a == b else _bd(_curve(curves[a], "psnr"), _curve(curves[b], "psnr")))
-                  for b in lossy} for a in lossy}
+    def matrix_for(quality: str) -> dict[str, dict[str, float | None]]:
+        return {a: {b: (0.0 if a == b else _bd(_curve(curves[a], quality), _curve(curves[b], quality)))
+                    for b in lossy} for a in lossy}
     speed = []
     for name, codec in codecs.items():
         megapixels = np.array([r["width"] * r["height"] / 1e6 for r in codec.records])
@@ -195,7 +197,8 @@ def build(folder: str | Path, anchor: str) -> Report:
             "encode_s_median": float(np.median([r["encode_s"] for r in rows])),
             "decode_s_median": float(np.median([r["decode_s"] for r in rows])),
         })
-    return Report(sorted(images), anchor, curves, bd_rows, matrix, speed, lossless_rows, meta)
+    return Report(sorted(images), anchor, curves, bd_rows, matrix_for("psnr"), matrix_for("ms_ssim_db"),
+                  speed, lossless_rows, meta)
 
 
 # Output ------------------------------------------------------------------------------
@@ -246,8 +249,10 @@ def tables(report: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
             _fmt(r["ms_ssim_db_avg_curve"], 1, "%"), _fmt(r["ms_ssim_db_per_image"], 1, "%"), str(r["ms_ssim_db_images"])]
            for r in report.bd_vs_anchor])
     names = list(report.bd_matrix)
-    matrix = (["codec \\ anchor"] + names,
-              [[b] + [_fmt(report.bd_matrix[a][b], 1, "%") for a in names] for b in names])
+
+    def matrix(values: dict[str, dict[str, float | None]]) -> tuple[list[str], list[list[str]]]:
+        return (["codec \\ anchor"] + names,
+                [[b] + [_fmt(values[a][b], 1, "%") for a in names] for b in names])
     speed = (["codec", "jobs", "encode s (median)", "decode s (median)", "encode MP/s", "decode MP/s",
               "encode peak RSS MB", "decode peak RSS MB"],
              [[s["codec"], str(s["jobs"]), f"{s['encode_s_median']:.3g}", f"{s['decode_s_median']:.3g}",
@@ -256,7 +261,8 @@ def tables(report: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
     lossless = (["codec", "images", "mean bpp", "exact", "encode s (median)", "decode s (median)"],
                 [[r["codec"], str(r["images"]), f"{r['bpp_mean']:.3f}", "yes" if r["exact"] else "NO",
                   f"{r['encode_s_median']:.3g}", f"{r['decode_s_median']:.3g}"] for r in report.lossless])
-    return {"bd": bd, "matrix": matrix, "speed": speed, "lossless": lossless}
+    return {"bd": bd, "matrix": matrix(report.bd_matrix), "matrix_ms_ssim": matrix(report.bd_matrix_ms_ssim),
+            "speed": speed, "lossless": lossless}
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -279,6 +285,7 @@ def write(folder: str | Path, anchor: str = "jpeg2000", out: str | Path | None =
     summary = {"anchor": anchor, "images": report.images,
                "curves": {n: [p.__dict__ for p in pts] for n, pts in report.curves.items()},
                "bd_vs_anchor": report.bd_vs_anchor, "bd_matrix_psnr": report.bd_matrix,
+               "bd_matrix_ms_ssim_db": report.bd_matrix_ms_ssim,
                "speed": report.speed, "lossless": report.lossless}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     markdown = [f"## BD-rate against {anchor} (negative = fewer bits at equal quality)",
@@ -298,8 +305,9 @@ def write(folder: str | Path, anchor: str = "jpeg2000", out: str | Path | None =
 <p>Negative: the codec needs that many percent fewer bits than the anchor at equal quality. "avg curve": on the
 curve averaged over images; "per image": mean of per-image BD-rates over the images where the curves overlap.</p>
 {_table(*made['bd'], 'bd-table')}
-<h2>BD-rate (PSNR, avg curve) of every codec against every other</h2>
-{_table(*made['matrix'], 'bd-matrix')}
+<h2>BD-rate of every codec (rows) against every other (columns), avg curve</h2>
+<h3>PSNR</h3>{_table(*made['matrix'], 'bd-matrix')}
+<h3>MS-SSIM (dB)</h3>{_table(*made['matrix_ms_ssim'], 'bd-matrix-ms-ssim')}
 <h2>Speed and memory</h2><p>Per image, over all rate points; peak RSS is that of the worker process during the call.</p>
 {_table(*made['speed'], 'speed-table')}
 {('<h2>Lossless</h2>' + _table(*made['lossless'], 'lossless-table')) if report.lossless else ''}
