@@ -151,6 +151,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         ("channels", f"{info['channels']} ({info['colour_space']}), {info['bit_depth']} bits"),
         ("params", json.dumps(info["params"], sort_keys=True)),
         ("file", f"{info['file_bytes']:,} bytes, {info['bpp']:.4f} bpp"),
+        ("header", f"{info['header_bytes']} bytes, CRC32 {info['header_crc32']} (verified)"),
     ]
     for key, value in rows:
         print(f"  {key:<9} {value}")

@@ -100,6 +100,8 @@ class Header:
     # Filled in by the reader; not part of what a writer is given.
     sections: tuple[SectionInfo, ...] = field(default=(), compare=False)
     file_bytes: int = field(default=0, compare=False)
+    header_bytes: int = field(default=0, compare=False)
+    header_crc: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
@@ -120,7 +122,8 @@ class Header:
             "codec_version": self.codec_version, "width": self.width, "height": self.height,
             "channels": self.channels, "bit_depth": self.bit_depth,
             "colour_space": self.colour_space.name.lower(), "params": dict(self.params),
-            "file_bytes": self.file_bytes, "bpp": self.bpp,
+            "file_bytes": self.file_bytes, "bpp": self.bpp, "header_bytes": self.header_bytes,
+            "header_crc32": f"{self.header_crc:08x}",
             "sections": [{"type": s.type, "offset": s.offset, "length": s.length,
                           "crc32": f"{s.crc:08x}"} for s in self.sections],
         }
@@ -264,7 +267,8 @@ def _parse_header(view: memoryview, limits: Limits) -> tuple[Header, int]:
         raise FormatError(f"unknown colour space {colour}")
     header = Header(codec=name, codec_version=codec_version, width=width, height=height,
                     channels=channels, bit_depth=bit_depth, colour_space=ColourSpace(colour),
-                    params=_decode_params(body[params_start:]))
+                    params=_decode_params(body[params_start:]), header_bytes=end + _CRC.size,
+                    header_crc=stored_crc)
     _validate_geometry(header, limits)
     return header, end + _CRC.size
 

@@ -49,7 +49,8 @@ def test_encode_decode_info(tmp_path, png, capsys, small_rgb):
     assert run("info", out, "--json") == 0
     info = json.loads(capsys.readouterr().out)
     for key in ("format_version", "codec", "codec_version", "width", "height", "channels",
-                "bit_depth", "colour_space", "params", "file_bytes", "bpp", "sections"):
+                "bit_depth", "colour_space", "params", "file_bytes", "bpp", "sections", "header_bytes",
+                "header_crc32"):
         assert key in info
     assert info["params"]["quality"] == 60 and info["width"] == 56 and info["height"] == 40
     assert run("info", out) == 0
