@@ -15,7 +15,7 @@ from safetensors.torch import load, save_file
 from latentpress.errors import WeightsError
 
 CHECKSUMS: dict[str, str] = {
-    "factorized-v1.safetensors": "d3fc5643458c38a04e2104012dbdd04ac23849a0a5cb2761101e462aaac01021",
+    "factorized-v1.safetensors": "52071568e8ece2c621aa8895149ada1185f684d50cdf4c56df27de295c71e383",
 }
 
 
