@@ -1,0 +1,1 @@
+"""The per-image ("overfitted") neural codec: latent grids + a tiny decoder in the file."""

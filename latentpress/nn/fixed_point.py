@@ -1,0 +1,78 @@
+"""Integer inference for the small networks that drive an entropy decoder.
+
+A float MLP evaluated on two machines can differ in the last bit (BLAS kernels, thread
+counts, FMA), and a range decoder fed a different probability desynchronises for the
+rest of the file. So those networks are run in integer arithmetic: weights and biases
+are integers (the float values times 2**frac_bits, rounded — and these integers are
+what the file stores), activations carry ``frac_bits`` fractional bits, products are
+rescaled with an arithmetic right shift. Integer matrix products in numpy are exact,
+so the result is the same on every machine, thread count and batch order.
+
+Bounds are checked when the network is built and on every input, so int64 can never
+overflow: a crafted file cannot make the decoder compute garbage silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentpress.errors import CorruptPayloadError
+
+MAX_WEIGHT_BITS = 24          # |integer weight| < 2**24
+MAX_INPUT_BITS = 20           # |input| < 2**20 (inputs carry frac_bits fractional bits)
+MAX_FAN_IN = 1024
+
+
+@dataclass(frozen=True)
+class IntegerLinear:
+    weight: np.ndarray            # (out, in) int64, value = weight / 2**frac_bits
+    bias: np.ndarray              # (out,) int64, value = bias / 2**frac_bits
+    relu: bool
+
+    def __post_init__(self) -> None:
+        if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
+            raise CorruptPayloadError("integer layer has inconsistent shapes")
+        if self.weight.shape[1] > MAX_FAN_IN:
+            raise CorruptPayloadError(f"integer layer fan-in {self.weight.shape[1]} exceeds {MAX_FAN_IN}")
+        limit = 1 << MAX_WEIGHT_BITS
+        if self.weight.size and np.abs(self.weight).max() >= limit or self.bias.size and np.abs(self.bias).max() >= limit:
+            raise CorruptPayloadError("integer layer weight out of range")
+
+
+@dataclass(frozen=True)
+class IntegerMLP:
+    """y = L_n(…ReLU(L_1(x))…) with every value a fixed-point integer of ``frac_bits``."""
+
+    layers: tuple[IntegerLinear, ...]
+    frac_bits: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.frac_bits <= 16:
+            raise CorruptPayloadError(f"fixed-point precision {self.frac_bits} bits is out of range")
+        for a, b in zip(self.layers, self.layers[1:]):
+            if a.weight.shape[0] != b.weight.shape[1]:
+                raise CorruptPayloadError("integer MLP layers do not chain")
+
+    @classmethod
+    def from_float(cls, layers: list[tuple[np.ndarray, np.ndarray, bool]], frac_bits: int) -> "IntegerMLP":
+        scale = float(1 << frac_bits)
+        return cls(tuple(IntegerLinear(np.rint(np.asarray(w, np.float64) * scale).astype(np.int64),
+                                       np.rint(np.asarray(b, np.float64) * scale).astype(np.int64), relu)
+                         for w, b, relu in layers), frac_bits)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: (n, in) int64 fixed-point inputs → (n, out) int64 fixed-point outputs."""
+        x = np.asarray(x, dtype=np.int64)
+        for layer in self.layers:
+            # Clamp keeps every product below 2**(MAX_INPUT_BITS + MAX_WEIGHT_BITS + log2 fan-in) < 2**63.
+            x = np.clip(x, -(1 << MAX_INPUT_BITS) + 1, (1 << MAX_INPUT_BITS) - 1)
+            x = ((x @ layer.weight.T) >> self.frac_bits) + layer.bias
+            if layer.relu:
+                x = np.maximum(x, 0)
+        return x
+
+    def to_float(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        scale = float(1 << self.frac_bits)
+        return [(l.weight / scale, l.bias / scale, l.relu) for l in self.layers]

@@ -1,0 +1,122 @@
+"""Bit-exactness of the overfit codec's auto-regressive model (issue 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from latentpress.codecs.overfit import arm as A
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.errors import CorruptPayloadError
+from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+
+
+def trained_like_arm(seed: int = 0) -> IntegerMLP:
+    torch.manual_seed(seed)
+    model = A.ARM()
+    with torch.no_grad():
+        model.out.bias.copy_(torch.tensor([0.0, 0.5]))
+    return model.to_integer()
+
+
+def laplace_grid(shape, seed=1, scale=2.0) -> np.ndarray:
+    return np.rint(np.random.default_rng(seed).laplace(0, scale, shape)).astype(np.int64)
+
+
+def test_round_trip_and_rate_matches_the_model():
+    arm = trained_like_arm()
+    grid = laplace_grid((37, 53))
+    encoder = EntropyEncoder()
+    A.encode_grid(encoder, grid, arm)
+    data = encoder.finish()
+    decoder = EntropyDecoder(data)
+    assert np.array_equal(A.decode_grid(decoder, 37, 53, arm), grid)
+    decoder.finish()
+    ideal = A.ideal_bits(grid, arm) / 8
+    assert ideal * 0.98 - 8 <= len(data) <= ideal * 1.02 + 8
+
+
+def test_wavefront_respects_causality():
+    steps = A.wavefront(9, 11)
+    done = np.zeros((9, 11), bool)
+    for rows, cols in steps:
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            for dr, dc in A.CONTEXT:
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < 9 and 0 <= cc < 11:
+                    assert done[rr, cc], (r, c, rr, cc)
+        done[rows, cols] = True
+    assert done.all()
+    assert len(steps) == 3 * 8 + 10 + 1
+
+
+def test_predictions_do_not_depend_on_batching():
+    """Raster order, one latent per call, gives exactly the wavefront's parameters."""
+    arm = trained_like_arm(3)
+    grid = laplace_grid((8, 10), seed=5)
+    source = A.padded(grid)
+    rows, cols = np.mgrid[0:8, 0:10]
+    rows, cols = rows.ravel(), cols.ravel()
+    batched = A._predict(arm, A.gather_context(source, rows, cols))
+    single = [A._predict(arm, A.gather_context(source, rows[i:i + 1], cols[i:i + 1])) for i in range(rows.size)]
+    assert np.array_equal(batched[0], np.concatenate([s[0] for s in single]))
+    assert np.array_equal(batched[1], np.concatenate([s[1] for s in single]))
+
+
+def _digest_in_subprocess(threads: int) -> str:
+    code = f"""
+import hashlib, numpy as np, torch
+torch.set_num_threads({threads})
+import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r})
+from test_overfit_arm import trained_like_arm, laplace_grid
+from latentpress.codecs.overfit import arm as A
+from latentpress.entropy.coder import EntropyEncoder, EntropyDecoder
+enc = EntropyEncoder(); grid = laplace_grid((30, 40), seed=9)
+A.encode_grid(enc, grid, trained_like_arm(7)); data = enc.finish()
+out = A.decode_grid(EntropyDecoder(data), 30, 40, trained_like_arm(7))
+assert np.array_equal(out, grid)
+print(hashlib.sha256(data).hexdigest())
+"""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_bit_identical_across_processes_and_thread_counts():
+    encoder = EntropyEncoder()
+    A.encode_grid(encoder, laplace_grid((30, 40), seed=9), trained_like_arm(7))
+    here = hashlib.sha256(encoder.finish()).hexdigest()
+    assert _digest_in_subprocess(1) == here
+    assert _digest_in_subprocess(2) == here
+
+
+def test_params_to_tables_is_integer_exact():
+    frac = A.FRAC_BITS
+    one = 1 << frac
+    centres, ids = A.params_to_tables(np.array([0, one // 2, -one // 2, 5 * one + one // 4]),
+                                      np.array([-100 * one, 0, 0, 10 * one]), frac)
+    assert centres.tolist() == [0, 1, 0, 5]
+    from latentpress.entropy import tables
+    offsets = ids % tables.NUM_OFFSETS - tables.OFFSET_STEPS
+    assert offsets.tolist() == [0, -8, -8, 4]
+    scale_index = ids // tables.NUM_OFFSETS
+    assert scale_index[0] == 0 and scale_index[3] == tables.NUM_SCALES - 1
+    assert abs(tables.scales()[scale_index[1]] - 1.0) < 0.07
+
+
+def test_absurd_integer_networks_are_refused():
+    with pytest.raises(CorruptPayloadError):
+        IntegerLinear(np.full((2, 2), 1 << 30, np.int64), np.zeros(2, np.int64), True)
+    with pytest.raises(CorruptPayloadError):
+        IntegerLinear(np.zeros((2, 5000), np.int64), np.zeros(2, np.int64), True)
+    with pytest.raises(CorruptPayloadError):
+        IntegerMLP((IntegerLinear(np.zeros((3, 12), np.int64), np.zeros(3, np.int64), True),
+                    IntegerLinear(np.zeros((2, 4), np.int64), np.zeros(2, np.int64), False)), 8)
+
+
+def test_out_of_range_latents():
+    with pytest.raises(ValueError):
+        A.encode_grid(EntropyEncoder(), np.array([[A.MAX_LATENT + 1]]), trained_like_arm())
