@@ -86,8 +86,10 @@ def _codec_params(args: argparse.Namespace) -> dict[str, str]:
         if not sep or not key:
             raise CliError(f"-p expects KEY=VALUE, got {item!r}")
         params[key.strip()] = value.strip()
-    if args.quality is not None:
-        params["quality"] = args.quality
+    for option, key in (("quality", "quality"), ("preset", "preset"), ("iterations", "iterations"),
+                        ("time_budget", "time_budget"), ("lmbda", "lmbda")):
+        if getattr(args, option, None) is not None:
+            params[key] = getattr(args, option)
     return params
 
 
@@ -246,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-c", "--codec", default=None, help=f"codec name (default {DEFAULT_CODEC}; see `latentpress codecs`)")
         p.add_argument("-q", "--quality", default=None, help="quality knob of the codec (0-100 where it has one)")
         p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="any other codec parameter (repeatable)")
+        p.add_argument("--preset", default=None, help="codec preset (overfit: fast, medium, slow)")
+        p.add_argument("--iterations", default=None, help="training iterations (per-image codecs)")
+        p.add_argument("--time-budget", default=None, metavar="SECONDS", help="stop training after this long (per-image codecs)")
+        p.add_argument("--lambda", dest="lmbda", default=None, help="rate weight λ, overriding --quality (per-image codecs)")
 
     def limit_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-pixels", type=int, default=None, help=f"refuse images larger than this (default {DEFAULT_LIMITS.max_pixels:,})")

@@ -133,6 +133,7 @@ def _coerce(codec: str, key: str, value: Any, kind: Any) -> Any:
 
 _BUILTIN: dict[str, str] = {
     "factorized": "latentpress.codecs.factorized.codec",
+    "overfit": "latentpress.codecs.overfit.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

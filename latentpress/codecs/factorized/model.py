@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from latentpress.nn.gdn import GDN
+from latentpress.nn.likelihood import laplace_interval_probability
 
 # The gain range the model is trained for; the quality knob maps onto it.
 GAIN_MIN = 0.35
@@ -80,16 +81,6 @@ class FactorizedAutoencoder(nn.Module):
         scale = torch.exp(self.log_scales).view(1, -1, 1, 1) * gain.view(-1, 1, 1, 1)
         p = laplace_interval_probability(y_noisy, scale)
         return -torch.log2(p).flatten(1).sum(1)
-
-
-def laplace_interval_probability(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """P(value-0.5 < Y < value+0.5) for Y ~ Laplace(0, scale), bounded away from 0."""
-    def cdf_signed(t: torch.Tensor) -> torch.Tensor:
-        # 2·CDF(t) − 1, written with expm1 for accuracy near 0.
-        return -torch.sign(t) * torch.expm1(-t.abs() / scale)
-
-    p = 0.5 * (cdf_signed(value + 0.5) - cdf_signed(value - 0.5))
-    return p.clamp_min(1e-9)
 
 
 def lambda_for_gain(gain: torch.Tensor, lambda0: float) -> torch.Tensor:

@@ -1,0 +1,63 @@
+"""The overfit codec's architecture descriptor: one short string in the file header.
+
+``lat6-arm16x2-syn16.16`` means six latent grids (full resolution down to 1/32), an
+ARM of two hidden layers of 16, and a synthesis of 1×1 layers of widths 16 and 16
+followed by one 3×3 layer to the output channels. The decoder rebuilds exactly this.
+Parsing is strict and bounded, so a file cannot ask for an absurd network.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from latentpress.errors import CorruptPayloadError
+
+MAX_LEVELS = 8
+MAX_ARM_HIDDEN = 64
+MAX_ARM_LAYERS = 4
+MAX_SYNTHESIS_WIDTH = 64
+MAX_SYNTHESIS_LAYERS = 4
+_PATTERN = re.compile(r"lat(\d{1,2})-arm(\d{1,3})x(\d)-syn(\d{1,3}(?:\.\d{1,3}){0,7})")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    levels: int = 6
+    arm_hidden: int = 16
+    arm_layers: int = 2
+    synthesis: tuple[int, ...] = (16, 16)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.levels <= MAX_LEVELS:
+            problems.append(f"{self.levels} latent grids (1-{MAX_LEVELS})")
+        if not 1 <= self.arm_hidden <= MAX_ARM_HIDDEN:
+            problems.append(f"ARM width {self.arm_hidden} (1-{MAX_ARM_HIDDEN})")
+        if not 1 <= self.arm_layers <= MAX_ARM_LAYERS:
+            problems.append(f"{self.arm_layers} ARM layers (1-{MAX_ARM_LAYERS})")
+        if not 1 <= len(self.synthesis) <= MAX_SYNTHESIS_LAYERS or \
+                not all(1 <= w <= MAX_SYNTHESIS_WIDTH for w in self.synthesis):
+            problems.append(f"synthesis widths {self.synthesis} (1-{MAX_SYNTHESIS_LAYERS} layers "
+                            f"of 1-{MAX_SYNTHESIS_WIDTH})")
+        if problems:
+            raise CorruptPayloadError("unsupported overfit architecture: " + "; ".join(problems))
+
+    def describe(self) -> str:
+        return (f"lat{self.levels}-arm{self.arm_hidden}x{self.arm_layers}-syn"
+                + ".".join(str(w) for w in self.synthesis))
+
+    @classmethod
+    def parse(cls, text: object) -> "Architecture":
+        if not isinstance(text, str) or len(text) > 64 or not (match := _PATTERN.fullmatch(text)):
+            raise CorruptPayloadError(f"invalid overfit architecture descriptor {text!r}")
+        levels, hidden, layers, synthesis = match.groups()
+        return cls(int(levels), int(hidden), int(layers), tuple(int(w) for w in synthesis.split(".")))
+
+    def synthesis_macs_per_pixel(self, channels: int) -> int:
+        widths = (self.levels,) + self.synthesis
+        return sum(a * b for a, b in zip(widths, widths[1:])) + 9 * self.synthesis[-1] * channels
+
+    def arm_macs_per_latent(self) -> int:
+        widths = (12,) + (self.arm_hidden,) * self.arm_layers + (2,)
+        return sum(a * b for a, b in zip(widths, widths[1:]))

@@ -1,0 +1,222 @@
+"""Codec ``overfit``: a per-image neural codec whose decoder travels in the file.
+
+Seed 000's idea (train a network on the one image and store its decoder) rebuilt on
+the published work that made it competitive (COIN, Cool-chic, C3): hierarchical latent
+grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy model
+run in integer arithmetic, rate-distortion training with noise then straight-through
+rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
+
+Payload version 1. Header parameters: ``arch`` (descriptor, architecture.py),
+``quality``, ``preset``, ``arm_step`` and ``syn_step`` (weights are stored as
+integers times 2**−step). Sections, in order:
+
+``ARMW``  the ARM's integer weights and biases (weights.py layout)
+``SYNW``  the upsampling kernel, then the synthesis weights and biases, layer by layer
+``LATN``  the latent grids, finest first, each range-coded in wavefront order under
+          the integer ARM
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.overfit import arm as arm_module
+from latentpress.codecs.overfit.architecture import Architecture
+from latentpress.codecs.overfit.model import OverfitModel
+from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
+from latentpress.codecs.overfit.weights import decode_integers, encode_integers
+from latentpress.container import Header, Section
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.image import to_uint8
+from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+
+# Full-resolution features of every grid are held at once: bound the image size so a
+# decode stays within a few GB.
+MAX_PIXELS = 1 << 23
+ARM_STEPS = (4, 5, 6, 7, 8)
+SYNTHESIS_STEPS = (5, 6, 7, 8, 9, 10, 11, 12)
+
+
+@dataclass(frozen=True)
+class OverfitParams:
+    quality: int = 4
+    """1 (smallest) … 8 (best); sets λ."""
+    preset: str = "medium"
+    """fast, medium or slow: network size and training schedule."""
+    iterations: int = 0
+    """Training iterations (0: the preset's)."""
+    time_budget: float = 0.0
+    """Stop training after this many seconds (0: no limit)."""
+    lmbda: float = 0.0
+    """Rate weight λ of MSE + λ·bpp, overriding quality (0: from quality)."""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.quality not in QUALITIES:
+            raise ParameterError(f"quality must be 1-8, got {self.quality}")
+        if self.preset not in PRESETS:
+            raise ParameterError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if not 0 <= self.iterations <= 1_000_000:
+            raise ParameterError(f"iterations must be 0-1000000, got {self.iterations}")
+        if self.time_budget < 0 or self.lmbda < 0:
+            raise ParameterError("time_budget and lmbda must not be negative")
+
+
+def _image_tensor(image: np.ndarray) -> torch.Tensor:
+    pixels = image[:, :, None] if image.ndim == 2 else image
+    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, iterations: int,
+          time_budget: float, seed: int) -> None:
+    torch.manual_seed(seed)
+    networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
+    optimizer = torch.optim.Adam([{"params": list(model.latents), "lr": preset.latent_learning_rate},
+                                  {"params": networks, "lr": preset.learning_rate}])
+    base_rates = [preset.latent_learning_rate, preset.learning_rate]
+    pixels = x.shape[-1] * x.shape[-2]
+    noise_until = int(iterations * preset.noise_fraction)
+    started = time.monotonic()
+    with tqdm(total=iterations, desc="overfit", unit="it", disable=None, leave=False) as bar:
+        for step in range(iterations):
+            # Cosine decay of the learning rate over the whole schedule.
+            decay = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / iterations))
+            for group, base in zip(optimizer.param_groups, base_rates):
+                group["lr"] = base * decay
+            grids = model.quantized_grids("noise" if step < noise_until else "ste")
+            x_hat = model.decode(grids)
+            mse = torch.mean((x_hat - x) ** 2)
+            bpp = model.rate_bits(grids) / pixels
+            loss = mse + lmbda * bpp
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.5f}", bpp=f"{bpp.item():.3f}",
+                                psnr=f"{-10 * math.log10(max(mse.item(), 1e-12)):.2f}")
+            if time_budget and time.monotonic() - started > time_budget:
+                break
+
+
+def _arm_layers(model: OverfitModel) -> list[torch.nn.Linear]:
+    return list(model.arm.hidden) + [model.arm.out]
+
+
+def _integer_arm(weights: list[np.ndarray], step: int, layers: int) -> IntegerMLP:
+    shift = arm_module.FRAC_BITS - step
+    linear = []
+    for index in range(layers):
+        weight, bias = weights[2 * index], weights[2 * index + 1]
+        linear.append(IntegerLinear(weight << shift, bias << shift, relu=index < layers - 1))
+    return IntegerMLP(tuple(linear), arm_module.FRAC_BITS)
+
+
+def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
+    tensors = [model.upsampler.kernel]
+    for layer in list(model.synthesis.pointwise) + [model.synthesis.out]:
+        tensors += [layer.weight, layer.bias]
+    return tensors
+
+
+def _quantize(tensors: list[torch.Tensor], step: int) -> list[np.ndarray]:
+    return [np.rint(t.detach().numpy().astype(np.float64) * (1 << step)).astype(np.int64) for t in tensors]
+
+
+def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], step: int) -> None:
+    with torch.no_grad():
+        for tensor, values in zip(_synthesis_tensors(model), integers):
+            tensor.copy_(torch.from_numpy(values.astype(np.float32) / (1 << step)))
+
+
+def _code_latents(grids: list[np.ndarray], arm: IntegerMLP) -> bytes:
+    encoder = EntropyEncoder()
+    for grid in grids:
+        arm_module.encode_grid(encoder, grid, arm)
+    return encoder.finish()
+
+
+@register
+class OverfitCodec(Codec):
+    name = "overfit"
+    version = 1
+    description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
+    Params = OverfitParams
+    bench_points = tuple({"quality": q} for q in (2, 4, 6, 8))
+
+    def encode(self, image: np.ndarray, params: OverfitParams) -> Payload:
+        height, width = image.shape[:2]
+        if height * width > MAX_PIXELS:
+            raise LimitError(f"overfit codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+        preset = PRESETS[params.preset]
+        channels = 1 if image.ndim == 2 else 3
+        lmbda = params.lmbda or lambda_for_quality(params.quality)
+        x = _image_tensor(image)
+        model = OverfitModel(preset.architecture, height, width, channels)
+        train(model, x, preset, lmbda, params.iterations or preset.iterations, params.time_budget, params.seed)
+        model.eval()
+        pixels = height * width
+        grids = [np.clip(g.detach().numpy()[0, 0], -arm_module.MAX_LATENT, arm_module.MAX_LATENT).astype(np.int64)
+                 for g in model.quantized_grids("round")]
+
+        # ARM precision: the step that minimizes weight bits + latent bits.
+        arm_float = [t for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
+        best = None
+        for step in ARM_STEPS:
+            integers = _quantize(arm_float, step)
+            arm = _integer_arm(integers, step, len(_arm_layers(model)))
+            bits = 8 * len(encode_integers(integers)) + sum(arm_module.ideal_bits(g, arm) for g in grids)
+            if best is None or bits < best[0]:
+                best = (bits, step, integers, arm)
+        _, arm_step, arm_integers, arm = best
+
+        # Synthesis precision: the step that minimizes MSE + λ·bpp on the real decode.
+        rounded = [torch.from_numpy(g.astype(np.float32))[None, None] for g in grids]
+        float_state = [t.detach().clone() for t in _synthesis_tensors(model)]
+        best = None
+        for step in SYNTHESIS_STEPS:
+            integers = _quantize(float_state, step)
+            _load_synthesis(model, integers, step)
+            with torch.no_grad():
+                mse = torch.mean((model.decode(rounded).clamp(0, 1) - x) ** 2).item()
+            cost = mse + lmbda * 8 * len(encode_integers(integers)) / pixels
+            if best is None or cost < best[0]:
+                best = (cost, step, integers)
+        _, syn_step, syn_integers = best
+
+        sections = [Section("ARMW", encode_integers(arm_integers)),
+                    Section("SYNW", encode_integers(syn_integers)),
+                    Section("LATN", _code_latents(grids, arm))]
+        return Payload(sections, {"arch": preset.architecture.describe(), "quality": params.quality,
+                                  "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        if header.pixels > MAX_PIXELS:
+            raise LimitError(f"overfit decodes images up to {MAX_PIXELS:,} pixels; this one claims {header.pixels:,}")
+        arch = Architecture.parse(header.params.get("arch"))
+        arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
+        if arm_step not in ARM_STEPS or syn_step not in SYNTHESIS_STEPS:
+            raise CorruptPayloadError(f"invalid weight steps {arm_step!r}, {syn_step!r}")
+        arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
+        model = OverfitModel(arch, header.height, header.width, header.channels)
+        arm_layers = _arm_layers(model)
+        arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
+        arm = _integer_arm(arm_integers, arm_step, len(arm_layers))
+        syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
+        _load_synthesis(model, syn_integers, syn_step)
+        decoder = EntropyDecoder(latent_data)
+        grids = [arm_module.decode_grid(decoder, h, w, arm) for h, w in model.sizes]
+        decoder.finish()
+        with torch.inference_mode():
+            x_hat = model.decode([torch.from_numpy(g.astype(np.float32))[None, None] for g in grids])
+        pixels = x_hat[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0
+        return to_uint8(pixels[:, :, 0] if header.channels == 1 else pixels)
