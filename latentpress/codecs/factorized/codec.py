@@ -50,15 +50,14 @@ from latentpress.codecs.factorized.model import (
     DOWNSAMPLING, Architecture, FactorizedAutoencoder, gain_for_quality,
 )
 from latentpress.container import Header, Section
-from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior, Family
-from latentpress.entropy import tables
+from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior
+from latentpress.entropy.laplace_rows import decode_rows, encode_rows
 from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.nn.tiling import tiled_apply, tiled_map
 from latentpress.weights import CHECKSUMS, load_weights
 
 MODEL_ID = "factorized-v1"
-ZERO_CHANNEL = 255
 MODE_PARAMETRIC = 0
 MODE_TABLE = 1
 # Tiles of 1024×1024 pixels bound memory (~0.5 GB) on large images; Kodak is one tile.
@@ -151,16 +150,9 @@ class FactorizedCodec(Codec):
 
 
 def _code_parametric(symbols: np.ndarray) -> tuple[bytes, bytes]:
-    scale_indices = np.full(symbols.shape[0], ZERO_CHANNEL, np.uint8)
     encoder = EntropyEncoder()
-    for channel, row in enumerate(symbols):
-        if not row.any():
-            continue
-        # Maximum-likelihood scale of a zero-mean Laplace, snapped to the grid.
-        _, table = tables.snap(0.0, max(float(np.abs(row).mean()), 1e-3))
-        scale_indices[channel] = int(table) // tables.NUM_OFFSETS
-        encoder.encode_parametric(row, Family.LAPLACE, np.zeros_like(row), np.full(row.size, table))
-    return bytes([MODE_PARAMETRIC]) + scale_indices.tobytes(), encoder.finish()
+    scale_bytes = encode_rows(encoder, symbols)
+    return bytes([MODE_PARAMETRIC]) + scale_bytes, encoder.finish()
 
 
 def _code_table(symbols: np.ndarray) -> tuple[bytes, bytes]:
@@ -171,15 +163,4 @@ def _code_table(symbols: np.ndarray) -> tuple[bytes, bytes]:
 
 
 def _decode_parametric(prior: bytes, decoder: EntropyDecoder, channels: int, count: int) -> np.ndarray:
-    if len(prior) != channels:
-        raise CorruptPayloadError(f"PRIO has {len(prior)} scale bytes, expected {channels}")
-    scale_indices = np.frombuffer(prior, np.uint8)
-    if np.any((scale_indices >= tables.NUM_SCALES) & (scale_indices != ZERO_CHANNEL)):
-        raise CorruptPayloadError("PRIO holds a scale index outside the table")
-    symbols = np.zeros((channels, count), np.int64)
-    for channel, index in enumerate(scale_indices.tolist()):
-        if index != ZERO_CHANNEL:
-            table = index * tables.NUM_OFFSETS + tables.OFFSET_STEPS       # mean offset 0
-            symbols[channel] = decoder.decode_parametric(Family.LAPLACE, np.zeros(count, np.int64),
-                                                         np.full(count, table))
-    return symbols
+    return np.stack(decode_rows(decoder, prior, [count] * channels, "factorized PRIO"))
