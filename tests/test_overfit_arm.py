@@ -120,3 +120,16 @@ def test_absurd_integer_networks_are_refused():
 def test_out_of_range_latents():
     with pytest.raises(ValueError):
         A.encode_grid(EntropyEncoder(), np.array([[A.MAX_LATENT + 1]]), trained_like_arm())
+
+
+def test_interleaved_grids_round_trip():
+    arm = trained_like_arm(4)
+    grids = [laplace_grid((20, 30), seed=1), laplace_grid((10, 15), seed=2), laplace_grid((5, 8), seed=3),
+             laplace_grid((1, 1), seed=4)]
+    encoder = EntropyEncoder()
+    A.encode_grids(encoder, grids, arm)
+    decoder = EntropyDecoder(encoder.finish())
+    decoded = A.decode_grids(decoder, [g.shape for g in grids], arm)
+    decoder.finish()
+    for a, b in zip(decoded, grids):
+        assert np.array_equal(a, b)

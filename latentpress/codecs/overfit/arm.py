@@ -14,7 +14,9 @@ operations only, so encoder and decoder derive the same probabilities on any mac
 
 Decoding is a wavefront: latent (i, j) depends only on positions with a smaller
 t = 3i + j, so every latent of one anti-diagonal band t is decoded in one vectorized
-step (3H + W steps for an H×W grid instead of H·W).
+step (3H + W steps for an H×W grid instead of H·W). The grids of one image are
+independent of each other, so their wavefronts run interleaved: step t decodes band t
+of every grid at once, and the whole image takes as many steps as its largest grid.
 """
 
 from __future__ import annotations
@@ -130,6 +132,41 @@ def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerML
             raise CorruptPayloadError("decoded latent out of range")
         target[rows + PAD, cols + PAD] = values
     return target[PAD:PAD + height, PAD:PAD + width]
+
+
+def _interleaved(sizes: list[tuple[int, int]]) -> list[list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Step t → [(grid index, rows, cols) of band t in every grid that has one]."""
+    fronts = [wavefront(h, w) for h, w in sizes]
+    return [[(g, *front[t]) for g, front in enumerate(fronts) if t < len(front)]
+            for t in range(max(len(front) for front in fronts))]
+
+
+def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP) -> None:
+    """Code several independent grids with interleaved wavefronts (one call per step)."""
+    grids = [np.asarray(g, np.int64) for g in grids]
+    if any(np.abs(g).max(initial=0) > MAX_LATENT for g in grids):
+        raise ValueError(f"latents must lie within ±{MAX_LATENT}")
+    sources = [padded(g) for g in grids]
+    for step in _interleaved([g.shape for g in grids]):
+        context = np.concatenate([gather_context(sources[g], r, c) for g, r, c in step])
+        symbols = np.concatenate([grids[g][r, c] for g, r, c in step])
+        centres, ids = _predict(arm, context)
+        encoder.encode_parametric(symbols, Family.LAPLACE, centres, ids)
+
+
+def decode_grids(decoder: EntropyDecoder, sizes: list[tuple[int, int]], arm: IntegerMLP) -> list[np.ndarray]:
+    targets = [np.zeros((h + 2 * PAD, w + 2 * PAD), np.int64) for h, w in sizes]
+    for step in _interleaved(sizes):
+        context = np.concatenate([gather_context(targets[g], r, c) for g, r, c in step])
+        centres, ids = _predict(arm, context)
+        values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
+        if np.abs(values).max(initial=0) > MAX_LATENT:
+            raise CorruptPayloadError("decoded latent out of range")
+        start = 0
+        for g, r, c in step:
+            targets[g][r + PAD, c + PAD] = values[start:start + r.size]
+            start += r.size
+    return [t[PAD:PAD + h, PAD:PAD + w] for t, (h, w) in zip(targets, sizes)]
 
 
 def ideal_bits(grid: np.ndarray, arm: IntegerMLP) -> float:

@@ -12,8 +12,8 @@ integers times 2**−step). Sections, in order:
 
 ``ARMW``  the ARM's integer weights and biases (weights.py layout)
 ``SYNW``  the upsampling kernel, then the synthesis weights and biases, layer by layer
-``LATN``  the latent grids, finest first, each range-coded in wavefront order under
-          the integer ARM
+``LATN``  the latent grids, range-coded under the integer ARM in interleaved wavefront
+          order (arm.py: step t codes band t of every grid, finest grid first)
 """
 
 from __future__ import annotations
@@ -139,8 +139,7 @@ def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], step: int) 
 
 def _code_latents(grids: list[np.ndarray], arm: IntegerMLP) -> bytes:
     encoder = EntropyEncoder()
-    for grid in grids:
-        arm_module.encode_grid(encoder, grid, arm)
+    arm_module.encode_grids(encoder, grids, arm)
     return encoder.finish()
 
 
@@ -214,7 +213,7 @@ class OverfitCodec(Codec):
         syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
         _load_synthesis(model, syn_integers, syn_step)
         decoder = EntropyDecoder(latent_data)
-        grids = [arm_module.decode_grid(decoder, h, w, arm) for h, w in model.sizes]
+        grids = arm_module.decode_grids(decoder, model.sizes, arm)
         decoder.finish()
         with torch.inference_mode():
             x_hat = model.decode([torch.from_numpy(g.astype(np.float32))[None, None] for g in grids])
