@@ -59,7 +59,9 @@ def ideal_bits(family, symbols, means, scales) -> float:
     residual = symbols - centres
     index = np.where(np.abs(residual) > radius, 2 * radius + 1, residual + radius)
     freq = tables.frequency_tables(family)
-    return float(-sum(np.log2(freq[t][i] / 2.0**tables.PRECISION) for t, i in zip(ids.tolist(), index.tolist())))
+    bits = float(-sum(np.log2(freq[t][i] / 2.0**tables.PRECISION) for t, i in zip(ids.tolist(), index.tolist())))
+    assert bits == pytest.approx(tables.ideal_bits(family, symbols, centres, ids), rel=1e-9)
+    return bits
 
 
 def code(family, symbols, means, scales) -> tuple[bytes, np.ndarray]:

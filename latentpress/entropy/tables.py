@@ -148,6 +148,23 @@ def frequency_tables(family: Family) -> tuple[np.ndarray, ...]:
     return tuple(tables)
 
 
+@functools.cache
+def flat_tables(family: Family) -> tuple[np.ndarray, np.ndarray]:
+    """All tables of a family in one array, and each table's start: for vectorized lookups."""
+    freq = frequency_tables(Family(family))
+    starts = np.concatenate([[0], np.cumsum([t.size for t in freq])[:-1]])
+    return np.concatenate(freq), starts
+
+
+def ideal_bits(family: Family, symbols: np.ndarray, centres: np.ndarray, table_ids: np.ndarray) -> float:
+    """−log2 p of symbols under snapped models, escape payloads excluded (no coding)."""
+    radius = radii(family)[table_ids // NUM_OFFSETS]
+    residual = np.asarray(symbols, np.int64) - centres
+    index = np.where(np.abs(residual) > radius, 2 * radius + 1, residual + radius)
+    flat, starts = flat_tables(family)
+    return float(-np.log2(flat[starts[table_ids] + index] / float(1 << PRECISION)).sum())
+
+
 def tables_digest() -> str:
     """SHA-256 over every family's tables, to pin them across machines and releases."""
     digest = hashlib.sha256()

@@ -172,13 +172,6 @@ def decode_grids(decoder: EntropyDecoder, sizes: list[tuple[int, int]], arm: Int
 def ideal_bits(grid: np.ndarray, arm: IntegerMLP) -> float:
     """−log2 p of a grid under the integer ARM and the quantized tables (no coding)."""
     grid = np.asarray(grid, np.int64)
-    source = padded(grid)
-    rows, cols = np.mgrid[0:grid.shape[0], 0:grid.shape[1]]
-    rows, cols = rows.ravel(), cols.ravel()
-    centres, ids = _predict(arm, gather_context(source, rows, cols))
-    radius = tables.radii(Family.LAPLACE)[ids // tables.NUM_OFFSETS]
-    residual = grid[rows, cols] - centres
-    index = np.where(np.abs(residual) > radius, 2 * radius + 1, residual + radius)
-    freq = tables.frequency_tables(Family.LAPLACE)
-    probs = np.array([freq[t][i] for t, i in zip(ids.tolist(), index.tolist())], np.float64)
-    return float(-np.log2(probs / (1 << tables.PRECISION)).sum())
+    rows, cols = (a.ravel() for a in np.mgrid[0:grid.shape[0], 0:grid.shape[1]])
+    centres, ids = _predict(arm, gather_context(padded(grid), rows, cols))
+    return tables.ideal_bits(Family.LAPLACE, grid[rows, cols], centres, ids)
