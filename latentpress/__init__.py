@@ -27,4 +27,4 @@ __all__ = [
     "decode_image", "encode", "read_info", "register",
 ]
 
-from latentpress import pillow as _pillow  # noqa: E402  (registers the plugin)
+from latentpress import pillow as _pillow  # noqa: E402,F401  (importing registers the plugin)

@@ -173,7 +173,7 @@ def test_several_calls_share_one_stream():
 
 def test_garbage_decodes_to_something_or_raises_documented_error():
     rng = np.random.default_rng(9)
-    for trial in range(50):
+    for _ in range(50):
         data = rng.integers(0, 256, 4 * int(rng.integers(0, 20)), dtype=np.uint8).tobytes()
         try:
             out = EntropyDecoder(data).decode_laplace(np.zeros(200), np.full(200, 0.5))

@@ -132,7 +132,7 @@ def frequency_tables(family: Family) -> tuple[np.ndarray, ...]:
     family = Family(family)
     tables = []
     total = 1 << PRECISION
-    for scale_index, (scale, radius) in enumerate(zip(scales(), radii(family))):
+    for scale, radius in zip(scales(), radii(family)):
         k = np.arange(-radius, radius + 1, dtype=np.float64)
         for j in range(-OFFSET_STEPS, OFFSET_STEPS + 1):
             offset = j / (2 * OFFSET_STEPS)
