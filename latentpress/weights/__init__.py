@@ -15,7 +15,7 @@ from safetensors.torch import load, save_file
 from latentpress.errors import WeightsError
 
 CHECKSUMS: dict[str, str] = {
-    "factorized-v1.safetensors": "52071568e8ece2c621aa8895149ada1185f684d50cdf4c56df27de295c71e383",
+    "factorized-v1.safetensors": "f62e1b1d24715dfe059f907207e73d158054bdfdf8b452274d5b16a2cab620e5",
 }
 
 
