@@ -12,7 +12,7 @@ from PIL import Image
 
 from latentpress import cli
 from latentpress.bench import report
-from latentpress.bench.run import RECORDS, BenchError, run_bench
+from latentpress.bench.run import RECORDS, BenchError, Job, run_bench
 from latentpress.codecs import classic
 from latentpress.distributed import LocalExecutor
 
@@ -130,7 +130,9 @@ def test_bd_rate_of_a_curve_against_itself_and_a_shifted_copy(bench_folder, tmp_
         for row in rows:
             handle.write(json.dumps(row) + "\n")
             if row["codec"] == "jpeg2000":
-                copy = {**row, "codec": "cheaper", "bpp": row["bpp"] * 0.8, "key": row["key"] + "x"}
+                copy = {**row, "codec": "cheaper", "bpp": row["bpp"] * 0.8}
+                copy["key"] = Job("cheaper", json.dumps(copy["params"], sort_keys=True), copy["image"],
+                                  copy["image_sha256"], copy["identity"]).key
                 handle.write(json.dumps(copy) + "\n")
     built = report.build(shifted, anchor="jpeg2000")
     cheaper = next(r for r in built.bd_vs_anchor if r["codec"] == "cheaper")
@@ -195,14 +197,45 @@ def test_report_renders_in_headless_chromium(bench_folder, tmp_path):
     assert speed[:speed.index("</table>")].count("<tr>") == 1 + 4
 
 
+def test_report_ignores_records_of_an_older_key_scheme(bench_folder, tmp_path):
+    folder = tmp_path / "oldkeys"
+    shutil.copytree(bench_folder, folder)
+    with open(folder / RECORDS, "a") as handle:
+        for row in records(folder):
+            handle.write(json.dumps({**row, "key": "0" * 32, "psnr": 99.0}) + "\n")
+    codecs, _ = report.load(folder)
+    assert sum(len(c.records) for c in codecs.values()) == len(records(bench_folder))
+    assert all(r["psnr"] != 99.0 for c in codecs.values() for r in c.records)
+
+
 def test_report_ignores_records_of_an_older_identity(bench_folder, tmp_path):
     folder = tmp_path / "old"
     shutil.copytree(bench_folder, folder)
-    stale = [{**r, "identity": "webp/libwebp 0.1", "key": r["key"] + "old", "psnr": 99.0}
-             for r in records(folder) if r["codec"] == "webp"]
+    stale = [{**r, "identity": "webp/libwebp 0.1", "psnr": 99.0} for r in records(folder) if r["codec"] == "webp"]
+    for row in stale:
+        row["key"] = Job("webp", json.dumps(row["params"], sort_keys=True), row["image"], row["image_sha256"],
+                         row["identity"]).key
     with open(folder / RECORDS, "a") as handle:
         for row in stale:
             handle.write(json.dumps(row) + "\n")
     codecs, _ = report.load(folder)
     assert all(r["psnr"] != 99.0 for r in codecs["webp"].records)
     assert len(codecs["webp"].records) == 4
+
+
+def test_exact_reproduction_by_a_lossy_codec_stays_off_the_curve():
+    rows = [{"image": "a", "params": {"q": 1}, "bpp": 1.0, "psnr": 30.0, "ms_ssim": 0.9},
+            {"image": "a", "params": {"q": 2}, "bpp": 9.0, "psnr": None, "ms_ssim": 1.0}]
+    points = report.averaged_curve(report.CodecResults("x", False, rows), {"a"})
+    assert [p.psnr for p in points] == [30.0, None]
+    assert report._curve(points, "psnr") == [(1.0, 30.0)]
+
+
+def test_identical_images_under_two_names_are_both_measured(tmp_path, kodim23):
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(kodim23[:176, :200]).save(folder / name)
+    summary = run_bench(["jpeg-420"], folder, tmp_path / "out", points=POINTS, progress=False)
+    assert summary.computed == 4
+    assert {r["image"] for r in records(tmp_path / "out")} == {"a.png", "b.png"}

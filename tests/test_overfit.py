@@ -95,3 +95,19 @@ def test_parameter_validation(crop):
         latentpress.encode(crop, "overfit", quality=9)
     with pytest.raises(ParameterError, match="preset"):
         latentpress.encode(crop, "overfit", preset="turbo")
+
+
+def test_thin_images_are_bounded_by_decoding_steps():
+    header = container.Header(codec="overfit", codec_version=1, width=100_000, height=1, channels=3,
+                              params={"arch": "lat6-arm8x2-syn8.8", "arm_step": 6, "syn_step": 8})
+    data = container.write(header, [container.Section(t, b"") for t in ("ARMW", "SYNW", "LATN")])
+    with pytest.raises(LimitError, match="steps"):
+        latentpress.decode(data)
+    with pytest.raises(LimitError, match="steps"):
+        latentpress.encode(np.zeros((1, 30_000), np.uint8), "overfit", iterations=1)
+
+
+def test_descriptor_must_be_canonical_ascii():
+    for bad in ("lat\u0666-arm16x2-syn16.16", "lat06-arm16x2-syn16.16"):
+        with pytest.raises(CorruptPayloadError):
+            Architecture.parse(bad)

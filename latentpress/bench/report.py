@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from latentpress.bench.run import META, RECORDS, BenchError
+from latentpress.bench.run import META, RECORDS, BenchError, Job
 from latentpress.errors import ParameterError
 from latentpress.metrics import bd_rate
 
@@ -39,7 +39,7 @@ _QUALITY_KEYS = ("psnr", "ms_ssim_db")
 class Point:
     params: dict[str, Any]
     bpp: float
-    psnr: float
+    psnr: float | None
     ms_ssim_db: float | None
 
 
@@ -72,6 +72,10 @@ def load(folder: str | Path) -> tuple[dict[str, CodecResults], dict[str, Any]]:
             latest[record["key"]] = record
     codecs: dict[str, CodecResults] = {}
     for record in latest.values():
+        expected = Job(record["codec"], json.dumps(record["params"], sort_keys=True), record["image"],
+                       record["image_sha256"], record["identity"]).key
+        if record["key"] != expected:
+            continue          # written under an older cache-key scheme
         current = meta.get("codecs", {}).get(record["codec"], {}).get("identity")
         if current is not None and record.get("identity") != current:
             continue          # made by an older library or model than the last run used
@@ -105,8 +109,11 @@ def averaged_curve(codec: CodecResults, images: set[str]) -> list[Point]:
         if {r["image"] for r in rows} != images:
             continue                      # incomplete setting: not averaged
         ms = [ms_ssim_db(r["ms_ssim"]) for r in rows]
+        psnrs = [r["psnr"] for r in rows]
+        # A lossy codec may reproduce an image exactly at its top setting (psnr null):
+        # that setting has no finite average quality and stays off the curve.
         points.append(Point(json.loads(key), float(np.mean([r["bpp"] for r in rows])),
-                            float(np.mean([r["psnr"] for r in rows])),
+                            None if any(v is None for v in psnrs) else float(np.mean(psnrs)),
                             None if any(v is None or not math.isfinite(v) for v in ms) else float(np.mean(ms))))
     return sorted(points, key=lambda p: p.bpp)
 

@@ -73,7 +73,7 @@ class Job:
 
     @property
     def key(self) -> str:
-        text = json.dumps([self.codec, self.identity, self.params_json, self.image_sha256])
+        text = json.dumps([self.codec, self.identity, self.params_json, self.image_sha256, Path(self.image).name])
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -18,7 +18,7 @@ MAX_ARM_HIDDEN = 64
 MAX_ARM_LAYERS = 4
 MAX_SYNTHESIS_WIDTH = 64
 MAX_SYNTHESIS_LAYERS = 4
-_PATTERN = re.compile(r"lat(\d{1,2})-arm(\d{1,3})x(\d)-syn(\d{1,3}(?:\.\d{1,3}){0,7})")
+_PATTERN = re.compile(r"lat(\d{1,2})-arm(\d{1,3})x(\d)-syn(\d{1,3}(?:\.\d{1,3}){0,7})", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,10 @@ class Architecture:
         if not isinstance(text, str) or len(text) > 64 or not (match := _PATTERN.fullmatch(text)):
             raise CorruptPayloadError(f"invalid overfit architecture descriptor {text!r}")
         levels, hidden, layers, synthesis = match.groups()
-        return cls(int(levels), int(hidden), int(layers), tuple(int(w) for w in synthesis.split(".")))
+        arch = cls(int(levels), int(hidden), int(layers), tuple(int(w) for w in synthesis.split(".")))
+        if arch.describe() != text:          # one spelling per architecture (no leading zeros)
+            raise CorruptPayloadError(f"non-canonical overfit architecture descriptor {text!r}")
+        return arch
 
     def synthesis_macs_per_pixel(self, channels: int) -> int:
         widths = (self.levels,) + self.synthesis

@@ -41,6 +41,9 @@ from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 # Full-resolution features of every grid are held at once: bound the image size so a
 # decode stays within a few GB.
 MAX_PIXELS = 1 << 23
+# Decoding takes 3·height + width vectorized steps; a thin image (say 1×8,000,000)
+# would need millions of tiny ones, so that length is bounded too.
+MAX_WAVEFRONT_STEPS = 20_000
 ARM_STEPS = (4, 5, 6, 7, 8)
 SYNTHESIS_STEPS = (5, 6, 7, 8, 9, 10, 11, 12)
 
@@ -68,6 +71,14 @@ class OverfitParams:
             raise ParameterError(f"iterations must be 0-1000000, got {self.iterations}")
         if self.time_budget < 0 or self.lmbda < 0:
             raise ParameterError("time_budget and lmbda must not be negative")
+
+
+def _check_size(height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise LimitError(f"overfit codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+    if 3 * height + width > MAX_WAVEFRONT_STEPS:
+        raise LimitError(f"overfit codes images with 3·height + width up to {MAX_WAVEFRONT_STEPS:,} "
+                         f"(decoding steps); {width}x{height} has {3 * height + width:,}")
 
 
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
@@ -151,10 +162,17 @@ class OverfitCodec(Codec):
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (2, 4, 6, 8))
 
+    @classmethod
+    def identity(cls) -> str:
+        # Presets and the quality→λ map decide the output as much as the payload
+        # layout does; the bench cache must not reuse results across changes to them.
+        import hashlib
+        training = repr(sorted(PRESETS.items())) + repr([lambda_for_quality(q) for q in QUALITIES])
+        return f"{cls.name}/v{cls.version}/{hashlib.sha256(training.encode()).hexdigest()[:12]}"
+
     def encode(self, image: np.ndarray, params: OverfitParams) -> Payload:
         height, width = image.shape[:2]
-        if height * width > MAX_PIXELS:
-            raise LimitError(f"overfit codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+        _check_size(height, width)
         preset = PRESETS[params.preset]
         channels = 1 if image.ndim == 2 else 3
         lmbda = params.lmbda or lambda_for_quality(params.quality)
@@ -171,10 +189,15 @@ class OverfitCodec(Codec):
         best = None
         for step in ARM_STEPS:
             integers = _quantize(arm_float, step)
-            arm = _integer_arm(integers, step, len(_arm_layers(model)))
+            try:
+                arm = _integer_arm(integers, step, len(_arm_layers(model)))
+            except CorruptPayloadError:
+                continue                  # weights too large for this precision
             bits = 8 * len(encode_integers(integers)) + sum(arm_module.ideal_bits(g, arm) for g in grids)
             if best is None or bits < best[0]:
                 best = (bits, step, integers, arm)
+        if best is None:
+            raise ParameterError("training diverged: the ARM weights are too large to store")
         _, arm_step, arm_integers, arm = best
 
         # Synthesis precision: the step that minimizes MSE + λ·bpp on the real decode.
@@ -199,8 +222,7 @@ class OverfitCodec(Codec):
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        if header.pixels > MAX_PIXELS:
-            raise LimitError(f"overfit decodes images up to {MAX_PIXELS:,} pixels; this one claims {header.pixels:,}")
+        _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
         arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
         if arm_step not in ARM_STEPS or syn_step not in SYNTHESIS_STEPS:
