@@ -239,3 +239,10 @@ def test_identical_images_under_two_names_are_both_measured(tmp_path, kodim23):
     summary = run_bench(["jpeg-420"], folder, tmp_path / "out", points=POINTS, progress=False)
     assert summary.computed == 4
     assert {r["image"] for r in records(tmp_path / "out")} == {"a.png", "b.png"}
+
+
+def test_report_without_matplotlib_says_how_to_install_it(bench_folder, tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(BenchError, match=r"latentpress\[bench\]"):
+        report.write(bench_folder, anchor="jpeg2000", out=tmp_path)

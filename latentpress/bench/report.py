@@ -211,7 +211,11 @@ def build(folder: str | Path, anchor: str) -> Report:
 # Output ------------------------------------------------------------------------------
 
 def _plot(report: Report, quality: str, out: Path) -> str:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise BenchError("latentpress report draws its plots with matplotlib: "
+                         "pip install 'latentpress[bench]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
