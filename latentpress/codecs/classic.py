@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from latentpress.errors import LatentpressError, UnknownCodecError
 
 
 @dataclass(frozen=True)
@@ -179,13 +178,3 @@ CLASSIC: dict[str, ClassicCodec] = {c.name: c for c in [
                  lambda pixels, params: _imagecodecs("jpegxl_encode", lossless=True, effort=7)(pixels, **params),
                  _imagecodecs("jpegxl_decode")),
 ]}
-
-
-def get_classic(name: str) -> ClassicCodec:
-    if name not in CLASSIC:
-        raise UnknownCodecError(f"unknown classic codec {name!r} (known: {', '.join(CLASSIC)})")
-    return CLASSIC[name]
-
-
-class ClassicCodecError(LatentpressError):
-    """A classic codec's library failed on an image."""

@@ -64,7 +64,7 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, sorted_keys[starts], np.append(starts, keys.size)
 
 
-def _check_tables(family: T.Family, table_ids: np.ndarray) -> None:
+def _check_tables(table_ids: np.ndarray) -> None:
     if table_ids.size and (table_ids.min() < 0 or table_ids.max() >= T.NUM_SCALES * T.NUM_OFFSETS):
         raise CorruptPayloadError("entropy model table id out of range")
 
@@ -93,7 +93,7 @@ class EntropyEncoder:
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
         if not symbols.size == centres.size == table_ids.size:
             raise ValueError("symbols, centres and table ids must have the same size")
-        _check_tables(family, table_ids)
+        _check_tables(table_ids)
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         residual = symbols - centres
         if residual.size and np.abs(residual.astype(np.float64)).max() >= _MAX_EXCESS:
@@ -170,7 +170,7 @@ class EntropyDecoder:
         family = T.Family(family)
         centres = np.asarray(centres, dtype=np.int64).ravel()
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
-        _check_tables(family, table_ids)
+        _check_tables(table_ids)
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         index = np.empty(table_ids.size, np.int64)
         order, keys, starts = _groups(table_ids)

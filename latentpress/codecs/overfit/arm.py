@@ -113,25 +113,12 @@ def _predict(arm: IntegerMLP, context: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def encode_grid(encoder: EntropyEncoder, grid: np.ndarray, arm: IntegerMLP) -> None:
-    """Code an integer grid under the integer ARM, one call per wavefront step."""
-    grid = np.asarray(grid, np.int64)
-    if np.abs(grid).max(initial=0) > MAX_LATENT:
-        raise ValueError(f"latents must lie within ±{MAX_LATENT}")
-    source = padded(grid)
-    for rows, cols in wavefront(*grid.shape):
-        centres, ids = _predict(arm, gather_context(source, rows, cols))
-        encoder.encode_parametric(grid[rows, cols], Family.LAPLACE, centres, ids)
+    """Code one integer grid under the integer ARM, one call per wavefront step."""
+    encode_grids(encoder, [grid], arm)
 
 
 def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerMLP) -> np.ndarray:
-    target = np.zeros((height + 2 * PAD, width + 2 * PAD), np.int64)
-    for rows, cols in wavefront(height, width):
-        centres, ids = _predict(arm, gather_context(target, rows, cols))
-        values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
-        if np.abs(values).max(initial=0) > MAX_LATENT:
-            raise CorruptPayloadError("decoded latent out of range")
-        target[rows + PAD, cols + PAD] = values
-    return target[PAD:PAD + height, PAD:PAD + width]
+    return decode_grids(decoder, [(height, width)], arm)[0]
 
 
 def _interleaved(sizes: list[tuple[int, int]]) -> list[list[tuple[int, np.ndarray, np.ndarray]]]:
