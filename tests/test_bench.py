@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import latentpress
 from latentpress import cli
 from latentpress.bench import report
 from latentpress.bench.run import RECORDS, BenchError, Job, run_bench
@@ -246,3 +247,14 @@ def test_report_without_matplotlib_says_how_to_install_it(bench_folder, tmp_path
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(BenchError, match=r"latentpress\[bench\]"):
         report.write(bench_folder, anchor="jpeg2000", out=tmp_path)
+
+
+def test_codec_variants_run_as_codecs_of_their_own(kodim23):
+    from latentpress.bench.codecs import all_bench_codecs, bench_codec
+    assert {"overfit-fast", "overfit-medium", "overfit-slow"} <= set(all_bench_codecs())
+    fast, medium = bench_codec("overfit-fast"), bench_codec("overfit-medium")
+    assert fast.identity() != medium.identity() and fast.points == medium.points
+    data = fast.encode(np.ascontiguousarray(kodim23[:24, :40]), {"quality": 3, "iterations": 2})
+    header = latentpress.read_info(data)
+    assert header.codec == "overfit" and header.params["preset"] == "fast"
+    assert fast.decode(data).shape == (24, 40, 3)

@@ -133,3 +133,20 @@ def test_interleaved_grids_round_trip():
     decoder.finish()
     for a, b in zip(decoded, grids):
         assert np.array_equal(a, b)
+
+
+def test_float64_products_are_taken_only_where_exact():
+    rng = np.random.default_rng(7)
+    big = (1 << 20) - 1
+    x = rng.integers(-big, big + 1, (500, 12), dtype=np.int64)
+    x[0] = big                                             # the worst case: every term at its largest
+    weight = rng.integers(-(1 << 23), 1 << 23, (16, 12), dtype=np.int64)
+    weight[0] = (1 << 24) - 1
+    mlp = IntegerMLP((IntegerLinear(weight, np.zeros(16, np.int64), relu=False),), 8)
+    assert mlp._float_weights[0] is not None
+    assert np.array_equal(mlp(x), (x @ weight.T) >> 8)
+    wide = np.full((2, 1024), (1 << 24) - 1, np.int64)     # row sums reach 2**34: integer path
+    mlp = IntegerMLP((IntegerLinear(wide, np.zeros(2, np.int64), relu=False),), 8)
+    assert mlp._float_weights[0] is None
+    inputs = np.full((3, 1024), big, np.int64)
+    assert np.array_equal(mlp(inputs), (inputs @ wide.T) >> 8)

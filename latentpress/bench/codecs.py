@@ -21,11 +21,14 @@ class BenchCodec:
     family: str                       # "lpx" or "classic"
     lossless: bool
     points: tuple[dict[str, Any], ...]
+    codec: str = ""                   # the .lpx codec a variant runs ("" : name)
+    fixed: tuple[tuple[str, Any], ...] = ()   # a variant's parameters, added to every point
 
     def identity(self) -> str:
         if self.family == "lpx":
             import latentpress
-            return f"{type(get_codec(self.name)).identity()}/latentpress-{latentpress.__version__}"
+            variant = "".join(f"/{key}={value}" for key, value in self.fixed)
+            return f"{type(get_codec(self.codec or self.name)).identity()}{variant}/latentpress-{latentpress.__version__}"
         return f"{self.name}/{CLASSIC[self.name].library()}"
 
     def library(self) -> str:
@@ -42,7 +45,7 @@ class BenchCodec:
 
     def encode(self, pixels: np.ndarray, params: dict[str, Any]) -> bytes:
         if self.family == "lpx":
-            return api.encode(pixels, self.name, **params)
+            return api.encode(pixels, self.codec or self.name, **{**dict(self.fixed), **params})
         return CLASSIC[self.name].encode(pixels, params)
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -58,9 +61,15 @@ def bench_codec(name: str) -> BenchCodec:
     if name in lpx_codecs():
         cls = type(get_codec(name))
         return BenchCodec(name, "lpx", cls.lossless, cls.bench_points)
-    known = ", ".join(sorted(set(CLASSIC) | set(lpx_codecs())))
+    for base in lpx_codecs():
+        cls = type(get_codec(base))
+        if name in cls.bench_variants:
+            return BenchCodec(name, "lpx", cls.lossless, cls.bench_points, base,
+                              tuple(sorted(cls.bench_variants[name].items())))
+    known = ", ".join(all_bench_codecs())
     raise UnknownCodecError(f"unknown codec {name!r} for the bench (known: {known})")
 
 
 def all_bench_codecs() -> list[str]:
-    return sorted(lpx_codecs()) + list(CLASSIC)
+    variants = [v for name in sorted(lpx_codecs()) for v in type(get_codec(name)).bench_variants]
+    return sorted(lpx_codecs()) + variants + list(CLASSIC)

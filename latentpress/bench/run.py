@@ -181,12 +181,14 @@ def plan(codecs: list[BenchCodec], images: list[Path],
             hashes[path] = image_sha256(load_image(path))
         except ImageError as exc:
             raise BenchError(str(exc)) from None
+    # Image-major within a codec: a run stopped halfway leaves complete curves of some
+    # images rather than one rate point of every image.
     jobs = []
     for codec in codecs:
         identity = codec.identity()
-        for params in (points or {}).get(codec.name) or codec.points:
-            params_json = json.dumps(params, sort_keys=True)
-            jobs += [Job(codec.name, params_json, str(path), hashes[path], identity) for path in images]
+        settings = [json.dumps(params, sort_keys=True) for params in (points or {}).get(codec.name) or codec.points]
+        jobs += [Job(codec.name, params_json, str(path), hashes[path], identity)
+                 for path in images for params_json in settings]
     return jobs
 
 

@@ -46,6 +46,9 @@ class Codec(ABC):
     Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
     # The parameter settings `latentpress bench` sweeps by default (one RD point each).
     bench_points: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    # Named settings the bench runs as codecs of their own (a curve each), e.g.
+    # {"overfit-fast": {"preset": "fast"}}: fixed parameters merged into every point.
+    bench_variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     @classmethod
     def identity(cls) -> str:

@@ -14,6 +14,7 @@ overflow: a crafted file cannot make the decoder compute garbage silently.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,13 +63,28 @@ class IntegerMLP:
                                        np.rint(np.asarray(b, np.float64) * scale).astype(np.int64), relu)
                          for w, b, relu in layers), frac_bits)
 
+    @functools.cached_property
+    def _float_weights(self) -> tuple[np.ndarray | None, ...]:
+        """Per layer, its weights as float64 when a float64 product is exact: with inputs
+        below 2**MAX_INPUT_BITS and a row L1 norm below 2**(53 − MAX_INPUT_BITS), every
+        product and every partial sum is an integer below 2**53, so BLAS (any summation
+        order, with or without FMA) returns the exact integer result. Else None."""
+        limit = 1 << (53 - MAX_INPUT_BITS)
+        return tuple(layer.weight.T.astype(np.float64)
+                     if np.abs(layer.weight).sum(axis=1, initial=0).max(initial=0) < limit else None
+                     for layer in self.layers)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x: (n, in) int64 fixed-point inputs → (n, out) int64 fixed-point outputs."""
         x = np.asarray(x, dtype=np.int64)
-        for layer in self.layers:
+        for layer, float_weight in zip(self.layers, self._float_weights):
             # Clamp keeps every product below 2**(MAX_INPUT_BITS + MAX_WEIGHT_BITS + log2 fan-in) < 2**63.
             x = np.clip(x, -(1 << MAX_INPUT_BITS) + 1, (1 << MAX_INPUT_BITS) - 1)
-            x = ((x @ layer.weight.T) >> self.frac_bits) + layer.bias
+            if float_weight is not None:
+                product = (x.astype(np.float64) @ float_weight).astype(np.int64)
+            else:
+                product = x @ layer.weight.T
+            x = (product >> self.frac_bits) + layer.bias
             if layer.relu:
                 x = np.maximum(x, 0)
         return x

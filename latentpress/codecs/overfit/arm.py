@@ -14,9 +14,12 @@ operations only, so encoder and decoder derive the same probabilities on any mac
 
 Decoding is a wavefront: latent (i, j) depends only on positions with a smaller
 t = 3i + j, so every latent of one anti-diagonal band t is decoded in one vectorized
-step (3H + W steps for an H×W grid instead of H·W). The grids of one image are
-independent of each other, so their wavefronts run interleaved: step t decodes band t
-of every grid at once, and the whole image takes as many steps as its largest grid.
+step (3H + W steps for an H×W grid instead of H·W). Every grid is cut into tiles of
+64 × 256 latents coded independently (a neighbour outside the tile counts as 0), and
+the tiles of all grids run interleaved: step t decodes band t of every tile at once,
+so any image decodes in at most 3·64 + 256 = 448 steps. (Training estimates the rate
+with whole-grid contexts; the tile borders, 2 of every 64 rows and 256 columns, cost
+a little more than that estimate.)
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (0, -2), (0, -1))
 PAD = 2
 WAVEFRONT_ROW_STRIDE = 3          # > the largest column offset in a row above
+# Grids are cut into tiles coded independently (neighbours outside a tile count as 0),
+# so decoding takes 3·TILE_ROWS + TILE_COLS steps whatever the image size.
+TILE_ROWS = 64
+TILE_COLS = 256
 MAX_LATENT = 1 << 11              # latents are clipped to ±2**11 before entering the ARM
 FRAC_BITS = 8
 # ln(SCALE_MIN) written out, so the thresholds below use no libm at all.
@@ -121,44 +128,111 @@ def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerML
     return decode_grids(decoder, [(height, width)], arm)[0]
 
 
-def _interleaved(sizes: list[tuple[int, int]]) -> list[list[tuple[int, np.ndarray, np.ndarray]]]:
-    """Step t → [(grid index, rows, cols) of band t in every grid that has one]."""
-    fronts = [wavefront(h, w) for h, w in sizes]
-    return [[(g, *front[t]) for g, front in enumerate(fronts) if t < len(front)]
-            for t in range(max(len(front) for front in fronts))]
+@functools.lru_cache(maxsize=4)
+def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The interleaved wavefront of several grids, laid out in one flat buffer.
+
+    Grid g occupies a zero-bordered (h + 4) × (w + 4) block of the buffer. Returns
+    (flat buffer index of every latent in coding order, its grid, step boundaries,
+    per-grid context offsets (G, 12), buffer length). Coding order: step t holds band
+    t of every grid that has one, finest grid first, each band in row order."""
+    positions, owners, times, deltas = [], [], [], []
+    offset = 0
+    for g, (h, w) in enumerate(sizes):
+        stride = w + 2 * PAD
+        rows, cols = np.divmod(np.arange(h * w, dtype=np.int64), w)
+        positions.append(offset + (rows + PAD) * stride + cols + PAD)
+        owners.append(np.full(h * w, g, np.int32))
+        times.append(WAVEFRONT_ROW_STRIDE * rows + cols)
+        deltas.append([dr * stride + dc for dr, dc in CONTEXT])
+        offset += (h + 2 * PAD) * stride
+    time_of = np.concatenate(times)
+    order = np.argsort(time_of, kind="stable")
+    bounds = np.flatnonzero(np.diff(time_of[order])) + 1
+    bounds = np.concatenate([[0], bounds, [order.size]])
+    return (np.concatenate(positions)[order], np.concatenate(owners)[order], bounds,
+            np.array(deltas, np.int64), offset)
+
+
+def _buffer(grids: list[np.ndarray], sizes) -> np.ndarray:
+    *_, length = _schedule(sizes)
+    buffer = np.zeros(length, np.int64)
+    offset = 0
+    for grid in grids:
+        h, w = grid.shape
+        block = buffer[offset:offset + (h + 2 * PAD) * (w + 2 * PAD)].reshape(h + 2 * PAD, w + 2 * PAD)
+        block[PAD:PAD + h, PAD:PAD + w] = grid
+        offset += block.size
+    return buffer
+
+
+def _unbuffer(buffer: np.ndarray, sizes) -> list[np.ndarray]:
+    grids, offset = [], 0
+    for h, w in sizes:
+        block = buffer[offset:offset + (h + 2 * PAD) * (w + 2 * PAD)].reshape(h + 2 * PAD, w + 2 * PAD)
+        grids.append(block[PAD:PAD + h, PAD:PAD + w].copy())
+        offset += block.size
+    return grids
+
+
+def tile_sizes(height: int, width: int) -> list[tuple[int, int]]:
+    """Shapes of the tiles of one grid, in row-major tile order."""
+    return [(min(TILE_ROWS, height - r), min(TILE_COLS, width - c))
+            for r in range(0, height, TILE_ROWS) for c in range(0, width, TILE_COLS)]
+
+
+def _tiles(grid: np.ndarray) -> list[np.ndarray]:
+    return [grid[r:r + TILE_ROWS, c:c + TILE_COLS]
+            for r in range(0, grid.shape[0], TILE_ROWS) for c in range(0, grid.shape[1], TILE_COLS)]
+
+
+def _untile(tiles: list[np.ndarray], sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    grids, tiles = [], iter(tiles)
+    for h, w in sizes:
+        grid = np.empty((h, w), np.int64)
+        for r in range(0, h, TILE_ROWS):
+            for c in range(0, w, TILE_COLS):
+                grid[r:r + TILE_ROWS, c:c + TILE_COLS] = next(tiles)
+        grids.append(grid)
+    return grids
 
 
 def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP) -> None:
-    """Code several independent grids with interleaved wavefronts (one call per step)."""
+    """Code several grids, each cut into independent tiles, with interleaved wavefronts
+    (one call per step)."""
     grids = [np.asarray(g, np.int64) for g in grids]
     if any(np.abs(g).max(initial=0) > MAX_LATENT for g in grids):
         raise ValueError(f"latents must lie within ±{MAX_LATENT}")
-    sources = [padded(g) for g in grids]
-    for step in _interleaved([g.shape for g in grids]):
-        context = np.concatenate([gather_context(sources[g], r, c) for g, r, c in step])
-        symbols = np.concatenate([grids[g][r, c] for g, r, c in step])
-        centres, ids = _predict(arm, context)
-        encoder.encode_parametric(symbols, Family.LAPLACE, centres, ids)
+    grids = [tile for g in grids for tile in _tiles(g)]
+    sizes = tuple(g.shape for g in grids)
+    positions, owners, bounds, deltas, _ = _schedule(sizes)
+    buffer = _buffer(grids, sizes)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        where = positions[start:stop]
+        centres, ids = _predict(arm, buffer[where[:, None] + deltas[owners[start:stop]]])
+        encoder.encode_parametric(buffer[where], Family.LAPLACE, centres, ids)
 
 
-def decode_grids(decoder: EntropyDecoder, sizes: list[tuple[int, int]], arm: IntegerMLP) -> list[np.ndarray]:
-    targets = [np.zeros((h + 2 * PAD, w + 2 * PAD), np.int64) for h, w in sizes]
-    for step in _interleaved(sizes):
-        context = np.concatenate([gather_context(targets[g], r, c) for g, r, c in step])
-        centres, ids = _predict(arm, context)
+def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm: IntegerMLP) -> list[np.ndarray]:
+    sizes = tuple(tile for h, w in grid_sizes for tile in tile_sizes(h, w))
+    positions, owners, bounds, deltas, length = _schedule(sizes)
+    buffer = np.zeros(length, np.int64)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        where = positions[start:stop]
+        centres, ids = _predict(arm, buffer[where[:, None] + deltas[owners[start:stop]]])
         values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
         if np.abs(values).max(initial=0) > MAX_LATENT:
             raise CorruptPayloadError("decoded latent out of range")
-        start = 0
-        for g, r, c in step:
-            targets[g][r + PAD, c + PAD] = values[start:start + r.size]
-            start += r.size
-    return [t[PAD:PAD + h, PAD:PAD + w] for t, (h, w) in zip(targets, sizes)]
+        buffer[where] = values
+    return _untile(_unbuffer(buffer, sizes), grid_sizes)
 
 
 def ideal_bits(grid: np.ndarray, arm: IntegerMLP) -> float:
-    """−log2 p of a grid under the integer ARM and the quantized tables (no coding)."""
-    grid = np.asarray(grid, np.int64)
-    rows, cols = (a.ravel() for a in np.mgrid[0:grid.shape[0], 0:grid.shape[1]])
-    centres, ids = _predict(arm, gather_context(padded(grid), rows, cols))
-    return tables.ideal_bits(Family.LAPLACE, grid[rows, cols], centres, ids)
+    """−log2 p of a grid (cut into tiles, as coded) under the integer ARM and the
+    quantized tables (no coding)."""
+    bits = 0.0
+    for tile in _tiles(np.asarray(grid, np.int64)):
+        rows, cols = (a.ravel() for a in np.mgrid[0:tile.shape[0], 0:tile.shape[1]])
+        centres, ids = _predict(arm, gather_context(padded(tile), rows, cols))
+        bits += tables.ideal_bits(Family.LAPLACE, tile[rows, cols], centres, ids)
+    return bits

@@ -12,19 +12,28 @@ class Preset:
     name: str
     architecture: Architecture
     iterations: int
-    learning_rate: float = 1e-2
-    # Adam moves every parameter by about its learning rate per step; latents must
-    # travel several units in a few hundred steps, so they get a larger one.
-    latent_learning_rate: float = 0.1
+    learning_rate: float = 5e-3
+    # Sum of the latents' learning rates over the schedule (codec.train explains).
+    latent_travel: float = 1.0
+    # Iterations that fit the ARM alone to the warm-start latents, on a random fraction
+    # of them, and their learning rate.
+    arm_warmup: int = 150
+    arm_warmup_fraction: float = 0.25
+    arm_learning_rate: float = 3e-2
+    # Iterations of linear learning-rate warm-up of the joint training.
+    warmup: int = 20
     # Fraction of the iterations trained with additive noise; the rest use rounding
-    # with straight-through gradients.
-    noise_fraction: float = 0.6
+    # with straight-through gradients. From the warm start, noise only loses (kodim23,
+    # 100 iterations: 38.17 dB at 0.763 bpp with 30% noise, 38.56 dB at 0.756 without).
+    noise_fraction: float = 0.0
 
 
 PRESETS = {p.name: p for p in (
-    Preset("fast", Architecture(levels=6, arm_hidden=8, arm_layers=2, synthesis=(8, 8)), iterations=120),
-    Preset("medium", Architecture(levels=7, arm_hidden=16, arm_layers=2, synthesis=(16, 16)), iterations=400),
-    Preset("slow", Architecture(levels=7, arm_hidden=24, arm_layers=2, synthesis=(24, 24)), iterations=1500),
+    Preset("fast", Architecture(levels=7, arm_hidden=8, arm_layers=2, synthesis=(8, 8)),
+           iterations=40, arm_warmup=60, latent_travel=0.25),
+    Preset("medium", Architecture(levels=7, arm_hidden=16, arm_layers=2, synthesis=(16, 16)), iterations=180),
+    Preset("slow", Architecture(levels=7, arm_hidden=24, arm_layers=2, synthesis=(24, 24)),
+           iterations=800, arm_warmup=300, latent_travel=2.0),
 )}
 
 QUALITIES = range(1, 9)
