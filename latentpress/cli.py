@@ -17,7 +17,7 @@ import numpy as np
 
 import latentpress
 from latentpress import api
-from latentpress.codecs.base import DEFAULT_CODEC, available
+from latentpress.codecs.base import DEFAULT_CODEC, available, get_codec
 from latentpress.container import DEFAULT_LIMITS, MAGIC, Limits
 from latentpress.errors import LatentpressError, LimitError
 from latentpress.image import atomic_write, open_image, save_png
@@ -108,9 +108,16 @@ def cmd_encode(args: argparse.Namespace) -> None:
             raise CliError(f"{args.input}: is already an .lpx file; decode it to PNG first if you "
                            "really mean to re-encode it (that loses quality twice)")
     _check_output(args.input, args.output, args.force)
+    codec = args.codec
+    if getattr(args, "lossless", False):
+        if codec is None:
+            codec = "lossless"
+        elif not get_codec(codec).lossless:
+            raise CliError(f"--lossless: codec {codec!r} is lossy (lossless codecs: "
+                           f"{', '.join(c.name for c in api.codecs() if c.lossless)})")
     source = open_image(args.input, max_pixels=limits.max_pixels)
     started = time.perf_counter()
-    data = api.encode(source.pixels, args.codec, icc_profile=source.icc_profile, exif=source.exif,
+    data = api.encode(source.pixels, codec, icc_profile=source.icc_profile, exif=source.exif,
                       limits=limits, **_codec_params(args))
     seconds = time.perf_counter() - started
     with atomic_write(args.output, overwrite=args.force) as handle:
@@ -260,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     codec_options(p)
+    p.add_argument("--lossless", action="store_true",
+                   help="exact coding: the codec `lossless` unless --codec names another lossless one")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--no-psnr", action="store_true", help="do not decode again to report PSNR")
     p.add_argument("--quiet", action="store_true")

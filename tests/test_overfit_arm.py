@@ -13,7 +13,7 @@ import torch
 from latentpress.codecs.overfit import arm as A
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.errors import CorruptPayloadError
-from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+from latentpress.nn.fixed_point import MAX_INPUT_BITS, IntegerLinear, IntegerMLP
 
 
 def trained_like_arm(seed: int = 0) -> IntegerMLP:
@@ -137,7 +137,7 @@ def test_interleaved_grids_round_trip():
 
 def test_float64_products_are_taken_only_where_exact():
     rng = np.random.default_rng(7)
-    big = (1 << 20) - 1
+    big = (1 << MAX_INPUT_BITS) - 1
     x = rng.integers(-big, big + 1, (500, 12), dtype=np.int64)
     x[0] = big                                             # the worst case: every term at its largest
     weight = rng.integers(-(1 << 23), 1 << 23, (16, 12), dtype=np.int64)

@@ -137,6 +137,8 @@ def _coerce(codec: str, key: str, value: Any, kind: Any) -> Any:
 _BUILTIN: dict[str, str] = {
     "factorized": "latentpress.codecs.factorized.codec",
     "overfit": "latentpress.codecs.overfit.codec",
+    "lossless": "latentpress.codecs.lossless.codec",
+    "mlp-lossless": "latentpress.codecs.lossless.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

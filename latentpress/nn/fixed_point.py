@@ -22,7 +22,7 @@ import numpy as np
 from latentpress.errors import CorruptPayloadError
 
 MAX_WEIGHT_BITS = 24          # |integer weight| < 2**24
-MAX_INPUT_BITS = 20           # |input| < 2**20 (inputs carry frac_bits fractional bits)
+MAX_INPUT_BITS = 24           # |input| < 2**24 (inputs carry frac_bits fractional bits)
 MAX_FAN_IN = 1024
 
 

@@ -1,0 +1,439 @@
+"""Lossless predictive coding with a small network trained on the one image (seed 001 §3).
+
+``mlp-lossless`` is the seed's method: raster-scan causal context (60 pixels by default:
+5 rows of 11 above and 5 to the left) of the same colour channel, an MLP with ReLUs
+trained on the image with MSE, its prediction rounded, the residuals (mod 256) coded
+with one canonical Huffman table. The quantized network and the table are in the file.
+
+``lossless`` is what the field has since shown to be stronger: a reversible colour
+transform (YCoCg-R), a network per plane that predicts a discretized Laplace (mean
+relative to LOCO-I's median edge predictor, and scale) from the causal neighbours of
+its plane and from the already decoded planes of the same pixel, trained on the code
+length itself, and range coding under those distributions.
+
+In both, the network that drives the decoder runs in integer arithmetic
+(latentpress.nn.fixed_point) in the encoder's final pass and in the decoder, so the
+decoder derives exactly the encoder's predictions; decoding runs over a tiled wavefront
+(context.py): every pixel whose context is known is decoded in the same vectorized step.
+
+Payload version 1 (both codecs). Header parameters: ``context`` ("RxH": rows above,
+half width), ``hidden`` (width of the two hidden layers), ``step`` (weights are
+integers times 2**−step). Sections:
+
+``mlp-lossless``: ``NETW`` (the network's integer weights, overfit/weights.py layout),
+``HUFF`` (Huffman table and residuals, entropy/huffman.py ``encode_with_table``).
+
+``lossless``: ``NETW`` (the networks of every plane, in plane order), ``PIXL`` (the
+planes' values, range-coded in wavefront order: step by step, plane by plane).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.lossless import context as ctx
+from latentpress.codecs.overfit.arm import params_to_tables
+from latentpress.codecs.overfit.weights import decode_integers, encode_integers
+from latentpress.container import Header, Section
+from latentpress.entropy import huffman, tables
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.tables import Family
+from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+from latentpress.nn.likelihood import laplace_interval_probability
+
+FRAC_BITS = 14
+WEIGHT_STEPS = tuple(range(6, FRAC_BITS + 1))
+INPUT_SCALE = 32.0                 # the float networks see pixel differences / 32
+MAX_PIXELS = 1 << 24
+MAX_CONTEXT_ROWS = 8
+MAX_HIDDEN = 128
+BATCH = 8192
+TRAINING_PIXELS = 1 << 18          # networks train on a random sample of this many pixels
+SEARCH_PIXELS = 1 << 16            # the weight-precision search estimates bits on this many
+CHUNK = 1 << 16                    # the final pass predicts this many pixels at a time
+_CONTEXT_PATTERN = re.compile(r"(\d)x(\d)", re.ASCII)
+
+
+def _parse_context(text: object) -> ctx.ContextShape:
+    if not isinstance(text, str) or not (match := _CONTEXT_PATTERN.fullmatch(text)):
+        raise CorruptPayloadError(f"invalid context shape {text!r}")
+    rows, half = int(match[1]), int(match[2])
+    if not (1 <= rows <= MAX_CONTEXT_ROWS and 1 <= half <= MAX_CONTEXT_ROWS):
+        raise CorruptPayloadError(f"context shape {text!r} out of range (1-{MAX_CONTEXT_ROWS} each)")
+    return ctx.ContextShape(rows, half)
+
+
+@dataclass(frozen=True)
+class PredictiveParams:
+    iterations: int = 0
+    """Training iterations (0: the codec's default)."""
+    hidden: int = 0
+    """Width of the two hidden layers (0: the codec's default)."""
+    context: str = ""
+    """Causal context "RxH": R rows above of 2H+1 pixels, H to the left ("": default)."""
+    time_budget: float = 0.0
+    """Stop training after this many seconds (0: no limit)."""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0 <= self.iterations <= 1_000_000:
+            raise ParameterError(f"iterations must be 0-1000000, got {self.iterations}")
+        if not 0 <= self.hidden <= MAX_HIDDEN:
+            raise ParameterError(f"hidden must be 0-{MAX_HIDDEN}, got {self.hidden}")
+        if self.context:
+            try:
+                _parse_context(self.context)
+            except CorruptPayloadError as exc:
+                raise ParameterError(str(exc)) from None
+        if self.time_budget < 0:
+            raise ParameterError("time_budget must not be negative")
+
+
+class _Net(nn.Module):
+    def __init__(self, inputs: int, hidden: int, outputs: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(inputs, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, outputs)])
+        with torch.no_grad():
+            self.layers[-1].weight.mul_(0.01)
+            self.layers[-1].bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x / INPUT_SCALE
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for layer in self.layers for t in (layer.weight, layer.bias)]
+
+
+def _quantize(net: _Net, step: int) -> list[np.ndarray]:
+    """Integer weights at 2**−step; the input scale is folded into the first layer."""
+    out = []
+    for index, tensor in enumerate(net.tensors()):
+        values = tensor.detach().numpy().astype(np.float64)
+        if index == 0:
+            values = values / INPUT_SCALE
+        out.append(np.rint(values * (1 << step)).astype(np.int64))
+    return out
+
+
+def _integer_net(integers: list[np.ndarray], step: int) -> IntegerMLP:
+    shift = FRAC_BITS - step
+    layers = [IntegerLinear(integers[2 * k] << shift, integers[2 * k + 1] << shift, relu=k < 2) for k in range(3)]
+    return IntegerMLP(tuple(layers), FRAC_BITS)
+
+
+def _net_shapes(inputs: int, hidden: int, outputs: int) -> list[tuple[int, ...]]:
+    return [(hidden, inputs), (hidden,), (hidden, hidden), (hidden,), (outputs, hidden), (outputs,)]
+
+
+def _check_size(height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise LimitError(f"the lossless codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+
+
+def _train(nets: list[_Net], batches, loss_fn, iterations: int, time_budget: float, seed: int, desc: str) -> None:
+    """Adam with a cosine learning rate; ``batches(generator)`` yields one minibatch per
+    net, ``loss_fn(net_index, net, batch)`` its loss."""
+    torch.manual_seed(seed)
+    generator = np.random.default_rng(seed)
+    params = [p for net in nets for p in net.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    started = time.monotonic()
+    with tqdm(total=iterations, desc=desc, unit="it", disable=None, leave=False) as bar:
+        for step in range(iterations):
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-2 * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / iterations)))
+            loss = sum(loss_fn(k, net, batch) for k, (net, batch) in enumerate(zip(nets, batches(generator))))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if time_budget and time.monotonic() - started > time_budget:
+                break
+
+
+def _image_planes(image: np.ndarray, transform: bool) -> tuple[np.ndarray, list[int]]:
+    """(P, H, W) int64 planes and their neutral values."""
+    if image.ndim == 2:
+        return image[None].astype(np.int64), [128]
+    if transform:
+        return ctx.rgb_to_ycocg(image), [128, 0, 0]
+    return np.moveaxis(image, -1, 0).astype(np.int64), [128, 128, 128]
+
+
+# ---- lossless: conditional Laplace per plane, range-coded ------------------------------
+
+def _plane_features(planes: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarray,
+                    shape: ctx.ContextShape, neutrals: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs of plane p at (rows, cols) and its base prediction (MED).
+
+    Plane p's neighbours minus its MED; for every earlier plane q: q's neighbours minus
+    q's value at the pixel, and that value minus q's MED."""
+    offsets = shape.offsets
+    own = ctx.gather(planes[p], rows, cols, offsets, neutrals[p])
+    base = ctx.median_edge(own, offsets)
+    features = [own - base[:, None]]
+    width = planes.shape[2]
+    for q in range(p):
+        theirs = ctx.gather(planes[q], rows, cols, offsets, neutrals[q])
+        value = planes[q].ravel()[rows * width + cols]
+        features += [theirs - value[:, None], (value - ctx.median_edge(theirs, offsets))[:, None]]
+    return np.concatenate(features, axis=1), base
+
+
+def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out = net(features << FRAC_BITS)
+    return params_to_tables(out[:, 0] + (base << FRAC_BITS), out[:, 1], FRAC_BITS)
+
+
+@register
+class LosslessCodec(Codec):
+    name = "lossless"
+    version = 1
+    lossless = True
+    description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
+                   "neighbours and decoded planes, range-coded (bit-exact integer inference)")
+    Params = PredictiveParams
+    default_iterations = 400
+    default_hidden = 24
+    default_context = "2x2"
+
+    def encode(self, image: np.ndarray, params: PredictiveParams) -> Payload:
+        height, width = image.shape[:2]
+        _check_size(height, width)
+        shape = _parse_context(params.context or self.default_context)
+        hidden = params.hidden or self.default_hidden
+        planes, neutrals = _image_planes(image, transform=True)
+        rows, cols = _sample(height, width, TRAINING_PIXELS, params.seed)
+        data = [_plane_features(planes, p, rows, cols, shape, neutrals) for p in range(len(planes))]
+        targets = [planes[p, rows, cols] - base for p, (_, base) in enumerate(data)]
+        nets = [_Net(f.shape[1], hidden, 2) for f, _ in data]
+
+        def batches(generator):
+            pick = generator.integers(0, rows.size, min(BATCH, rows.size))
+            return [(torch.from_numpy(f[pick].astype(np.float32)), torch.from_numpy(t[pick].astype(np.float32)))
+                    for (f, _), t in zip(data, targets)]
+
+        def loss_fn(_, net, batch):
+            features, target = batch
+            mean, log_scale = net(features).unbind(-1)
+            scale = torch.exp(log_scale.clamp(-3.0, 4.5))
+            return -torch.log2(laplace_interval_probability(target - mean, scale)).mean()
+
+        _train(nets, batches, loss_fn, params.iterations or self.default_iterations, params.time_budget,
+               params.seed, "lossless")
+        # Weight precision: the step that minimizes weight bits + the pixels' bits
+        # (estimated on the first SEARCH_PIXELS of the training sample).
+        search = slice(0, SEARCH_PIXELS)
+        best = None
+        for step in WEIGHT_STEPS:
+            integers = [_quantize(net, step) for net in nets]
+            try:
+                integer_nets = [_integer_net(w, step) for w in integers]
+            except CorruptPayloadError:
+                continue
+            bits = sum(_ideal_bits(planes[p, rows[search], cols[search]],
+                                   *_predict_tables(n, f[search], base[search]))
+                       for p, (n, (f, base)) in enumerate(zip(integer_nets, data)))
+            bits = bits * (height * width) / rows[search].size + 8 * len(encode_integers([t for w in integers for t in w]))
+            if best is None or bits < best[0]:
+                best = (bits, step, integers, integer_nets)
+        if best is None:
+            raise ParameterError("training diverged: the network weights are too large to store")
+        _, step, integers, integer_nets = best
+        del data, targets
+        # Predictions of every pixel in decoding order, a chunk at a time.
+        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
+        centres = np.empty((len(planes), order_rows.size), np.int32)
+        ids = np.empty((len(planes), order_rows.size), np.int32)
+        for start in range(0, order_rows.size, CHUNK):
+            r, c = order_rows[start:start + CHUNK], order_cols[start:start + CHUNK]
+            for p, net in enumerate(integer_nets):
+                features, base = _plane_features(planes, p, r, c, shape, neutrals)
+                centres[p, start:start + r.size], ids[p, start:start + r.size] = _predict_tables(net, features, base)
+        symbols = planes[:, order_rows, order_cols]
+        encoder = EntropyEncoder()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            for p in range(len(planes)):
+                encoder.encode_parametric(symbols[p, start:stop], Family.LAPLACE,
+                                          centres[p, start:stop].astype(np.int64), ids[p, start:stop].astype(np.int64))
+        sections = [Section("NETW", encode_integers([t for w in integers for t in w])),
+                    Section("PIXL", encoder.finish())]
+        return Payload(sections, {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": step})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        _check_size(header.height, header.width)
+        shape, hidden, step = _header_network(header)
+        net_data, pixel_data = self.expect_sections(sections, ["NETW", "PIXL"])
+        colour = header.channels == 3
+        neutrals = [128, 0, 0] if colour else [128]
+        inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
+        tensors = decode_integers(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
+        nets = [_integer_net(tensors[6 * p:6 * p + 6], step) for p in range(len(neutrals))]
+        height, width = header.height, header.width
+        planes = np.zeros((len(neutrals), height, width), np.int64)
+        decoder = EntropyDecoder(pixel_data)
+        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
+        limits = [(0, 255), (-255, 255), (-255, 255)]
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            rows, cols = order_rows[start:stop], order_cols[start:stop]
+            for p, net in enumerate(nets):
+                features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
+                centres, ids = _predict_tables(net, features, base)
+                values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
+                low, high = limits[p]
+                if values.size and (values.min() < low or values.max() > high):
+                    raise CorruptPayloadError("decoded pixel out of range")
+                planes[p, rows, cols] = values
+        decoder.finish()
+        pixels = ctx.ycocg_to_rgb(planes) if colour else planes[0]
+        if pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
+            raise CorruptPayloadError("decoded colour out of range")
+        return pixels.astype(np.uint8)
+
+
+def _ideal_bits(symbols: np.ndarray, centres: np.ndarray, ids: np.ndarray) -> float:
+    return tables.ideal_bits(Family.LAPLACE, symbols, centres, ids)
+
+
+def _sample(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of up to ``count`` distinct random pixels (all of a small image)."""
+    total = height * width
+    flat = np.arange(total) if total <= count else \
+        np.random.default_rng(seed).choice(total, count, replace=False)
+    return flat // width, flat % width
+
+
+def _header_network(header: Header) -> tuple[ctx.ContextShape, int, int]:
+    shape = _parse_context(header.params.get("context"))
+    hidden, step = header.params.get("hidden"), header.params.get("step")
+    if type(hidden) is not int or not 1 <= hidden <= MAX_HIDDEN:
+        raise CorruptPayloadError(f"invalid hidden width {hidden!r}")
+    if type(step) is not int or step not in WEIGHT_STEPS:
+        raise CorruptPayloadError(f"invalid weight step {step!r}")
+    return shape, hidden, step
+
+
+# ---- mlp-lossless: the seed's MSE predictor + Huffman ------------------------------------
+
+@register
+class MlpLosslessCodec(Codec):
+    name = "mlp-lossless"
+    version = 1
+    lossless = True
+    description = ("lossless, seed 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "
+                   "context (MSE), residuals Huffman-coded")
+    Params = PredictiveParams
+    default_iterations = 400
+    default_hidden = 32
+    default_context = "5x5"
+
+    def encode(self, image: np.ndarray, params: PredictiveParams) -> Payload:
+        height, width = image.shape[:2]
+        _check_size(height, width)
+        shape = _parse_context(params.context or self.default_context)
+        hidden = params.hidden or self.default_hidden
+        planes, neutrals = _image_planes(image, transform=False)
+        channels = len(planes)
+        rows, cols = _sample(height, width, TRAINING_PIXELS // channels, params.seed)
+        # One network for every channel: the channels' contexts, stacked.
+        features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
+        features, bases = np.concatenate(features).astype(np.int16), np.concatenate(bases)
+        targets = np.concatenate([planes[p, rows, cols] for p in range(channels)])
+        net = _Net(shape.size, hidden, 1)
+
+        def batches(generator):
+            pick = generator.integers(0, targets.size, min(BATCH, targets.size))
+            return [(torch.from_numpy(features[pick].astype(np.float32)),
+                     torch.from_numpy((targets[pick] - bases[pick]).astype(np.float32)))]
+
+        def loss_fn(_, model, batch):
+            inputs, target = batch
+            return torch.mean((model(inputs)[:, 0] - target) ** 2)
+
+        _train([net], batches, loss_fn, params.iterations or self.default_iterations, params.time_budget,
+               params.seed, "mlp-lossless")
+        # Weight precision: the step that minimizes weight bits + the residuals' empirical
+        # entropy (on the first SEARCH_PIXELS of the training sample).
+        search = slice(0, SEARCH_PIXELS)
+        best = None
+        for step in WEIGHT_STEPS:
+            integers = _quantize(net, step)
+            try:
+                integer = _integer_net(integers, step)
+            except CorruptPayloadError:
+                continue
+            residuals = (targets[search] - _mlp_predict(integer, features[search].astype(np.int64), bases[search])) % 256
+            counts = np.bincount(residuals, minlength=256)
+            probabilities = counts[counts > 0] / residuals.size
+            bits = -np.sum(probabilities * np.log2(probabilities)) * channels * height * width
+            bits += 8 * len(encode_integers(integers))
+            if best is None or bits < best[0]:
+                best = (bits, step, integers, integer)
+        if best is None:
+            raise ParameterError("training diverged: the network weights are too large to store")
+        _, step, integers, integer = best
+        del features, targets, bases
+        residuals = np.empty((channels, height * width), np.int64)
+        all_rows, all_cols = (a.ravel().astype(np.int64) for a in np.mgrid[0:height, 0:width])
+        for start in range(0, all_rows.size, CHUNK):
+            r, c = all_rows[start:start + CHUNK], all_cols[start:start + CHUNK]
+            for p in range(channels):
+                residuals[p, start:start + r.size] = (planes[p, r, c] - _mlp_predict(
+                    integer, *_mlp_features(planes[p], r, c, shape))) % 256
+        coded = huffman.encode_with_table(residuals.ravel())
+        return Payload([Section("NETW", encode_integers(integers)), Section("HUFF", coded)],
+                       {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": step})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        _check_size(header.height, header.width)
+        shape, hidden, step = _header_network(header)
+        net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
+        net = _integer_net(decode_integers(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), step)
+        height, width, channels = header.height, header.width, header.channels
+        residuals = huffman.decode_with_table(residual_data)
+        if residuals.size != channels * height * width or residuals.size and \
+                (residuals.min() < 0 or residuals.max() > 255):
+            raise CorruptPayloadError("residuals do not match the image")
+        residuals = residuals.reshape(channels, height, width).astype(np.int64)
+        planes = np.zeros((channels, height, width), np.int64)
+        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            rows, cols = order_rows[start:stop], order_cols[start:stop]
+            features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
+            predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
+            for p in range(channels):
+                planes[p, rows, cols] = (predicted[p] + residuals[p, rows, cols]) % 256
+        return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
+
+
+def _mlp_features(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                  shape: ctx.ContextShape) -> tuple[np.ndarray, np.ndarray]:
+    """The context relative to LOCO-I's median edge prediction, and that prediction
+    (the network predicts the correction: a normalization of the seed's MLP, which
+    sees the same pixels)."""
+    context = ctx.gather(plane, rows, cols, shape.offsets, 128)
+    base = ctx.median_edge(context, shape.offsets)
+    return context - base[:, None], base
+
+
+def _mlp_predict(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Rounded, clipped prediction (pixel value)."""
+    out = net(features << FRAC_BITS)[:, 0]
+    return np.clip(((out + (1 << (FRAC_BITS - 1))) >> FRAC_BITS) + base, 0, 255)
