@@ -41,18 +41,24 @@ def test_round_trip_and_rate_matches_the_model():
     assert ideal * 0.98 - 8 <= len(data) <= ideal * 1.02 + 8
 
 
-def test_wavefront_respects_causality():
-    steps = A.wavefront(9, 11)
-    done = np.zeros((9, 11), bool)
-    for rows, cols in steps:
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            for dr, dc in A.CONTEXT:
-                rr, cc = r + dr, c + dc
-                if 0 <= rr < 9 and 0 <= cc < 11:
-                    assert done[rr, cc], (r, c, rr, cc)
-        done[rows, cols] = True
-    assert done.all()
-    assert len(steps) == 3 * 8 + 10 + 1
+def test_tiled_wavefront_respects_causality(monkeypatch):
+    """Every context position inside a latent's tile is coded at an earlier step."""
+    monkeypatch.setattr(A, "TILE_ROWS", 4)
+    monkeypatch.setattr(A, "TILE_COLS", 6)
+    A._schedule.cache_clear()
+    sizes = ((9, 11), (5, 6))
+    tiles = tuple(t for h, w in sizes for t in A.tile_sizes(h, w))
+    positions, owners, bounds, deltas, length = A._schedule(tiles)
+    A._schedule.cache_clear()
+    done = np.zeros(length, bool)
+    inside = np.zeros(length, bool)              # positions that hold a latent (not border)
+    inside[positions] = True
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        for where, owner in zip(positions[start:stop], owners[start:stop]):
+            for neighbour in where + deltas[owner]:
+                assert done[neighbour] or not inside[neighbour]
+        done[positions[start:stop]] = True
+    assert done[inside].all() and len(bounds) - 1 == 3 * 3 + 5 + 1
 
 
 def test_predictions_do_not_depend_on_batching():

@@ -53,8 +53,12 @@ class Codec(ABC):
     @classmethod
     def identity(cls) -> str:
         """What determines this codec's output besides its parameters (cache key for the
-        bench). Codecs with shipped weights include the weights' checksum."""
-        return f"{cls.name}/v{cls.version}"
+        bench): the payload version and the parameters' defaults (a point that leaves a
+        parameter at its default must not reuse results computed under another default).
+        Codecs with shipped weights add the weights' checksum."""
+        import hashlib
+        defaults = hashlib.sha256(repr(cls.Params()).encode()).hexdigest()[:8]
+        return f"{cls.name}/v{cls.version}/{defaults}"
 
     @abstractmethod
     def encode(self, image: np.ndarray, params: Any) -> Payload:

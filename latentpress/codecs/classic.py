@@ -177,4 +177,8 @@ CLASSIC: dict[str, ClassicCodec] = {c.name: c for c in [
                  _imagecodecs_version("jpegxl"),
                  lambda pixels, params: _imagecodecs("jpegxl_encode", lossless=True, effort=7)(pixels, **params),
                  _imagecodecs("jpegxl_decode")),
+    ClassicCodec("jpegxl-lossless-e9", "JPEG XL lossless (libjxl via imagecodecs), effort 9", True,
+                 _imagecodecs_version("jpegxl"),
+                 lambda pixels, params: _imagecodecs("jpegxl_encode", lossless=True, effort=9)(pixels, **params),
+                 _imagecodecs("jpegxl_decode")),
 ]}

@@ -631,11 +631,15 @@ def encode_with_table(symbols: np.ndarray) -> bytes:
     return table.to_bytes() + uvarint(values.size) + huffman_encode(values, table)
 
 
-def decode_with_table(data: BytesLike) -> np.ndarray:
-    """Inverse of ``encode_with_table``: a 1-D int64 array; strict about every byte."""
+def decode_with_table(data: BytesLike, expected_count: int | None = None) -> np.ndarray:
+    """Inverse of ``encode_with_table``: a 1-D int64 array; strict about every byte.
+    With ``expected_count``, a stream declaring another count is refused before any
+    decoding (so a small stream cannot ask for a huge output)."""
     raw = bytes(data)
     table, pos = HuffmanTable.from_bytes(raw)
     reader = Reader(raw, "huffman")
     reader.pos = pos
     count = reader.uvarint(name="symbol count")
+    if expected_count is not None and count != expected_count:
+        raise CorruptPayloadError(f"huffman: {count} symbols where {expected_count} are expected")
     return huffman_decode(raw[reader.pos :], table, count)

@@ -8,8 +8,9 @@ what the file stores), activations carry ``frac_bits`` fractional bits, products
 rescaled with an arithmetic right shift. Integer matrix products in numpy are exact,
 so the result is the same on every machine, thread count and batch order.
 
-Bounds are checked when the network is built and on every input, so int64 can never
-overflow: a crafted file cannot make the decoder compute garbage silently.
+Weights are bounds-checked when the network is built, and every layer's input is
+clamped (deterministically, the same in encoder and decoder) to MAX_INPUT_BITS, so
+int64 can never overflow: a crafted file cannot make the decoder compute garbage.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class IntegerLinear:
         if self.weight.shape[1] > MAX_FAN_IN:
             raise CorruptPayloadError(f"integer layer fan-in {self.weight.shape[1]} exceeds {MAX_FAN_IN}")
         limit = 1 << MAX_WEIGHT_BITS
-        if self.weight.size and np.abs(self.weight).max() >= limit or self.bias.size and np.abs(self.bias).max() >= limit:
+        if any(np.any((t >= limit) | (t <= -limit)) for t in (self.weight, self.bias)):
             raise CorruptPayloadError("integer layer weight out of range")
 
 

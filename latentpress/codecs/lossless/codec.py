@@ -55,6 +55,7 @@ FRAC_BITS = 14
 WEIGHT_STEPS = tuple(range(6, FRAC_BITS + 1))
 INPUT_SCALE = 32.0                 # the float networks see pixel differences / 32
 MAX_PIXELS = 1 << 24
+MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 3,672, mlp-lossless 8,928 (RGB)
 MAX_CONTEXT_ROWS = 8
 MAX_HIDDEN = 128
 BATCH = 8192
@@ -74,29 +75,38 @@ def _parse_context(text: object) -> ctx.ContextShape:
 
 
 @dataclass(frozen=True)
-class PredictiveParams:
-    iterations: int = 0
-    """Training iterations (0: the codec's default)."""
-    hidden: int = 0
-    """Width of the two hidden layers (0: the codec's default)."""
-    context: str = ""
-    """Causal context "RxH": R rows above of 2H+1 pixels, H to the left ("": default)."""
+class LosslessParams:
+    iterations: int = 400
+    """Training iterations (minibatches of 8192 pixels)."""
+    hidden: int = 24
+    """Width of the two hidden layers of each plane's network."""
+    context: str = "2x2"
+    """Causal context "RxH": R rows above of 2H+1 pixels, and H to the left."""
     time_budget: float = 0.0
     """Stop training after this many seconds (0: no limit)."""
     seed: int = 0
 
     def validate(self) -> None:
-        if not 0 <= self.iterations <= 1_000_000:
-            raise ParameterError(f"iterations must be 0-1000000, got {self.iterations}")
-        if not 0 <= self.hidden <= MAX_HIDDEN:
-            raise ParameterError(f"hidden must be 0-{MAX_HIDDEN}, got {self.hidden}")
-        if self.context:
-            try:
-                _parse_context(self.context)
-            except CorruptPayloadError as exc:
-                raise ParameterError(str(exc)) from None
+        if not 1 <= self.iterations <= 1_000_000:
+            raise ParameterError(f"iterations must be 1-1000000, got {self.iterations}")
+        if not 1 <= self.hidden <= MAX_HIDDEN:
+            raise ParameterError(f"hidden must be 1-{MAX_HIDDEN}, got {self.hidden}")
+        try:
+            _parse_context(self.context)
+        except CorruptPayloadError as exc:
+            raise ParameterError(str(exc)) from None
         if self.time_budget < 0:
             raise ParameterError("time_budget must not be negative")
+        if not 0 <= self.seed < 2 ** 63:
+            raise ParameterError(f"seed must be 0 to 2**63 - 1, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class MlpLosslessParams(LosslessParams):
+    hidden: int = 32
+    """Width of the two hidden layers."""
+    context: str = "5x5"
+    """Causal context "RxH" (the seed's 60 pixels: 5 rows of 11 above, 5 to the left)."""
 
 
 class _Net(nn.Module):
@@ -118,13 +128,16 @@ class _Net(nn.Module):
 
 
 def _quantize(net: _Net, step: int) -> list[np.ndarray]:
-    """Integer weights at 2**−step; the input scale is folded into the first layer."""
+    """Integer weights at 2**−step; the input scale is folded into the first layer.
+    Raises CorruptPayloadError (caught by the step search) when they do not fit."""
     out = []
     for index, tensor in enumerate(net.tensors()):
-        values = tensor.detach().numpy().astype(np.float64)
+        values = tensor.detach().numpy().astype(np.float64) * (1 << step)
         if index == 0:
             values = values / INPUT_SCALE
-        out.append(np.rint(values * (1 << step)).astype(np.int64))
+        if not np.all(np.abs(values) < 2.0 ** 40):          # also false for NaN
+            raise CorruptPayloadError("weights out of range")
+        out.append(np.rint(values).astype(np.int64))
     return out
 
 
@@ -141,6 +154,15 @@ def _net_shapes(inputs: int, hidden: int, outputs: int) -> list[tuple[int, ...]]
 def _check_size(height: int, width: int) -> None:
     if height * width > MAX_PIXELS:
         raise LimitError(f"the lossless codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+
+
+def _check_work(inputs: list[int], hidden: int, outputs: int, pixels: int) -> None:
+    """Refuse networks whose decoding would take more than MAX_MACS_PER_PIXEL per pixel
+    (a small file must not be able to ask for hours of work)."""
+    macs = sum(n * hidden + hidden * hidden + hidden * outputs for n in inputs)
+    if macs > MAX_MACS_PER_PIXEL:
+        raise LimitError(f"the network asks for {macs:,} multiply-adds per pixel "
+                         f"(at most {MAX_MACS_PER_PIXEL:,}; {pixels:,} pixels)")
 
 
 def _train(nets: list[_Net], batches, loss_fn, iterations: int, time_budget: float, seed: int, desc: str) -> None:
@@ -207,17 +229,15 @@ class LosslessCodec(Codec):
     lossless = True
     description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
                    "neighbours and decoded planes, range-coded (bit-exact integer inference)")
-    Params = PredictiveParams
-    default_iterations = 400
-    default_hidden = 24
-    default_context = "2x2"
+    Params = LosslessParams
 
-    def encode(self, image: np.ndarray, params: PredictiveParams) -> Payload:
+    def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
         height, width = image.shape[:2]
         _check_size(height, width)
-        shape = _parse_context(params.context or self.default_context)
-        hidden = params.hidden or self.default_hidden
+        shape = _parse_context(params.context)
+        hidden = params.hidden
         planes, neutrals = _image_planes(image, transform=True)
+        _check_work([shape.size + p * (shape.size + 1) for p in range(len(planes))], hidden, 2, height * width)
         rows, cols = _sample(height, width, TRAINING_PIXELS, params.seed)
         data = [_plane_features(planes, p, rows, cols, shape, neutrals) for p in range(len(planes))]
         targets = [planes[p, rows, cols] - base for p, (_, base) in enumerate(data)]
@@ -234,15 +254,15 @@ class LosslessCodec(Codec):
             scale = torch.exp(log_scale.clamp(-3.0, 4.5))
             return -torch.log2(laplace_interval_probability(target - mean, scale)).mean()
 
-        _train(nets, batches, loss_fn, params.iterations or self.default_iterations, params.time_budget,
+        _train(nets, batches, loss_fn, params.iterations, params.time_budget,
                params.seed, "lossless")
         # Weight precision: the step that minimizes weight bits + the pixels' bits
         # (estimated on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
         best = None
         for step in WEIGHT_STEPS:
-            integers = [_quantize(net, step) for net in nets]
             try:
+                integers = [_quantize(net, step) for net in nets]
                 integer_nets = [_integer_net(w, step) for w in integers]
             except CorruptPayloadError:
                 continue
@@ -283,6 +303,7 @@ class LosslessCodec(Codec):
         colour = header.channels == 3
         neutrals = [128, 0, 0] if colour else [128]
         inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
+        _check_work(inputs, hidden, 2, header.height * header.width)
         tensors = decode_integers(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
         nets = [_integer_net(tensors[6 * p:6 * p + 6], step) for p in range(len(neutrals))]
         height, width = header.height, header.width
@@ -338,18 +359,16 @@ class MlpLosslessCodec(Codec):
     lossless = True
     description = ("lossless, seed 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "
                    "context (MSE), residuals Huffman-coded")
-    Params = PredictiveParams
-    default_iterations = 400
-    default_hidden = 32
-    default_context = "5x5"
+    Params = MlpLosslessParams
 
-    def encode(self, image: np.ndarray, params: PredictiveParams) -> Payload:
+    def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
         height, width = image.shape[:2]
         _check_size(height, width)
-        shape = _parse_context(params.context or self.default_context)
-        hidden = params.hidden or self.default_hidden
+        shape = _parse_context(params.context)
+        hidden = params.hidden
         planes, neutrals = _image_planes(image, transform=False)
         channels = len(planes)
+        _check_work([shape.size] * channels, hidden, 1, height * width)
         rows, cols = _sample(height, width, TRAINING_PIXELS // channels, params.seed)
         # One network for every channel: the channels' contexts, stacked.
         features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
@@ -366,15 +385,15 @@ class MlpLosslessCodec(Codec):
             inputs, target = batch
             return torch.mean((model(inputs)[:, 0] - target) ** 2)
 
-        _train([net], batches, loss_fn, params.iterations or self.default_iterations, params.time_budget,
+        _train([net], batches, loss_fn, params.iterations, params.time_budget,
                params.seed, "mlp-lossless")
         # Weight precision: the step that minimizes weight bits + the residuals' empirical
         # entropy (on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
         best = None
         for step in WEIGHT_STEPS:
-            integers = _quantize(net, step)
             try:
+                integers = _quantize(net, step)
                 integer = _integer_net(integers, step)
             except CorruptPayloadError:
                 continue
@@ -405,12 +424,12 @@ class MlpLosslessCodec(Codec):
         _check_size(header.height, header.width)
         shape, hidden, step = _header_network(header)
         net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
+        _check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
         net = _integer_net(decode_integers(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), step)
         height, width, channels = header.height, header.width, header.channels
-        residuals = huffman.decode_with_table(residual_data)
-        if residuals.size != channels * height * width or residuals.size and \
-                (residuals.min() < 0 or residuals.max() > 255):
-            raise CorruptPayloadError("residuals do not match the image")
+        residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
+        if residuals.size and (residuals.min() < 0 or residuals.max() > 255):
+            raise CorruptPayloadError("residuals out of range")
         residuals = residuals.reshape(channels, height, width).astype(np.int64)
         planes = np.zeros((channels, height, width), np.int64)
         order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)

@@ -98,7 +98,7 @@ def median_edge(context: np.ndarray, offsets) -> np.ndarray:
                     np.where(nw <= np.minimum(w, n), np.maximum(w, n), w + n - nw))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)
 def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, step boundaries) of every pixel in decoding order: by step
     t = row_stride·(i − tile top) + (j − tile left), then raster order."""

@@ -57,10 +57,31 @@ class Architecture:
             raise CorruptPayloadError(f"non-canonical overfit architecture descriptor {text!r}")
         return arch
 
-    def synthesis_macs_per_pixel(self, channels: int) -> int:
-        widths = (self.levels,) + self.synthesis
-        return sum(a * b for a, b in zip(widths, widths[1:])) + 9 * self.synthesis[-1] * channels
+    def grid_channels(self, colours: int) -> list[int]:
+        """Channels of the latent grid of each level: luma only at full resolution."""
+        return [1] + [colours] * (self.levels - 1)
+
+    def synthesis_macs_per_pixel(self, colours: int) -> int:
+        widths = (sum(self.grid_channels(colours)),) + self.synthesis
+        return sum(a * b for a, b in zip(widths, widths[1:])) + 9 * self.synthesis[-1] * colours
+
+    def upsampling_macs_per_pixel(self, colours: int) -> float:
+        """The 8×8 transposed convolution costs 16 MAC per output sample and channel;
+        the features of levels k+1 … L−1 are upsampled to level k's resolution."""
+        channels = self.grid_channels(colours)
+        return sum(16 * sum(channels[k + 1:]) / 4 ** k for k in range(self.levels - 1))
 
     def arm_macs_per_latent(self) -> int:
         widths = (12,) + (self.arm_hidden,) * self.arm_layers + (2,)
         return sum(a * b for a, b in zip(widths, widths[1:]))
+
+    def latents_per_pixel(self, colours: int) -> float:
+        return sum(c / 4 ** k for k, c in enumerate(self.grid_channels(colours)))
+
+    def decoder_macs_per_pixel(self, colours: int) -> dict[str, float]:
+        """Multiply-accumulates per image pixel of each decoding stage (tile borders and
+        odd sizes ignored)."""
+        arm = self.arm_macs_per_latent() * self.latents_per_pixel(colours)
+        stages = {"arm": arm, "upsampling": self.upsampling_macs_per_pixel(colours),
+                  "synthesis": float(self.synthesis_macs_per_pixel(colours))}
+        return {**stages, "total": sum(stages.values())}

@@ -17,7 +17,7 @@ t = 3i + j, so every latent of one anti-diagonal band t is decoded in one vector
 step (3H + W steps for an H×W grid instead of H·W). Every grid is cut into tiles of
 64 × 256 latents coded independently (a neighbour outside the tile counts as 0), and
 the tiles of all grids run interleaved: step t decodes band t of every tile at once,
-so any image decodes in at most 3·64 + 256 = 448 steps. (Training estimates the rate
+so any image decodes in at most 3·63 + 255 + 1 = 445 steps. (Training estimates the rate
 with whole-grid contexts; the tile borders, 2 of every 64 rows and 256 columns, cost
 a little more than that estimate.)
 """
@@ -82,16 +82,6 @@ def gather_context(padded_grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
     return padded_grid[r, c]
 
 
-@functools.lru_cache(maxsize=64)
-def wavefront(height: int, width: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Positions grouped by t = 3i + j, in increasing t (each group decodable at once)."""
-    rows, cols = np.mgrid[0:height, 0:width]
-    t = (WAVEFRONT_ROW_STRIDE * rows + cols).ravel()
-    order = np.argsort(t, kind="stable")
-    bounds = np.flatnonzero(np.diff(t[order])) + 1
-    return tuple((rows.ravel()[g], cols.ravel()[g]) for g in np.split(order, bounds))
-
-
 class ARM(nn.Module):
     """Float ARM for training: context (n, 12) → (mean, ln scale)."""
 
@@ -128,7 +118,7 @@ def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerML
     return decode_grids(decoder, [(height, width)], arm)[0]
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)
 def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The interleaved wavefront of several grids, laid out in one flat buffer.
 

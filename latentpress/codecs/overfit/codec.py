@@ -21,6 +21,7 @@ integers times 2**−step), ``gain`` and ``ratio`` (latents of level k are divid
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -34,16 +35,17 @@ from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, RATIOS, OverfitModel
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
-from latentpress.codecs.overfit.weights import decode_integers, encode_integers
+from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import to_uint8
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 
-# Full-resolution features of every grid are held at once: bound the image size so a
-# decode stays within a few GB.
+# Full-resolution features of every grid are held at once: bound the image size and the
+# widest layer's activation (float32) so a decode stays within a few GB.
 MAX_PIXELS = 1 << 23
+MAX_ACTIVATION = 1 << 28
 ARM_STEPS = (4, 5, 6, 7, 8)
 SYNTHESIS_STEPS = (5, 6, 7, 8, 9, 10, 11, 12)
 
@@ -78,6 +80,13 @@ def _check_size(height: int, width: int) -> None:
         raise LimitError(f"overfit codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
 
 
+def levels_for(arch: Architecture, height: int, width: int) -> Architecture:
+    """The preset's number of grids, fewer where the image is small: the coarsest grid
+    keeps at least 4 latents along the longer side."""
+    levels = max(1, min(arch.levels, (max(height, width) // 4).bit_length()))
+    return dataclasses.replace(arch, levels=levels)
+
+
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
     pixels = image[:, :, None] if image.ndim == 2 else image
     return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255.0
@@ -106,8 +115,7 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
         networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
         # Latents move by about their learning rate per Adam step whatever their gradient,
         # and straight-through rounding makes those moves a random walk that adds rate:
-        # the total travel is held constant (kodim23, λ = 3e-4, 250 iterations: 37.64 dB
-        # at 0.974 bpp with 0.02 per step, 38.61 dB at 0.729 bpp with 0.008).
+        # the total travel is held constant (docs/design.md).
         latent_rate = preset.latent_travel / iterations
         optimizer = torch.optim.Adam([{"params": list(model.latents), "lr": latent_rate},
                                       {"params": networks, "lr": preset.learning_rate}])
@@ -136,6 +144,19 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
                 break
 
 
+def _finite(x_hat: torch.Tensor) -> torch.Tensor:
+    """Clamp to [0, 1]; crafted weights can overflow float32 to ±inf and NaN: NaN → ½."""
+    return torch.nan_to_num(x_hat, nan=0.5).clamp(0, 1)
+
+
+def _check_work(arch: Architecture, height: int, width: int, channels: int) -> None:
+    """The decoder holds a few full-resolution activations at once: bound their size."""
+    widest = max(sum(arch.grid_channels(channels)), *arch.synthesis)
+    if widest * height * width > MAX_ACTIVATION:
+        raise LimitError(f"overfit: {widest} full-resolution channels of {width}x{height} exceed "
+                         f"{MAX_ACTIVATION:,} values")
+
+
 def _arm_layers(model: OverfitModel) -> list[torch.nn.Linear]:
     return list(model.arm.hidden) + [model.arm.out]
 
@@ -157,7 +178,11 @@ def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
 
 
 def _quantize(tensors: list[torch.Tensor], step: int) -> list[np.ndarray]:
-    return [np.rint(t.detach().numpy().astype(np.float64) * (1 << step)).astype(np.int64) for t in tensors]
+    """Integers at 2**−step; CorruptPayloadError when they do not fit what a file may hold."""
+    values = [t.detach().numpy().astype(np.float64) * (1 << step) for t in tensors]
+    if not all(np.all(np.abs(v) < MAX_INTEGER) for v in values):         # also false for NaN
+        raise CorruptPayloadError("weights out of range")
+    return [np.rint(v).astype(np.int64) for v in values]
 
 
 def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], step: int) -> None:
@@ -196,7 +221,9 @@ class OverfitCodec(Codec):
         channels = 1 if image.ndim == 2 else 3
         lmbda = params.lmbda or lambda_for_quality(params.quality)
         x = _image_tensor(image)
-        model = OverfitModel(preset.architecture, height, width, channels)
+        arch = levels_for(preset.architecture, height, width)
+        _check_work(arch, height, width, channels)
+        model = OverfitModel(arch, height, width, channels)
         model.warm_start(x, lmbda)
         train(model, x, preset, lmbda, params.iterations or preset.iterations, params.time_budget, params.seed)
         model.eval()
@@ -208,8 +235,8 @@ class OverfitCodec(Codec):
         arm_float = [t for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
         best = None
         for step in ARM_STEPS:
-            integers = _quantize(arm_float, step)
             try:
+                integers = _quantize(arm_float, step)
                 arm = _integer_arm(integers, step, len(_arm_layers(model)))
             except CorruptPayloadError:
                 continue                  # weights too large for this precision
@@ -225,19 +252,24 @@ class OverfitCodec(Codec):
         float_state = [t.detach().clone() for t in _synthesis_tensors(model)]
         best = None
         for step in SYNTHESIS_STEPS:
-            integers = _quantize(float_state, step)
+            try:
+                integers = _quantize(float_state, step)
+            except CorruptPayloadError:
+                continue
             _load_synthesis(model, integers, step)
             with torch.no_grad():
-                mse = torch.mean((model.decode(rounded).clamp(0, 1) - x) ** 2).item()
+                mse = torch.mean((_finite(model.decode(rounded)) - x) ** 2).item()
             cost = mse + lmbda * 8 * len(encode_integers(integers)) / pixels
             if best is None or cost < best[0]:
                 best = (cost, step, integers)
+        if best is None:
+            raise ParameterError("training diverged: the synthesis weights are too large to store")
         _, syn_step, syn_integers = best
 
         sections = [Section("ARMW", encode_integers(arm_integers)),
                     Section("SYNW", encode_integers(syn_integers)),
                     Section("LATN", _code_latents(grids, arm))]
-        return Payload(sections, {"arch": preset.architecture.describe(), "quality": params.quality,
+        return Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                   "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
                                   "gain": model.gain_exp, "ratio": model.ratio})
 
@@ -245,6 +277,7 @@ class OverfitCodec(Codec):
         self.check_version(header)
         _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
+        _check_work(arch, header.height, header.width, header.channels)
         arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
         gain, ratio = header.params.get("gain"), header.params.get("ratio")
         if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
@@ -262,6 +295,6 @@ class OverfitCodec(Codec):
         decoder.finish()
         model.load_integer_grids(grids)
         with torch.inference_mode():
-            x_hat = model.decode(list(model.latents))
-        pixels = x_hat[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255.0
+            x_hat = _finite(model.decode(list(model.latents)))
+        pixels = x_hat[0].permute(1, 2, 0).numpy() * 255.0
         return to_uint8(pixels[:, :, 0] if header.channels == 1 else pixels)

@@ -23,8 +23,8 @@ class Preset:
     # Iterations of linear learning-rate warm-up of the joint training.
     warmup: int = 20
     # Fraction of the iterations trained with additive noise; the rest use rounding
-    # with straight-through gradients. From the warm start, noise only loses (kodim23,
-    # 100 iterations: 38.17 dB at 0.763 bpp with 30% noise, 38.56 dB at 0.756 without).
+    # with straight-through gradients. From the warm start, noise only lost in our
+    # exploratory runs (docs/design.md).
     noise_fraction: float = 0.0
 
 

@@ -1,0 +1,53 @@
+"""What more training buys the overfit codec: the real encode (file size, PSNR, time) of
+one image at one quality for a series of iteration counts, with the medium preset's
+networks. Writes results/overfit/iterations-IMAGE-qQ.json (resumable: counts already
+measured are kept).
+
+    python benchmarks/overfit_iterations.py [IMAGE] [QUALITY] [COUNTS...]
+    (default: ../shared/data/kodak/kodim23.png 6 0 45 90 180 360 720)
+
+Iteration count 0 is the warm start alone (the pyramid with the ARM fitted to it).
+Run it alone on the machine: it measures encode time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import latentpress
+from latentpress.image import load_image
+from latentpress.metrics import psnr
+
+
+def main() -> None:
+    image_path = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/kodak/kodim23.png")
+    quality = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    counts = [int(c) for c in sys.argv[3:]] or [0, 45, 90, 180, 360, 720]
+    out = Path(__file__).resolve().parent.parent / "results" / "overfit" / f"iterations-{image_path.stem}-q{quality}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = json.loads(out.read_text()) if out.exists() else {}
+    image = load_image(image_path)
+    pixels = image.shape[0] * image.shape[1]
+    for count in counts:
+        if str(count) in rows:
+            continue
+        started = time.perf_counter()
+        # iterations=0 means "the preset's"; a 1-iteration cosine schedule with the
+        # warm-up ramp moves nothing measurable, so it stands for "warm start only".
+        data = latentpress.encode(image, "overfit", preset="medium", quality=quality, iterations=max(count, 1))
+        seconds = time.perf_counter() - started
+        decoded = latentpress.decode(data)
+        rows[str(count)] = {"bpp": 8 * len(data) / pixels, "psnr": psnr(image, decoded), "encode_s": seconds,
+                            "threads": torch.get_num_threads()}
+        out.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
+        print(count, {k: round(v, 4) for k, v in rows[str(count)].items()}, flush=True)
+
+
+if __name__ == "__main__":
+    main()
