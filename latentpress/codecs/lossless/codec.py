@@ -55,7 +55,7 @@ FRAC_BITS = 14
 WEIGHT_STEPS = tuple(range(6, FRAC_BITS + 1))
 INPUT_SCALE = 32.0                 # the float networks see pixel differences / 32
 MAX_PIXELS = 1 << 24
-MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 3,672, mlp-lossless 8,928 (RGB)
+MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 5,664, mlp-lossless 8,928 (RGB)
 MAX_CONTEXT_ROWS = 8
 MAX_HIDDEN = 128
 BATCH = 8192
@@ -76,9 +76,9 @@ def _parse_context(text: object) -> ctx.ContextShape:
 
 @dataclass(frozen=True)
 class LosslessParams:
-    iterations: int = 400
+    iterations: int = 3000
     """Training iterations (minibatches of 8192 pixels)."""
-    hidden: int = 24
+    hidden: int = 32
     """Width of the two hidden layers of each plane's network."""
     context: str = "2x2"
     """Causal context "RxH": R rows above of 2H+1 pixels, and H to the left."""
@@ -103,6 +103,8 @@ class LosslessParams:
 
 @dataclass(frozen=True)
 class MlpLosslessParams(LosslessParams):
+    iterations: int = 1500
+    """Training iterations (minibatches of 8192 pixels)."""
     hidden: int = 32
     """Width of the two hidden layers."""
     context: str = "5x5"
