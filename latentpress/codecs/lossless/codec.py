@@ -78,8 +78,9 @@ def _parse_context(text: object) -> ctx.ContextShape:
 class LosslessParams:
     iterations: int = 3000
     """Training iterations (minibatches of 8192 pixels)."""
-    hidden: int = 32
-    """Width of the two hidden layers of each plane's network."""
+    hidden: int = 0
+    """Width of the two hidden layers of each plane's network (0: from the image size,
+    8 for small images up to 32 from 0.26 megapixels: the weights are in the file)."""
     context: str = "2x2"
     """Causal context "RxH": R rows above of 2H+1 pixels, and H to the left."""
     time_budget: float = 0.0
@@ -89,8 +90,8 @@ class LosslessParams:
     def validate(self) -> None:
         if not 1 <= self.iterations <= 1_000_000:
             raise ParameterError(f"iterations must be 1-1000000, got {self.iterations}")
-        if not 1 <= self.hidden <= MAX_HIDDEN:
-            raise ParameterError(f"hidden must be 1-{MAX_HIDDEN}, got {self.hidden}")
+        if not 0 <= self.hidden <= MAX_HIDDEN:
+            raise ParameterError(f"hidden must be 0-{MAX_HIDDEN}, got {self.hidden}")
         try:
             _parse_context(self.context)
         except CorruptPayloadError as exc:
@@ -105,8 +106,6 @@ class LosslessParams:
 class MlpLosslessParams(LosslessParams):
     iterations: int = 1500
     """Training iterations (minibatches of 8192 pixels)."""
-    hidden: int = 32
-    """Width of the two hidden layers."""
     context: str = "5x5"
     """Causal context "RxH" (the seed's 60 pixels: 5 rows of 11 above, 5 to the left)."""
 
@@ -156,6 +155,10 @@ def _net_shapes(inputs: int, hidden: int, outputs: int) -> list[tuple[int, ...]]
 def _check_size(height: int, width: int) -> None:
     if height * width > MAX_PIXELS:
         raise LimitError(f"the lossless codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+
+
+def _auto_hidden(pixels: int) -> int:
+    return int(min(32, max(8, math.sqrt(pixels) / 16)))
 
 
 def _check_work(inputs: list[int], hidden: int, outputs: int, pixels: int) -> None:
@@ -237,7 +240,7 @@ class LosslessCodec(Codec):
         height, width = image.shape[:2]
         _check_size(height, width)
         shape = _parse_context(params.context)
-        hidden = params.hidden
+        hidden = params.hidden or _auto_hidden(height * width)
         planes, neutrals = _image_planes(image, transform=True)
         _check_work([shape.size + p * (shape.size + 1) for p in range(len(planes))], hidden, 2, height * width)
         rows, cols = _sample(height, width, TRAINING_PIXELS, params.seed)
@@ -367,7 +370,7 @@ class MlpLosslessCodec(Codec):
         height, width = image.shape[:2]
         _check_size(height, width)
         shape = _parse_context(params.context)
-        hidden = params.hidden
+        hidden = params.hidden or _auto_hidden(height * width)
         planes, neutrals = _image_planes(image, transform=False)
         channels = len(planes)
         _check_work([shape.size] * channels, hidden, 1, height * width)
