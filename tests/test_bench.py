@@ -258,3 +258,27 @@ def test_codec_variants_run_as_codecs_of_their_own(kodim23):
     header = latentpress.read_info(data)
     assert header.codec == "overfit" and header.params["preset"] == "fast"
     assert fast.decode(data).shape == (24, 40, 3)
+
+
+def test_a_codec_missing_images_does_not_shrink_the_comparison(bench_folder, tmp_path):
+    """A sweep under way (one codec on fewer images) gets per-image BD-rates only; the
+    averaged curves of the others keep every image."""
+    folder = tmp_path / "partial"
+    shutil.copytree(bench_folder, folder)
+    before = report.build(folder, "jpeg2000")
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    first_image = sorted(before.images)[0]
+    extra = []
+    for record in records:
+        if record["codec"] == "webp" and record["image"] == first_image:
+            clone = {**record, "codec": "webp-partial"}
+            clone["key"] = Job(clone["codec"], json.dumps(clone["params"], sort_keys=True), clone["image"],
+                               clone["image_sha256"], clone["identity"]).key
+            extra.append(json.dumps(clone))
+    with open(folder / "records.jsonl", "a") as handle:
+        handle.write("\n".join(extra) + "\n")
+    after = report.build(folder, "jpeg2000")
+    assert after.images == before.images and after.curves["webp"] == before.curves["webp"]
+    assert after.curves["webp-partial"] == []
+    row = next(r for r in after.bd_vs_anchor if r["codec"] == "webp-partial")
+    assert row["psnr_avg_curve"] is None and row["psnr_images"] == 1

@@ -163,10 +163,17 @@ def build(folder: str | Path, anchor: str) -> Report:
     if anchor not in lossy:
         raise BenchError(f"anchor {anchor!r} is not a lossy codec of this bench "
                          f"(have: {', '.join(lossy) or 'none'})")
-    images = set.intersection(*({r["image"] for r in c.records} for c in lossy.values()))
+    # The averaged curves use the images every complete codec has; a codec that lacks
+    # some of the anchor's images (a sweep still under way) gets no averaged curve — it
+    # would shrink everyone's comparison — only per-image BD-rates on the images it has.
+    def covered(codec: CodecResults) -> set[str]:
+        return {r["image"] for r in codec.records}
+    full = covered(lossy[anchor])
+    partial = {name for name, c in lossy.items() if not full <= covered(c)}
+    images = set.intersection(*(covered(c) for name, c in lossy.items() if name not in partial))
     if not images:
         raise BenchError("the lossy codecs have no image in common")
-    curves = {name: averaged_curve(c, images) for name, c in lossy.items()}
+    curves = {name: ([] if name in partial else averaged_curve(c, images)) for name, c in lossy.items()}
     bd_rows = []
     for name, codec in lossy.items():
         if name == anchor:
@@ -174,7 +181,8 @@ def build(folder: str | Path, anchor: str) -> Report:
         row: dict[str, Any] = {"codec": name}
         for quality in _QUALITY_KEYS:
             row[f"{quality}_avg_curve"] = _bd(_curve(curves[anchor], quality), _curve(curves[name], quality))
-            row[f"{quality}_per_image"], row[f"{quality}_images"] = _per_image(codec, lossy[anchor], images, quality)
+            row[f"{quality}_per_image"], row[f"{quality}_images"] = _per_image(
+                codec, lossy[anchor], covered(codec) & full if name in partial else images, quality)
         bd_rows.append(row)
     def matrix_for(quality: str) -> dict[str, dict[str, float | None]]:
         return {a: {b: (0.0 if a == b else _bd(_curve(curves[a], quality), _curve(curves[b], quality)))
@@ -203,6 +211,8 @@ def build(folder: str | Path, anchor: str) -> Report:
             "exact": all(r["lossless"] for r in rows),
             "encode_s_median": float(np.median([r["encode_s"] for r in rows])),
             "decode_s_median": float(np.median([r["decode_s"] for r in rows])),
+            "encode_peak_rss_mb_max": max(r["encode_peak_rss_mb"] for r in rows),
+            "decode_peak_rss_mb_max": max(r["decode_peak_rss_mb"] for r in rows),
         })
     return Report(sorted(images), anchor, curves, bd_rows, matrix_for("psnr"), matrix_for("ms_ssim_db"),
                   speed, lossless_rows, meta)
@@ -269,9 +279,11 @@ def tables(report: Report) -> dict[str, tuple[list[str], list[list[str]]]]:
              [[s["codec"], str(s["jobs"]), f"{s['encode_s_median']:.3g}", f"{s['decode_s_median']:.3g}",
                f"{s['encode_mp_per_s']:.3g}", f"{s['decode_mp_per_s']:.3g}",
                f"{s['encode_peak_rss_mb_max']:.0f}", f"{s['decode_peak_rss_mb_max']:.0f}"] for s in report.speed])
-    lossless = (["codec", "images", "mean bpp", "exact", "encode s (median)", "decode s (median)"],
+    lossless = (["codec", "images", "mean bpp", "exact", "encode s (median)",
+                 "decode s (median)", "encode peak RSS MB", "decode peak RSS MB"],
                 [[r["codec"], str(r["images"]), f"{r['bpp_mean']:.3f}", "yes" if r["exact"] else "NO",
-                  f"{r['encode_s_median']:.3g}", f"{r['decode_s_median']:.3g}"] for r in report.lossless])
+                  f"{r['encode_s_median']:.3g}", f"{r['decode_s_median']:.3g}", f"{r['encode_peak_rss_mb_max']:.0f}", f"{r['decode_peak_rss_mb_max']:.0f}"]
+                 for r in report.lossless])
     return {"bd": bd, "matrix": matrix(report.bd_matrix), "matrix_ms_ssim": matrix(report.bd_matrix_ms_ssim),
             "speed": speed, "lossless": lossless}
 
