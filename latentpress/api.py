@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from latentpress import container
-from latentpress.codecs.base import DEFAULT_CODEC, all_codecs, get_codec
+from latentpress.codecs.base import DEFAULT_CODEC, Codec, Payload, all_codecs, get_codec
 from latentpress.container import DEFAULT_LIMITS, ColourSpace, Header, Limits, Section
 from latentpress.errors import CorruptPayloadError, LatentpressError, ParameterError
 from latentpress.image import as_array
@@ -48,6 +48,14 @@ def encode(image: "np.ndarray | Image.Image", codec: str | None = None, *,
     limits.check_pixels(width, height)
     implementation = get_codec(codec or DEFAULT_CODEC)
     payload = implementation.encode(pixels, implementation.parse_params(params))
+    return pack(implementation, pixels, payload, icc_profile=icc_profile, exif=exif, limits=limits)
+
+
+def pack(implementation: Codec, pixels: np.ndarray, payload: Payload, *, icc_profile: bytes | None = None,
+         exif: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The ``.lpx`` bytes of a payload that ``implementation`` made from ``pixels`` (for
+    tools that build payloads themselves, e.g. several storage modes from one training)."""
+    height, width = pixels.shape[:2]
     grey = pixels.ndim == 2
     header = Header(codec=implementation.name, codec_version=implementation.version,
                     width=width, height=height, channels=1 if grey else 3,

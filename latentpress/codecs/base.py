@@ -143,6 +143,8 @@ _BUILTIN: dict[str, str] = {
     "overfit": "latentpress.codecs.overfit.codec",
     "lossless": "latentpress.codecs.lossless.codec",
     "mlp-lossless": "latentpress.codecs.lossless.codec",
+    "block-cnn": "latentpress.codecs.blocks.codec",
+    "block-convlstm": "latentpress.codecs.blocks.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

@@ -1,0 +1,396 @@
+"""Codecs ``block-cnn`` and ``block-convlstm``: seed 000's shallow block autoencoders.
+
+Seed 000 (§3.1, §4.1) compresses one image by training a shallow autoencoder on its
+32×32 blocks, then storing the decoder and one code per block; the encoder is thrown
+away. Both codecs here do exactly that, with the seed's networks (model.py) and its
+training procedure: the image cut into blocks, 300 epochs, blocks presented one at a
+time in shuffled order, RMSprop with Keras' defaults (learning rate 0.001, ρ 0.9,
+ε 1e−7), loss = sum of squared errors (the seed's code uses TensorFlow's l2_loss, half
+that sum; RMSprop's steps do not depend on the loss's scale, up to ε), then one pass in
+inference mode (dropout off) that extracts the codes.
+
+Departures, each a parameter or beyond the seed:
+
+- ``storage=float32`` stores what the seed stores, 32-bit floats, so its compression
+  ratios can be checked (§4.1: 175,584 weights + 400 codes of 64 values for a 640×640
+  image). The default, ``storage=quantized``, is the seed's "future work": the decoder's
+  weights become integers at step 2^−weight_step, entropy-coded (one Laplace per
+  tensor, overfit/weights.py), and the codes integers at step 2^−code_step, coded under
+  a factorized prior fitted to this file. Both steps are the coarsest that cost at most
+  ``tolerance`` dB of PSNR against the float decoder (half of it for the codes).
+- Sides that are not multiples of the block size (§5) are padded by edge replication
+  and cropped after decoding.
+- Greyscale images are coded as RGB with equal channels and decoded to grey.
+- Reconstructions are rounded to 8 bits (the seed's code truncates).
+
+Payload version 1. Header parameters: ``code_length``, ``block``, ``storage``, and for
+quantized storage ``weight_step`` and ``code_step``. Sections, in order:
+
+``DECW``  the decoder: dense weight (3·(block−2)² × code_length, row-major), dense bias,
+          transposed-convolution weight (3 in × 3 out × 3 × 3), its bias. float32:
+          little-endian float32 values, exactly S_d = 4 × weights bytes; quantized: the
+          integers in overfit/weights.py's layout.
+``CODE``  the block codes, blocks in row-major order. float32: n_b × code_length
+          little-endian float32 values (exactly c_l·n_b bytes of the seed's criterion);
+          quantized: a mode byte, the prior, then the range-coded integers:
+          mode 0, one FactorizedPrior table per code dimension; mode 1, one table shared
+          by all dimensions; mode 2, per dimension an svarint offset and a Laplace scale
+          byte (entropy/laplace_rows.py) for the integers minus the offset. The encoder
+          keeps the smallest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from latentpress.binary import Reader, svarint
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.blocks.model import (
+    CHANNELS, MAX_BLOCK, MAX_CODE_LENGTH, MIN_BLOCK, BlockArchitecture, BlockAutoencoder,
+    decoder_weight_count, synthesize, to_blocks,
+)
+from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
+from latentpress.container import Header, Section
+from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior
+from latentpress.entropy.laplace_rows import decode_rows, encode_rows
+from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.image import pad_to_multiple, to_uint8
+from latentpress.metrics import psnr
+
+STORAGE = ("quantized", "float32")
+CODE_STEPS = tuple(range(1, 13))        # codes lie in (−1, 1) (tanh): at most 2**12 + 1 levels
+WEIGHT_STEPS = tuple(range(2, 17))
+MAX_PIXELS = 1 << 24
+MAX_CODE_VALUES = 1 << 25               # n_b × code_length: bounds the decoder's code array
+MAX_CODE_INTEGER = 1 << 40
+RENDER_CHUNK = 1024                      # blocks synthesized at once (≈ 100 MB at 64×64)
+# Quantized sizes are known only after training; the pre-check assumes half a byte per
+# weight and per code value, less than any file has needed, so it refuses only
+# configurations that cannot compress at all.
+OPTIMISTIC_QUANTIZED_BYTES = 0.5
+MODE_TABLES, MODE_SHARED, MODE_LAPLACE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """Seed 000 §3.2: S_d + c_l·n_b < 3·P_i (bytes)."""
+
+    decoder_bytes: float      # S_d
+    code_bytes: float         # c_l·n_b
+    blocks: int               # n_b
+    raw_bytes: int            # 3·P_i (P_i for a greyscale image)
+
+    @property
+    def compressed_bytes(self) -> float:
+        return self.decoder_bytes + self.code_bytes
+
+    @property
+    def feasible(self) -> bool:
+        return self.compressed_bytes < self.raw_bytes
+
+    @property
+    def ratio(self) -> float:
+        return self.raw_bytes / self.compressed_bytes
+
+    def explain(self) -> str:
+        relation = "<" if self.feasible else ">="
+        return (f"decoder {self.decoder_bytes:,.0f} B + codes {self.code_bytes:,.0f} B "
+                f"({self.blocks} blocks) = {self.compressed_bytes:,.0f} B {relation} raw "
+                f"{self.raw_bytes:,} B (ratio {self.ratio:.2f})")
+
+
+def feasibility(code_length: int, block: int, height: int, width: int, channels: int = 3,
+                bytes_per_weight: float = 4.0, bytes_per_code_value: float = 4.0) -> Feasibility:
+    """The seed's criterion for any block size, code length and image size (float32
+    storage by default; pass the quantized bytes per value for other storage)."""
+    blocks = math.ceil(height / block) * math.ceil(width / block)
+    return Feasibility(decoder_weight_count(code_length, block) * bytes_per_weight,
+                       code_length * blocks * bytes_per_code_value, blocks, channels * height * width)
+
+
+@dataclass(frozen=True)
+class BlockParams:
+    code_length: int = 64
+    """Values per block code (the bottleneck's width)."""
+    block: int = 32
+    """Block side in pixels (16-64)."""
+    epochs: int = 300
+    """Passes over the image's blocks."""
+    storage: str = "quantized"
+    """quantized (integers, entropy-coded) or float32 (the seed's own accounting)."""
+    tolerance: float = 0.1
+    """quantized: PSNR (dB) the quantization of weights and codes may cost."""
+    batch_size: int = 1
+    """Blocks per gradient step (the seed: 1)."""
+    time_budget: float = 0.0
+    """Stop training after this many seconds (0: no limit)."""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 1 <= self.code_length <= MAX_CODE_LENGTH:
+            raise ParameterError(f"code_length must be 1-{MAX_CODE_LENGTH}, got {self.code_length}")
+        if not MIN_BLOCK <= self.block <= MAX_BLOCK:
+            raise ParameterError(f"block must be {MIN_BLOCK}-{MAX_BLOCK} pixels "
+                                 f"(the ConvLSTM encoder halves it three times), got {self.block}")
+        if not 1 <= self.epochs <= 100_000:
+            raise ParameterError(f"epochs must be 1-100000, got {self.epochs}")
+        if self.storage not in STORAGE:
+            raise ParameterError(f"storage must be one of {', '.join(STORAGE)}, got {self.storage!r}")
+        if not 0 < self.tolerance <= 10:
+            raise ParameterError(f"tolerance must be in (0, 10] dB, got {self.tolerance}")
+        if not 1 <= self.batch_size <= 4096:
+            raise ParameterError(f"batch_size must be 1-4096, got {self.batch_size}")
+        if self.time_budget < 0:
+            raise ParameterError("time_budget must not be negative")
+
+
+def _check_size(height: int, width: int, code_length: int, block: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise LimitError(f"block codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+    values = math.ceil(height / block) * math.ceil(width / block) * code_length
+    if values > MAX_CODE_VALUES:
+        raise LimitError(f"{values:,} code values exceed the limit of {MAX_CODE_VALUES:,}")
+
+
+def _check_feasible(params: BlockParams, height: int, width: int, channels: int) -> None:
+    per_value = 4.0 if params.storage == "float32" else OPTIMISTIC_QUANTIZED_BYTES
+    check = feasibility(params.code_length, params.block, height, width, channels, per_value, per_value)
+    if not check.feasible:
+        estimate = "" if params.storage == "float32" else f" (at an optimistic {per_value} B per value)"
+        raise ParameterError(f"{width}x{height} cannot be compressed with code_length "
+                             f"{params.code_length} and {params.block}-pixel blocks{estimate}: "
+                             f"{check.explain()}; use a larger image or a shorter code")
+
+
+def train(model: BlockAutoencoder, blocks: torch.Tensor, params: BlockParams) -> list[float]:
+    """§4.1: RMSprop (Keras defaults), sum of squared errors, shuffled blocks; returns the
+    mean squared error (per value, [0, 1] scale) of every epoch."""
+    generator = torch.Generator().manual_seed(params.seed)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    model.train()
+    started = time.monotonic()
+    history = []
+    count = blocks.shape[0]
+    with tqdm(total=params.epochs, desc=f"block-{model.arch.kind}", unit="epoch",
+              disable=None, leave=False) as bar:
+        for _ in range(params.epochs):
+            total = 0.0
+            order = torch.randperm(count, generator=generator)
+            for start in range(0, count, params.batch_size):
+                batch = blocks[order[start:start + params.batch_size]]
+                loss = torch.sum((model(batch) - batch) ** 2)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+            mse = total / blocks.numel()
+            history.append(mse)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.1f}", psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}")
+            if params.time_budget and time.monotonic() - started > params.time_budget:
+                break
+    return history
+
+
+def render(tensors: list[np.ndarray], codes: np.ndarray, arch: BlockArchitecture,
+           height: int, width: int) -> np.ndarray:
+    """Decode codes into the uint8 RGB image (cropped), a chunk of blocks at a time."""
+    block = arch.block
+    columns = math.ceil(width / block)
+    out = np.empty((math.ceil(height / block) * block, columns * block, CHANNELS), np.uint8)
+    for start in range(0, codes.shape[0], RENDER_CHUNK):
+        pixels = synthesize(tensors, codes[start:start + RENDER_CHUNK], arch)
+        pixels = to_uint8(pixels.transpose(0, 2, 3, 1) * 255.0)
+        for offset, tile in enumerate(pixels):
+            row, column = divmod(start + offset, columns)
+            out[row * block:(row + 1) * block, column * block:(column + 1) * block] = tile
+    return out[:height, :width]
+
+
+def _quantize(values: list[np.ndarray], step: int) -> list[np.ndarray] | None:
+    scaled = [np.asarray(v, np.float64) * (1 << step) for v in values]
+    if not all(np.all(np.abs(v) < MAX_INTEGER) for v in scaled):
+        return None
+    return [np.rint(v).astype(np.int64) for v in scaled]
+
+
+def _dequantize(values: list[np.ndarray], step: int) -> list[np.ndarray]:
+    return [v.astype(np.float64) / (1 << step) for v in values]
+
+
+def _code_integers(symbols: np.ndarray) -> bytes:
+    """(n_b, code_length) integers → CODE section (the smallest of the three modes)."""
+    by_dimension = symbols.T
+    candidates = []
+    for mode, prior in ((MODE_TABLES, FactorizedPrior.fit(by_dimension)),
+                        (MODE_SHARED, FactorizedPrior.fit(symbols.reshape(1, -1)))):
+        encoder = EntropyEncoder()
+        prior.encode(encoder, by_dimension if mode == MODE_TABLES else symbols.reshape(1, -1))
+        candidates.append(bytes([mode]) + prior.to_bytes() + encoder.finish())
+    offsets = np.median(by_dimension, axis=1).round().astype(np.int64)
+    encoder = EntropyEncoder()
+    scale_bytes = encode_rows(encoder, list(by_dimension - offsets[:, None]))
+    candidates.append(bytes([MODE_LAPLACE]) + b"".join(svarint(int(o)) for o in offsets)
+                      + scale_bytes + encoder.finish())
+    return min(candidates, key=len)
+
+
+def _decode_integers(data: bytes, blocks: int, code_length: int) -> np.ndarray:
+    reader = Reader(data, "CODE")
+    mode = reader.take(1)[0]
+    if mode in (MODE_TABLES, MODE_SHARED):
+        prior = FactorizedPrior.read(reader)
+        expected = code_length if mode == MODE_TABLES else 1
+        if prior.channels != expected:
+            raise CorruptPayloadError(f"CODE prior has {prior.channels} tables, expected {expected}")
+        decoder = EntropyDecoder(reader.take(reader.remaining))
+        values = prior.decode(decoder, blocks if mode == MODE_TABLES else blocks * code_length)
+        symbols = values.reshape(code_length, blocks).T if mode == MODE_TABLES else values.reshape(blocks, code_length)
+    elif mode == MODE_LAPLACE:
+        offsets = np.array([reader.svarint(MAX_CODE_INTEGER) for _ in range(code_length)], np.int64)
+        scale_bytes = reader.take(code_length)
+        decoder = EntropyDecoder(reader.take(reader.remaining))
+        rows = decode_rows(decoder, scale_bytes, [blocks] * code_length, "CODE")
+        symbols = (np.stack(rows) + offsets[:, None]).T
+    else:
+        raise CorruptPayloadError(f"unknown CODE mode {mode}")
+    decoder.finish()
+    if np.abs(symbols).max(initial=0) >= MAX_CODE_INTEGER:
+        raise CorruptPayloadError("CODE: value out of range")
+    return np.ascontiguousarray(symbols)
+
+
+def _float32_bytes(values: list[np.ndarray]) -> bytes:
+    return b"".join(np.asarray(v, "<f4").tobytes() for v in values)
+
+
+def _read_float32(data: bytes, shapes: list[tuple[int, ...]], what: str) -> list[np.ndarray]:
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    if len(data) != 4 * sum(sizes):
+        raise CorruptPayloadError(f"{what}: {len(data)} bytes, expected {4 * sum(sizes)} (float32)")
+    flat = np.frombuffer(data, "<f4").astype(np.float64)
+    if not np.all(np.isfinite(flat)):
+        raise CorruptPayloadError(f"{what}: values that are not finite")
+    ends = np.cumsum(sizes)
+    return [flat[end - size:end].reshape(shape) for end, size, shape in zip(ends, sizes, shapes)]
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """A trained block autoencoder's decoder and codes, before storage."""
+
+    arch: BlockArchitecture
+    rgb: np.ndarray                 # the image as coded (grey replicated to RGB)
+    weights: list[np.ndarray]       # decoder tensors, BlockDecoder.tensors() order
+    codes: np.ndarray               # (n_b, code_length), block row-major order
+    history: list[float]            # mean squared error per epoch
+
+
+class _BlockCodec(Codec):
+    version = 1
+    kind: str
+    Params = BlockParams
+    bench_points = tuple({"code_length": c} for c in (32, 64, 80))      # seed 000 Table 3
+
+    def encode(self, image: np.ndarray, params: BlockParams) -> Payload:
+        return self.payload(self.fit(image, params), params)
+
+    def fit(self, image: np.ndarray, params: BlockParams) -> Fitted:
+        """Train the autoencoder on the image's blocks and extract the codes (§3.1 1-3)."""
+        height, width = image.shape[:2]
+        channels = 1 if image.ndim == 2 else 3
+        _check_size(height, width, params.code_length, params.block)
+        _check_feasible(params, height, width, channels)
+        rgb = image if channels == 3 else np.repeat(image[:, :, None], 3, axis=2)
+        padded = pad_to_multiple(rgb, params.block)
+        blocks = torch.from_numpy(to_blocks(padded, params.block)).float() / 255.0
+        arch = BlockArchitecture(self.kind, params.block, params.code_length)
+        torch.manual_seed(params.seed)
+        model = BlockAutoencoder(arch)
+        history = train(model, blocks, params)
+        model.eval()
+        with torch.inference_mode():
+            codes = torch.cat([model.encoder(blocks[i:i + RENDER_CHUNK])
+                               for i in range(0, blocks.shape[0], RENDER_CHUNK)]).double().numpy()
+        weights = [t.detach().double().numpy() for t in model.decoder.tensors()]
+        return Fitted(arch, np.ascontiguousarray(rgb), weights, codes, history)
+
+    def payload(self, fitted: Fitted, params: BlockParams) -> Payload:
+        """Store the decoder and the codes (§3.1 4) as ``params.storage`` asks."""
+        arch, rgb, weights, codes = fitted.arch, fitted.rgb, fitted.weights, fitted.codes
+        height, width = rgb.shape[:2]
+        header = {"code_length": arch.code_length, "block": arch.block, "storage": params.storage}
+        if params.storage == "float32":
+            sections = [Section("DECW", _float32_bytes(weights)), Section("CODE", _float32_bytes([codes]))]
+            return Payload(sections, header)
+
+        def quality(weight_values: list[np.ndarray], code_values: np.ndarray) -> float:
+            return psnr(rgb, render(weight_values, code_values, arch, height, width))
+
+        target = quality(weights, codes) - params.tolerance
+        code_step = CODE_STEPS[-1]
+        for step in CODE_STEPS:
+            if quality(weights, _dequantize(_quantize([codes], step), step)[0]) >= target + params.tolerance / 2:
+                code_step = step
+                break
+        symbols = _quantize([codes], code_step)[0]
+        coded_codes = _dequantize([symbols], code_step)[0]
+        chosen = None
+        for step in WEIGHT_STEPS:
+            integers = _quantize(weights, step)
+            if integers is None:
+                break
+            chosen = (step, integers)
+            if quality(_dequantize(integers, step), coded_codes) >= target:
+                break
+        if chosen is None:
+            raise ParameterError("training diverged: the decoder's weights are too large to store")
+        weight_step, integers = chosen
+        sections = [Section("DECW", encode_integers(integers)), Section("CODE", _code_integers(symbols))]
+        header.update(weight_step=weight_step, code_step=code_step)
+        return Payload(sections, header)
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        params = header.params
+        code_length, block, storage = params.get("code_length"), params.get("block"), params.get("storage")
+        if type(code_length) is not int or not 1 <= code_length <= MAX_CODE_LENGTH \
+                or type(block) is not int or not MIN_BLOCK <= block <= MAX_BLOCK or storage not in STORAGE:
+            raise CorruptPayloadError(f"invalid block parameters {code_length!r}, {block!r}, {storage!r}")
+        _check_size(header.height, header.width, code_length, block)
+        arch = BlockArchitecture(self.kind, block, code_length)
+        blocks = math.ceil(header.height / block) * math.ceil(header.width / block)
+        weight_data, code_data = self.expect_sections(sections, ["DECW", "CODE"])
+        shapes = arch.decoder_shapes()
+        if storage == "float32":
+            weights = _read_float32(weight_data, shapes, "DECW")
+            codes = _read_float32(code_data, [(blocks, code_length)], "CODE")[0]
+        else:
+            weight_step, code_step = params.get("weight_step"), params.get("code_step")
+            if weight_step not in WEIGHT_STEPS or code_step not in CODE_STEPS \
+                    or type(weight_step) is not int or type(code_step) is not int:
+                raise CorruptPayloadError(f"invalid steps {weight_step!r}, {code_step!r}")
+            weights = _dequantize(decode_integers(weight_data, shapes, "DECW"), weight_step)
+            codes = _dequantize([_decode_integers(code_data, blocks, code_length)], code_step)[0]
+        rgb = render(weights, codes, arch, header.height, header.width)
+        return rgb if header.channels == 3 else to_uint8(rgb.mean(axis=2))
+
+
+@register
+class BlockCNNCodec(_BlockCodec):
+    name = "block-cnn"
+    kind = "cnn"
+    description = "seed 000 §3.3: shallow CNN block autoencoder trained on the image; decoder + block codes in the file"
+
+
+@register
+class BlockConvLSTMCodec(_BlockCodec):
+    name = "block-convlstm"
+    kind = "convlstm"
+    description = "seed 000 §3.4: shallow ConvLSTM+CNN block autoencoder trained on the image; decoder + codes in the file"
