@@ -121,7 +121,8 @@ def fit_records(image: str, pixels: np.ndarray, codec_name: str, code_length: in
 
 
 def key(record: dict) -> tuple:
-    return (record["image"], record["codec"], record["code_length"], record.get("storage"), record.get("quality"))
+    return (record["image"], record["codec"], record["code_length"], record.get("storage"),
+            record.get("quality"), record.get("epochs"))
 
 
 def load(path: Path) -> dict:
@@ -198,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         crops = {image: crop(name) for image, name in IMAGES.items()}
         done = {key(r) for r in results["records"]}
         for image, pixels in crops.items():
-            if (image, "jpeg-q90", 0, None, 90) not in done:
+            if (image, "jpeg-q90", 0, None, 90, None) not in done:
                 results["records"].append(jpeg_record(image, pixels, 90, "jpeg-q90"))
                 save(path, results)
         for image, codec, length in FITS:
-            if (image, codec, length, "quantized", None) in done:
+            if (image, codec, length, "quantized", None, args.epochs) in done:
                 continue
             started = time.monotonic()
             print(f"{image} {codec} code {length}: training {args.epochs} epochs", file=sys.stderr, flush=True)

@@ -17,7 +17,8 @@ Departures, each a parameter or beyond the seed:
   weights become integers at step 2^−weight_step, entropy-coded (one Laplace per
   tensor, overfit/weights.py), and the codes integers at step 2^−code_step, coded under
   a factorized prior fitted to this file. Both steps are the coarsest that cost at most
-  ``tolerance`` dB of PSNR against the float decoder (half of it for the codes).
+  ``tolerance`` dB of PSNR against the float decoder (half of it for the codes); when
+  none does, the finest that the file format holds.
 - Sides that are not multiples of the block size (§5) are padded by edge replication
   and cropped after decoding.
 - Greyscale images are coded as RGB with equal channels and decoded to grey.
@@ -32,11 +33,9 @@ quantized storage ``weight_step`` and ``code_step``. Sections, in order:
           integers in overfit/weights.py's layout.
 ``CODE``  the block codes, blocks in row-major order. float32: n_b × code_length
           little-endian float32 values (exactly c_l·n_b bytes of the seed's criterion);
-          quantized: a mode byte, the prior, then the range-coded integers:
-          mode 0, one FactorizedPrior table per code dimension; mode 1, one table shared
-          by all dimensions; mode 2, per dimension an svarint offset and a Laplace scale
-          byte (entropy/laplace_rows.py) for the integers minus the offset. The encoder
-          keeps the smallest.
+          quantized: the integers as code_length rows of n_b values (one row per code
+          dimension) in entropy/integer_rows.py's layout, which fits the prior to this
+          file three ways and keeps the smallest.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from latentpress.binary import Reader, svarint
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.blocks.model import (
     CHANNELS, MAX_BLOCK, MAX_CODE_LENGTH, MIN_BLOCK, BlockArchitecture, BlockAutoencoder,
@@ -57,8 +55,7 @@ from latentpress.codecs.blocks.model import (
 )
 from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section
-from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior
-from latentpress.entropy.laplace_rows import decode_rows, encode_rows
+from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.metrics import psnr
@@ -68,13 +65,12 @@ CODE_STEPS = tuple(range(1, 13))        # codes lie in (−1, 1) (tanh): at most
 WEIGHT_STEPS = tuple(range(2, 17))
 MAX_PIXELS = 1 << 24
 MAX_CODE_VALUES = 1 << 25               # n_b × code_length: bounds the decoder's code array
-MAX_CODE_INTEGER = 1 << 40
+MAX_DECODER_WORK = 1 << 36              # n_b × decoder weights: about a minute of decoding
 RENDER_CHUNK = 1024                      # blocks synthesized at once (≈ 100 MB at 64×64)
 # Quantized sizes are known only after training; the pre-check assumes half a byte per
 # weight and per code value, less than any file has needed, so it refuses only
 # configurations that cannot compress at all.
 OPTIMISTIC_QUANTIZED_BYTES = 0.5
-MODE_TABLES, MODE_SHARED, MODE_LAPLACE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -151,11 +147,18 @@ class BlockParams:
 
 
 def _check_size(height: int, width: int, code_length: int, block: int) -> None:
-    if height * width > MAX_PIXELS:
-        raise LimitError(f"block codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
-    values = math.ceil(height / block) * math.ceil(width / block) * code_length
-    if values > MAX_CODE_VALUES:
-        raise LimitError(f"{values:,} code values exceed the limit of {MAX_CODE_VALUES:,}")
+    """Bound what the padded image costs, before anything is allocated: a 1-pixel-high
+    image pads to a whole row of blocks."""
+    blocks = math.ceil(height / block) * math.ceil(width / block)
+    padded = blocks * block * block
+    if padded > MAX_PIXELS:
+        raise LimitError(f"block codecs code images up to {MAX_PIXELS:,} pixels (padded to whole "
+                         f"{block}-pixel blocks); {width}x{height} pads to {padded:,}")
+    if blocks * code_length > MAX_CODE_VALUES:
+        raise LimitError(f"{blocks * code_length:,} code values exceed the limit of {MAX_CODE_VALUES:,}")
+    work = blocks * decoder_weight_count(code_length, block)
+    if work > MAX_DECODER_WORK:
+        raise LimitError(f"decoding would take {work:,} multiply-adds, over the limit of {MAX_DECODER_WORK:,}")
 
 
 def _check_feasible(params: BlockParams, height: int, width: int, channels: int) -> None:
@@ -224,48 +227,6 @@ def _dequantize(values: list[np.ndarray], step: int) -> list[np.ndarray]:
     return [v.astype(np.float64) / (1 << step) for v in values]
 
 
-def _code_integers(symbols: np.ndarray) -> bytes:
-    """(n_b, code_length) integers → CODE section (the smallest of the three modes)."""
-    by_dimension = symbols.T
-    candidates = []
-    for mode, prior in ((MODE_TABLES, FactorizedPrior.fit(by_dimension)),
-                        (MODE_SHARED, FactorizedPrior.fit(symbols.reshape(1, -1)))):
-        encoder = EntropyEncoder()
-        prior.encode(encoder, by_dimension if mode == MODE_TABLES else symbols.reshape(1, -1))
-        candidates.append(bytes([mode]) + prior.to_bytes() + encoder.finish())
-    offsets = np.median(by_dimension, axis=1).round().astype(np.int64)
-    encoder = EntropyEncoder()
-    scale_bytes = encode_rows(encoder, list(by_dimension - offsets[:, None]))
-    candidates.append(bytes([MODE_LAPLACE]) + b"".join(svarint(int(o)) for o in offsets)
-                      + scale_bytes + encoder.finish())
-    return min(candidates, key=len)
-
-
-def _decode_integers(data: bytes, blocks: int, code_length: int) -> np.ndarray:
-    reader = Reader(data, "CODE")
-    mode = reader.take(1)[0]
-    if mode in (MODE_TABLES, MODE_SHARED):
-        prior = FactorizedPrior.read(reader)
-        expected = code_length if mode == MODE_TABLES else 1
-        if prior.channels != expected:
-            raise CorruptPayloadError(f"CODE prior has {prior.channels} tables, expected {expected}")
-        decoder = EntropyDecoder(reader.take(reader.remaining))
-        values = prior.decode(decoder, blocks if mode == MODE_TABLES else blocks * code_length)
-        symbols = values.reshape(code_length, blocks).T if mode == MODE_TABLES else values.reshape(blocks, code_length)
-    elif mode == MODE_LAPLACE:
-        offsets = np.array([reader.svarint(MAX_CODE_INTEGER) for _ in range(code_length)], np.int64)
-        scale_bytes = reader.take(code_length)
-        decoder = EntropyDecoder(reader.take(reader.remaining))
-        rows = decode_rows(decoder, scale_bytes, [blocks] * code_length, "CODE")
-        symbols = (np.stack(rows) + offsets[:, None]).T
-    else:
-        raise CorruptPayloadError(f"unknown CODE mode {mode}")
-    decoder.finish()
-    if np.abs(symbols).max(initial=0) >= MAX_CODE_INTEGER:
-        raise CorruptPayloadError("CODE: value out of range")
-    return np.ascontiguousarray(symbols)
-
-
 def _float32_bytes(values: list[np.ndarray]) -> bytes:
     return b"".join(np.asarray(v, "<f4").tobytes() for v in values)
 
@@ -319,6 +280,8 @@ class _BlockCodec(Codec):
             codes = torch.cat([model.encoder(blocks[i:i + RENDER_CHUNK])
                                for i in range(0, blocks.shape[0], RENDER_CHUNK)]).double().numpy()
         weights = [t.detach().double().numpy() for t in model.decoder.tensors()]
+        if not np.all(np.isfinite(codes)) or not all(np.all(np.isfinite(w)) for w in weights):
+            raise ParameterError("training diverged (values that are not finite); try another seed")
         return Fitted(arch, np.ascontiguousarray(rgb), weights, codes, history)
 
     def payload(self, fitted: Fitted, params: BlockParams) -> Payload:
@@ -352,7 +315,7 @@ class _BlockCodec(Codec):
         if chosen is None:
             raise ParameterError("training diverged: the decoder's weights are too large to store")
         weight_step, integers = chosen
-        sections = [Section("DECW", encode_integers(integers)), Section("CODE", _code_integers(symbols))]
+        sections = [Section("DECW", encode_integers(integers)), Section("CODE", encode_integer_rows(symbols.T))]
         header.update(weight_step=weight_step, code_step=code_step)
         return Payload(sections, header)
 
@@ -377,7 +340,8 @@ class _BlockCodec(Codec):
                     or type(weight_step) is not int or type(code_step) is not int:
                 raise CorruptPayloadError(f"invalid steps {weight_step!r}, {code_step!r}")
             weights = _dequantize(decode_integers(weight_data, shapes, "DECW"), weight_step)
-            codes = _dequantize([_decode_integers(code_data, blocks, code_length)], code_step)[0]
+            symbols = decode_integer_rows(code_data, code_length, blocks, "CODE").T
+            codes = _dequantize([symbols], code_step)[0]
         rgb = render(weights, codes, arch, header.height, header.width)
         return rgb if header.channels == 3 else to_uint8(rgb.mean(axis=2))
 

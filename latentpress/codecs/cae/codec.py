@@ -1,0 +1,437 @@
+"""Codec ``cae``: seed 003 — a pretrained convolutional autoencoder, PCA rotation of its
+feature maps, and JPEG 2000's entropy coder with its rate control.
+
+Encoding (§II-B), per image:
+
+1. RGB → YCbCr (full-range BT.601) in [0, 1]; each component through its CAE encoder
+   (model.py; Y through the luma model, Cb and Cr through the chroma model), giving n6
+   feature maps at 1/8 resolution. ``patches=true`` cuts the image into 128×128 patches
+   coded independently, as the seed does (§II-A; block artefacts, §III-B); the default
+   runs the fully convolutional networks on the whole image (padded to a multiple of 8
+   by edge replication).
+2. PCA per component: U = the eigenvectors of the maps' second-moment matrix
+   (eq. 2, n6×n6, uncentred so that no means need storing), sorted by eigenvalue; U is
+   quantized to integers at 2^−u_bits (u_bits chosen per image, below) and stored; the
+   maps are rotated, Y′ = Ûᵀ·Y (eq. 3), so energy gathers in the first maps.
+3. The rotated maps are tiled in vertical-scan order (map k at row k mod 8, column
+   k div 8 of the mosaic) and quantized to B = 12 bits between their minimum and maximum
+   (eq. 4); the luma mosaic sits on top, Cb and Cr side by side below it, in one
+   12-bit greyscale image.
+4. ``entropy=jpeg2000`` (default): OpenJPEG (through Pillow) codes that image with its
+   rate control aimed at ``bpp`` for the whole file (header and side information
+   included), so EBCOT's post-compression rate-distortion optimisation shares the bits
+   between all maps of all components. ``entropy=range``: the 12-bit values are instead
+   quantized uniformly with a step found by bisection to meet ``bpp`` and range-coded
+   under per-file factorized priors, one per map (entropy/integer_rows.py).
+
+Decoding: eq. (5) dequantization, eq. (6) Y = Û⁻ᵀ·Y′ (solved exactly, so the stored
+Û need not be orthonormal), the CAE decoders, YCbCr → RGB, crop. ``pca=false``
+skips the rotation (U = identity, not stored): the seed's ablation.
+
+u_bits (4…10) is the precision at which U costs least: its bytes are taken from the
+maps' budget, and a coarser Û gathers energy less well; a Gaussian reverse
+water-filling estimate of the maps' distortion at the remaining budget decides.
+Precisions whose Û is ill-conditioned (its inverse would amplify the maps' coding
+error by more than 10%) are skipped.
+
+Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``bpp``,
+``entropy``, ``pca``, ``patches``, ``u_bits`` (with PCA), ``step16`` (range mode: the
+uniform step on the 12-bit scale, in sixteenths). Sections, in order:
+
+``RANG``  float32 minimum and maximum of all rotated maps (eq. 4; one range for all
+          components, so that JPEG 2000's rate allocation weighs their errors alike)
+``PCAU``  per component: Û as integer rows (overfit/weights.py layout), absent
+          without PCA
+``MAPS``  jpeg2000: the JPEG 2000 codestream of the mosaic; range: the quantized
+          mosaic rows (entropy/integer_rows.py), one row per map
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+from PIL import Image
+
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.cae.model import CHROMA, DOWNSAMPLING, LUMA, CAEArchitecture, ConvolutionalAutoencoder
+from latentpress.codecs.overfit.weights import decode_integers, encode_integers
+from latentpress.container import Header, Section
+from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.image import pad_to_multiple, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
+from latentpress.nn.tiling import tiled_apply, tiled_map
+from latentpress.weights import CHECKSUMS, load_weights
+
+MODEL_ID = "cae-v1"
+WEIGHTS = {"luma": "cae-luma-v1.safetensors", "chroma": "cae-chroma-v1.safetensors"}
+BITS = 12                                   # B of eq. (4)
+LEVELS = (1 << BITS) - 1
+U_BITS = (4, 5, 6, 7, 8, 9, 10)
+PATCH = 128                                 # the seed's patch size (§II-A)
+SCAN_ROWS = 8                               # maps per mosaic column (vertical scan)
+MAX_PIXELS = 1 << 24
+MAX_STEP = 1 << 12
+MAX_CONDITION = 1.1
+ENTROPY = ("jpeg2000", "range")
+# Whole-image inference in tiles (pixels; margins cover the networks' receptive fields).
+_TILE, _MARGIN = 512, 64
+_PATCH_BATCH = 32
+
+
+@dataclass(frozen=True)
+class CAEParams:
+    bpp: float = 1.0
+    """Target rate of the whole file, bits per pixel (the seed: 0.12 to 2.4)."""
+    entropy: str = "jpeg2000"
+    """jpeg2000 (the seed: OpenJPEG's EBCOT with rate control) or range (our range coder)."""
+    pca: bool = True
+    """Rotate the feature maps by PCA (§II-B); false is the seed's ablation."""
+    patches: bool = False
+    """Code 128×128 patches independently, as the seed does (block artefacts)."""
+
+    def validate(self) -> None:
+        if not 0.01 <= self.bpp <= 24:
+            raise ParameterError(f"bpp must be between 0.01 and 24, got {self.bpp}")
+        if self.entropy not in ENTROPY:
+            raise ParameterError(f"entropy must be one of {', '.join(ENTROPY)}, got {self.entropy!r}")
+
+
+@functools.cache
+def _models() -> dict[str, ConvolutionalAutoencoder]:
+    models = {}
+    for component, arch in (("luma", LUMA), ("chroma", CHROMA)):
+        model = ConvolutionalAutoencoder(arch)
+        model.load_state_dict(load_weights(WEIGHTS[component]))
+        model.eval()
+        models[component] = model
+    return models
+
+
+def _component_models(channels: int) -> list[ConvolutionalAutoencoder]:
+    models = _models()
+    return [models["luma"]] + [models["chroma"]] * (channels - 1)
+
+
+def _planes(image: np.ndarray) -> np.ndarray:
+    """uint8 H×W(×3) → C×H×W float32 YCbCr in [0, 1]."""
+    if image.ndim == 2:
+        return (image[None].astype(np.float32) / 255.0)
+    return (rgb_to_ycbcr(image) / 255.0).transpose(2, 0, 1).astype(np.float32)
+
+
+def _grid(height: int, width: int, patches: bool) -> tuple[int, int]:
+    """The padded size the networks see, bounded before anything is allocated (a thin
+    image pads to a whole row of patches)."""
+    multiple = PATCH if patches else DOWNSAMPLING
+    grid_h, grid_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    if grid_h * grid_w > MAX_PIXELS:
+        raise LimitError(f"cae codes images up to {MAX_PIXELS:,} pixels (padded to multiples of "
+                         f"{multiple}); {width}x{height} pads to {grid_h * grid_w:,}")
+    return grid_h, grid_w
+
+
+def _analysis(model: ConvolutionalAutoencoder, plane: np.ndarray, patches: bool) -> np.ndarray:
+    """H×W (padded) → n6×H/8×W/8 feature maps."""
+    x = torch.from_numpy(np.ascontiguousarray(plane))[None, None]
+    with torch.inference_mode():
+        if not patches:
+            return tiled_apply(model.encode, x, Fraction(1, DOWNSAMPLING), _TILE, _MARGIN)[0].numpy()
+        rows, columns = plane.shape[0] // PATCH, plane.shape[1] // PATCH
+        tiles = x.reshape(rows, PATCH, columns, PATCH).permute(0, 2, 1, 3).reshape(-1, 1, PATCH, PATCH)
+        codes = torch.cat([model.encode(tiles[i:i + _PATCH_BATCH]) for i in range(0, len(tiles), _PATCH_BATCH)])
+        side = PATCH // DOWNSAMPLING
+        maps = codes.reshape(rows, columns, -1, side, side).permute(2, 0, 3, 1, 4)
+        return maps.reshape(-1, rows * side, columns * side).numpy()
+
+
+def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool) -> np.ndarray:
+    """n6×h×w → (8h)×(8w) plane."""
+    y = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[None]
+    height, width = maps.shape[1] * DOWNSAMPLING, maps.shape[2] * DOWNSAMPLING
+    with torch.inference_mode():
+        if not patches:
+            out = np.empty((height, width), np.float32)
+            for top, left, tile in tiled_map(model.decode, y, Fraction(DOWNSAMPLING),
+                                             _TILE // DOWNSAMPLING, _MARGIN // DOWNSAMPLING):
+                out[top:top + tile.shape[-2], left:left + tile.shape[-1]] = tile[0, 0].numpy()
+            return out
+        side = PATCH // DOWNSAMPLING
+        rows, columns = maps.shape[1] // side, maps.shape[2] // side
+        tiles = y[0].reshape(-1, rows, side, columns, side).permute(1, 3, 0, 2, 4).reshape(rows * columns, -1, side, side)
+        out = torch.cat([model.decode(tiles[i:i + _PATCH_BATCH]) for i in range(0, len(tiles), _PATCH_BATCH)])
+        return out.reshape(rows, columns, PATCH, PATCH).permute(0, 2, 1, 3).reshape(height, width).numpy()
+
+
+def principal_axes(maps: np.ndarray) -> np.ndarray:
+    """U of eq. (2)-(3): eigenvectors of the n6×n6 second-moment matrix of the maps, as
+    columns sorted by decreasing eigenvalue, each signed so its largest entry is positive."""
+    data = maps.reshape(maps.shape[0], -1).astype(np.float64)
+    moments = data @ data.T / max(1, data.shape[1])
+    values, vectors = np.linalg.eigh(moments)
+    vectors = vectors[:, np.argsort(values)[::-1]]
+    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+    return vectors * np.where(signs == 0, 1.0, signs)
+
+
+def _unrotate(u: np.ndarray, rotated: np.ndarray) -> np.ndarray:
+    """Eq. (6) with the stored Û: Y = Û⁻ᵀ·Y′ (exact inverse of the encoder's Y′ = Ûᵀ·Y)."""
+    flat = rotated.reshape(rotated.shape[0], -1)
+    try:
+        return np.linalg.solve(u.T, flat).reshape(rotated.shape)
+    except np.linalg.LinAlgError:
+        raise CorruptPayloadError("PCAU: the rotation matrix is singular") from None
+
+
+def mosaic_shape(channels: list[int], height: int, width: int) -> tuple[int, int]:
+    """Rows and columns of the mosaic for components with ``channels`` maps of h×w."""
+    columns = [-(-c // SCAN_ROWS) for c in channels]
+    luma_rows = SCAN_ROWS * height
+    below = sum(columns[1:]) * width
+    return luma_rows * (2 if len(channels) > 1 else 1), max(columns[0] * width, below)
+
+
+def to_mosaic(components: list[np.ndarray]) -> np.ndarray:
+    """Rotated maps (per component c×h×w) → one image, vertical scan within a component:
+    map k at row k mod 8, column k div 8; luma on top, chroma side by side below."""
+    height, width = components[0].shape[1:]
+    rows, columns = mosaic_shape([c.shape[0] for c in components], height, width)
+    out = np.zeros((rows, columns), components[0].dtype)
+    left = 0
+    for index, maps in enumerate(components):
+        top = 0 if index == 0 else SCAN_ROWS * height
+        for k, plane in enumerate(maps):
+            y, x = top + (k % SCAN_ROWS) * height, left + (k // SCAN_ROWS) * width
+            out[y:y + height, x:x + width] = plane
+        if index > 0:
+            left += -(-maps.shape[0] // SCAN_ROWS) * width
+    return out
+
+
+def from_mosaic(mosaic: np.ndarray, channels: list[int], height: int, width: int) -> list[np.ndarray]:
+    components, left = [], 0
+    for index, count in enumerate(channels):
+        top = 0 if index == 0 else SCAN_ROWS * height
+        maps = np.empty((count, height, width), mosaic.dtype)
+        for k in range(count):
+            y, x = top + (k % SCAN_ROWS) * height, left + (k // SCAN_ROWS) * width
+            maps[k] = mosaic[y:y + height, x:x + width]
+        components.append(maps)
+        if index > 0:
+            left += -(-count // SCAN_ROWS) * width
+    return components
+
+
+def _jpeg2000_encode(mosaic: np.ndarray, target_bytes: float) -> bytes:
+    image = Image.fromarray(mosaic.astype(np.uint16))
+    ratio = max(1.0, 2.0 * mosaic.size / max(target_bytes, 1.0))
+    resolutions = max(1, min(6, int(math.log2(min(mosaic.shape))) - 1))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[ratio],
+               no_jp2=True, num_resolutions=resolutions)
+    return buffer.getvalue()
+
+
+def _jpeg2000_decode(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as image:
+            if image.size != (shape[1], shape[0]):
+                raise CorruptPayloadError(f"MAPS: codestream of {image.size}, expected {shape[1]}x{shape[0]}")
+            image.load()
+            values = np.asarray(image)
+    except CorruptPayloadError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise CorruptPayloadError(f"MAPS: not a valid JPEG 2000 codestream ({exc})") from None
+    if values.shape != shape:
+        raise CorruptPayloadError(f"MAPS: decoded {values.shape}, expected {shape}")
+    return np.clip(values.astype(np.int64), 0, LEVELS)
+
+
+def _water_filling_distortion(variances: np.ndarray, count: int, budget_bits: float) -> float:
+    """Gaussian reverse water-filling: the distortion of coding maps of these variances
+    (``count`` values each) in ``budget_bits`` — the proxy that picks U's precision."""
+    variances = np.maximum(variances, 1e-12)
+    if budget_bits <= 0:
+        return float(variances.sum() * count)
+    low, high = 1e-12, float(variances.max())
+    for _ in range(60):
+        level = math.sqrt(low * high)
+        bits = 0.5 * count * np.maximum(0.0, np.log2(variances / level)).sum()
+        low, high = (level, high) if bits > budget_bits else (low, level)
+    return float(np.minimum(variances, high).sum() * count)
+
+
+def _rotation_bytes(integers: list[np.ndarray]) -> bytes:
+    return encode_integers([column for u in integers for column in u.T])
+
+
+def _choose_rotation(maps: list[np.ndarray], budget_bytes: float) -> tuple[int, list[np.ndarray]]:
+    """The U precision whose side information plus coding loss costs least."""
+    axes = [principal_axes(m) for m in maps]
+    count = maps[0][0].size
+    best = None
+    for bits in U_BITS:
+        integers = [np.rint(u * (1 << bits)).astype(np.int64) for u in axes]
+        if max(np.linalg.cond(u / (1 << bits)) for u in integers) > MAX_CONDITION:
+            continue
+        side = len(_rotation_bytes(integers))
+        variances = np.concatenate([
+            np.mean(((u / (1 << bits)).T @ m.reshape(m.shape[0], -1).astype(np.float64)) ** 2, axis=1)
+            for u, m in zip(integers, maps)])
+        distortion = _water_filling_distortion(variances, count, 8 * (budget_bytes - side))
+        if best is None or distortion < best[0]:
+            best = (distortion, bits, integers)
+    if best is None:                 # never seen: at 10 bits Û is orthonormal within 1e-3
+        raise ParameterError("cae: no precision gives a well-conditioned PCA rotation")
+    return best[1], best[2]
+
+
+def _rotate(integers: list[np.ndarray], bits: int, maps: list[np.ndarray]) -> list[np.ndarray]:
+    return [((u / (1 << bits)).T @ m.reshape(m.shape[0], -1).astype(np.float64)).reshape(m.shape)
+            for u, m in zip(integers, maps)]
+
+
+def _ideal_bytes(symbols: np.ndarray) -> float:
+    """Entropy of each row's histogram, in bytes: the rate estimate for the step search."""
+    bits = 0.0
+    for row in symbols:
+        counts = np.unique(row, return_counts=True)[1]
+        bits -= float((counts * np.log2(counts / row.size)).sum())
+    return bits / 8
+
+
+def _range_step(levels: np.ndarray, target_bytes: float) -> int:
+    """The finest step (in 1/16 of a 12-bit level) whose estimated rate fits the target."""
+    low, high = 16, 16 * MAX_STEP            # step16: the step is step16 / 16 levels
+    while low < high:
+        middle = (low + high) // 2
+        if _ideal_bytes(np.rint(levels * (16.0 / middle)).astype(np.int64)) <= target_bytes:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@register
+class CAECodec(Codec):
+    name = "cae"
+    version = 1
+    description = "seed 003: pretrained convolutional autoencoder + PCA rotation + JPEG 2000 entropy coder, bpp target"
+    Params = CAEParams
+    bench_points = tuple({"bpp": b} for b in (0.12, 0.25, 0.5, 1.0, 1.6, 2.4))    # the seed's range
+    bench_variants = {"cae-range": {"entropy": "range"}, "cae-nopca": {"pca": False},
+                      "cae-patches": {"patches": True}}
+
+    @classmethod
+    def identity(cls) -> str:
+        sums = "".join(CHECKSUMS.get(name, "missing")[:8] for name in WEIGHTS.values())
+        return f"{cls.name}/v{cls.version}/{MODEL_ID}/{sums}"
+
+    def encode(self, image: np.ndarray, params: CAEParams) -> Payload:
+        height, width = image.shape[:2]
+        if height * width > MAX_PIXELS:
+            raise LimitError(f"cae codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
+        planes = _planes(image)
+        grid_h, grid_w = _grid(height, width, params.patches)
+        padded = np.pad(planes, [(0, 0), (0, grid_h - height), (0, grid_w - width)], mode="edge")
+        models = _component_models(len(planes))
+        maps = [_analysis(model, plane, params.patches) for model, plane in zip(models, padded)]
+        budget = params.bpp * height * width / 8 - _OVERHEAD_BYTES
+        header = {"model": MODEL_ID, "bpp": params.bpp, "entropy": params.entropy, "pca": params.pca,
+                  "patches": params.patches}
+        sections = []
+        if params.pca:
+            bits, integers = _choose_rotation(maps, budget)
+            rotated = _rotate(integers, bits, maps)
+            rotation = _rotation_bytes(integers)
+            header["u_bits"] = bits
+        else:
+            rotated, rotation = [m.astype(np.float64) for m in maps], b""
+        low = min(float(r.min()) for r in rotated)
+        high = max(float(r.max()) for r in rotated)
+        low, high = float(np.float32(low)), float(np.float32(high))
+        if not high > low:
+            high = low + 1.0
+        sections.append(Section("RANG", struct.pack("<ff", low, high)))
+        if params.pca:
+            sections.append(Section("PCAU", rotation))
+        target = budget - len(rotation) - 8
+        levels = [(r - low) / (high - low) * LEVELS for r in rotated]          # eq. (4), unrounded
+        if params.entropy == "jpeg2000":
+            mosaic = to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
+            sections.append(Section("MAPS", _jpeg2000_encode(mosaic, target)))
+        else:
+            rows = np.concatenate([v.reshape(v.shape[0], -1) for v in levels])
+            step16 = _range_step(rows, target)
+            while True:          # the estimate leaves out the priors: coarsen until it fits
+                coded = encode_integer_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
+                if len(coded) <= target or step16 == 16 * MAX_STEP:
+                    break
+                step16 = min(16 * MAX_STEP, math.ceil(step16 * 1.04))
+            sections.append(Section("MAPS", coded))
+            header["step16"] = step16
+        return Payload(sections, header)
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self.check_version(header)
+        params = header.params
+        if params.get("model") != MODEL_ID:
+            raise CorruptPayloadError(f"file was made with model {params.get('model')!r}; this build has {MODEL_ID!r}")
+        entropy, pca, patches = params.get("entropy"), params.get("pca"), params.get("patches")
+        if entropy not in ENTROPY or type(pca) is not bool or type(patches) is not bool:
+            raise CorruptPayloadError(f"invalid cae parameters {entropy!r}, {pca!r}, {patches!r}")
+        height, width = header.height, header.width
+        if height * width > MAX_PIXELS:
+            raise LimitError(f"cae decodes images up to {MAX_PIXELS:,} pixels; this one claims {height * width:,}")
+        models = _component_models(header.channels)
+        channels = [m.arch.code_channels for m in models]
+        grid_h, grid_w = _grid(height, width, patches)
+        map_h, map_w = grid_h // DOWNSAMPLING, grid_w // DOWNSAMPLING
+        data = self.expect_sections(sections, ["RANG", "PCAU", "MAPS"] if pca else ["RANG", "MAPS"])
+        if len(data[0]) != 8:
+            raise CorruptPayloadError("RANG must hold two float32 values")
+        low, high = struct.unpack("<ff", data[0])
+        if not (math.isfinite(low) and math.isfinite(high) and high > low):
+            raise CorruptPayloadError(f"RANG: invalid range {low}, {high}")
+        if entropy == "jpeg2000":
+            mosaic = _jpeg2000_decode(data[-1], mosaic_shape(channels, map_h, map_w))
+            levels = [v.astype(np.float64) for v in from_mosaic(mosaic, channels, map_h, map_w)]
+        else:
+            step16 = params.get("step16")
+            if type(step16) is not int or not 16 <= step16 <= 16 * MAX_STEP:
+                raise CorruptPayloadError(f"invalid step {step16!r}")
+            rows = decode_integer_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
+            levels, start = [], 0
+            for count in channels:
+                levels.append(rows[start:start + count].reshape(count, map_h, map_w))
+                start += count
+        rotated = [low + v * ((high - low) / LEVELS) for v in levels]             # eq. (5)
+        if pca:
+            bits = params.get("u_bits")
+            if type(bits) is not int or bits not in U_BITS:
+                raise CorruptPayloadError(f"invalid u_bits {bits!r}")
+            columns = decode_integers(data[1], [(c,) for c in channels for _ in range(c)], "PCAU")
+            maps, start = [], 0
+            for count, values in zip(channels, rotated):
+                u = np.stack(columns[start:start + count], axis=1) / (1 << bits)
+                maps.append(_unrotate(u, values))                                  # eq. (6)
+                start += count
+        else:
+            maps = rotated
+        # A crafted file can drive the networks to ±inf or NaN: clamp, NaN → mid-grey.
+        planes = [np.nan_to_num(_synthesis(model, m, patches)[:height, :width], nan=0.5, posinf=1.0, neginf=0.0)
+                  for model, m in zip(models, maps)]
+        if header.channels == 1:
+            return to_uint8(planes[0] * 255.0)
+        return to_uint8(ycbcr_to_rgb(np.stack(planes, axis=-1).astype(np.float64) * 255.0))
+
+
+# Header and container framing, which the bpp target covers too.
+_OVERHEAD_BYTES = 200

@@ -1,0 +1,81 @@
+"""Train seed 003's CAE (one per component) on random crops of photographs.
+
+    python -m latentpress.train.cae --component luma --data ../shared/data/photos \
+        --run runs/cae-luma --steps 4000 --export latentpress/weights/cae-luma-v1.safetensors
+
+As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (the last 15% of
+the steps at a tenth of it, train/loop.py), additive uniform noise in [−½, ½) on the
+code in place of rounding, loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255
+scale. The luma model trains on Y; the chroma model on Cb and Cr (each crop gives
+both). Resumable: rerunning the same command continues from the run's checkpoint; the
+loss curve is the run's log.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from latentpress.codecs.cae.model import CHROMA, LUMA, ConvolutionalAutoencoder, rgb_to_ycbcr
+from latentpress.train.crops import RandomCrops
+from latentpress.train.loop import CHECKPOINT, TrainConfig, train
+from latentpress.weights import export_weights
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--component", choices=("luma", "chroma"), required=True)
+    parser.add_argument("--data", required=True, help="folder of training photographs (never Kodak)")
+    parser.add_argument("--run", help="checkpoint/log folder (default runs/cae-COMPONENT)")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lmbda", type=float, default=1.0, help="λ of eq. (1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")
+    args = parser.parse_args(argv)
+    if args.component == "chroma" and args.batch % 2:
+        parser.error("--batch must be even for chroma (each crop gives a Cb and a Cr sample)")
+
+    torch.manual_seed(args.seed)
+    arch = LUMA if args.component == "luma" else CHROMA
+    model = ConvolutionalAutoencoder(arch)
+    crops = RandomCrops(args.data, args.crop)
+
+    def samples(step: int) -> torch.Tensor:
+        if args.component == "luma":
+            return rgb_to_ycbcr(crops.batch(args.batch, args.seed, step))[:, :1]
+        ycbcr = rgb_to_ycbcr(crops.batch(args.batch // 2, args.seed, step))
+        return ycbcr[:, 1:].reshape(args.batch, 1, args.crop, args.crop)
+
+    def step_fn(step: int):
+        x = samples(step)
+        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        code_shape = (x.shape[0], arch.code_channels, args.crop // 8, args.crop // 8)
+        noise = torch.rand(code_shape, generator=generator) - 0.5
+        x_hat, y = model(x, noise)
+        mse = torch.mean((x_hat - x) ** 2) * 255.0 ** 2
+        amplitude = y.abs().mean()
+        loss = mse + args.lmbda * amplitude
+        psnr = 10 * torch.log10(255.0 ** 2 / mse).item()
+        return loss, {"loss": loss.item(), "mse": mse.item(), "amplitude": amplitude.item(), "psnr": psnr}
+
+    run = args.run or f"runs/cae-{args.component}"
+    config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads)
+    train(model, step_fn, config, run)
+    if args.export:
+        tensors = load_file(str(Path(run) / CHECKPOINT))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        export_weights(model, args.export, {
+            "model": f"cae-{args.component}", "architecture": arch.describe(), "steps": str(args.steps),
+            "lambda": str(args.lmbda), "data": Path(args.data).name,
+        })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Seed 003: the CAE + PCA + JPEG 2000 codec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentpress.codecs.cae.codec import (
+    LEVELS, _jpeg2000_decode, _jpeg2000_encode, _rotate, _unrotate, from_mosaic, mosaic_shape,
+    principal_axes, to_mosaic,
+)
+from latentpress.codecs.cae.model import CHROMA, LUMA, CAEArchitecture
+from latentpress.errors import CorruptPayloadError
+
+
+@pytest.fixture(scope="module")
+def correlated_maps():
+    """32 maps of 12×20 mixed from 4 sources: energy a PCA can gather in 4 maps."""
+    rng = np.random.default_rng(5)
+    sources = rng.normal(0, [[[8.0]], [[4.0]], [[2.0]], [[1.0]]], (4, 12, 20))
+    mixing = rng.normal(0, 1, (32, 4))
+    return np.einsum("ck,khw->chw", mixing, sources) + rng.normal(0, 0.01, (32, 12, 20))
+
+
+def test_pca_rotation_is_orthonormal_and_sorted(correlated_maps):
+    u = principal_axes(correlated_maps)
+    np.testing.assert_allclose(u.T @ u, np.eye(32), atol=1e-10)
+    rotated = u.T @ correlated_maps.reshape(32, -1)
+    energy = (rotated ** 2).mean(axis=1)
+    assert np.all(np.diff(energy) <= 1e-9)                         # descending (eq. 3)
+    assert energy[:4].sum() > 0.999 * energy.sum()                 # compaction
+
+
+@pytest.mark.parametrize("bits", [4, 6, 8])
+def test_quantized_rotation_is_inverted_exactly(correlated_maps, bits):
+    """The decoder solves with the stored Û, so coarse U costs compaction, not accuracy:
+    reconstruction error < 1e−9 of the maps' scale at any precision."""
+    integers = np.rint(principal_axes(correlated_maps) * (1 << bits)).astype(np.int64)
+    rotated = _rotate([integers], bits, [correlated_maps])[0]
+    restored = _unrotate(integers / (1 << bits), rotated)
+    assert np.abs(restored - correlated_maps).max() < 1e-9 * np.abs(correlated_maps).max()
+    energy = (rotated.reshape(32, -1) ** 2).mean(axis=1)
+    assert energy[:4].sum() > 0.98 * energy.sum()
+
+
+def test_singular_rotation_is_a_corrupt_payload():
+    with pytest.raises(CorruptPayloadError):
+        _unrotate(np.zeros((3, 3)), np.ones((3, 2, 2)))
+
+
+def test_mosaic_vertical_scan_round_trip():
+    channels = [LUMA.code_channels, CHROMA.code_channels, CHROMA.code_channels]
+    rng = np.random.default_rng(1)
+    maps = [rng.integers(0, 4096, (c, 5, 7)) for c in channels]
+    mosaic = to_mosaic(maps)
+    assert mosaic.shape == mosaic_shape(channels, 5, 7) == (2 * 8 * 5, 4 * 7)
+    assert np.array_equal(mosaic[5:10, :7], maps[0][1])           # map 1: second row, first column
+    assert np.array_equal(mosaic[:5, 7:14], maps[0][8])           # map 8: first row, second column
+    for expected, actual in zip(maps, from_mosaic(mosaic, channels, 5, 7)):
+        assert np.array_equal(expected, actual)
+    grey = to_mosaic(maps[:1])
+    assert grey.shape == mosaic_shape(channels[:1], 5, 7) == (40, 28)
+
+
+def test_jpeg2000_rate_control_and_size_check():
+    rng = np.random.default_rng(2)
+    smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (128, 96)), axis=0), axis=1)
+    mosaic = np.rint((smooth - smooth.min()) / np.ptp(smooth) * LEVELS).astype(np.uint16)
+    sizes = []
+    for target in (400, 1600):
+        data = _jpeg2000_encode(mosaic, target)
+        sizes.append(len(data))
+        assert len(data) <= 1.1 * target
+        decoded = _jpeg2000_decode(data, mosaic.shape)
+        assert decoded.shape == mosaic.shape
+        error = np.sqrt(np.mean((decoded - mosaic.astype(np.int64)) ** 2))
+        assert error < LEVELS / 50                       # a coarse copy of the mosaic, not noise
+    assert sizes[0] < sizes[1]
+    with pytest.raises(CorruptPayloadError):
+        _jpeg2000_decode(data, (64, 96))
+    with pytest.raises(CorruptPayloadError):
+        _jpeg2000_decode(data[: len(data) // 2] + b"\x00" * 10, mosaic.shape)
+
+
+def test_descriptor_round_trip_and_refusals():
+    assert CAEArchitecture.parse(LUMA.describe()) == LUMA
+    for bad in ("n1.2.3", "x32.64.64.64.64.32", "n032.64.64.64.64.32", "n1.2.3.4.5.999", 7, None):
+        with pytest.raises(ValueError):
+            CAEArchitecture.parse(bad)
