@@ -1,12 +1,16 @@
 """Train seed 003's CAE (one per component) on random crops of photographs.
 
     python -m latentpress.train.cae --component luma --data ../shared/data/photos \
-        --run runs/cae-luma --steps 4000 --export latentpress/weights/cae-luma-v1.safetensors
+        --run runs/cae-luma --steps 6000 --lr 2e-4 --export latentpress/weights/cae-luma-v1.safetensors
 
 As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (the last 15% of
 the steps at a tenth of it, train/loop.py), additive uniform noise in [−½, ½) on the
 code in place of rounding, loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255
-scale. The luma model trains on Y; the chroma model on Cb and Cr (each crop gives
+scale. The seed sets λ = 1 on a scale it does not state; on ours λ = 1 holds the code
+amplitude near 1.7, where the ±½ training noise swamps it (24.8 dB after 800 steps:
+results/cae/luma-lambda1-log.jsonl), and no JPEG 2000 rate can buy quality the decoder
+never learned. λ = 0.01 lets the codes grow so that the entropy coder's quantization, not the
+training noise, sets the precision. The luma model trains on Y; the chroma model on Cb and Cr (each crop gives
 both). Resumable: rerunning the same command continues from the run's checkpoint; the
 loss curve is the run's log.jsonl.
 """
@@ -30,11 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--component", choices=("luma", "chroma"), required=True)
     parser.add_argument("--data", required=True, help="folder of training photographs (never Kodak)")
     parser.add_argument("--run", help="checkpoint/log folder (default runs/cae-COMPONENT)")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--crop", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--lmbda", type=float, default=1.0, help="λ of eq. (1)")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lmbda", type=float, default=0.01, help="λ of eq. (1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")

@@ -23,6 +23,9 @@ Departures, each a parameter or beyond the seed:
   and cropped after decoding.
 - Greyscale images are coded as RGB with equal channels and decoded to grey.
 - Reconstructions are rounded to 8 bits (the seed's code truncates).
+- ``restarts`` (default 2): a training whose first 3 epochs lower the error by less than
+  5% has collapsed to the mean colour (see COLLAPSE_EPOCHS) and is restarted from the
+  next seed; ``restarts=0`` is the seed's procedure.
 
 Payload version 1. Header parameters: ``code_length``, ``block``, ``storage``, and for
 quantized storage ``weight_step`` and ``code_step``. Sections, in order:
@@ -66,6 +69,10 @@ WEIGHT_STEPS = tuple(range(2, 17))
 MAX_PIXELS = 1 << 24
 MAX_CODE_VALUES = 1 << 25               # n_b × code_length: bounds the decoder's code array
 MAX_DECODER_WORK = 1 << 36              # n_b × decoder weights: about a minute of decoding
+# One block at a time, RMSprop's first steps can push the tanh code layer into saturation
+# for some random initialisations: the error then stays at the mean colour's. Seen in
+# benchmarks/seed000.py (image 2, seed 0, both networks); detected after 3 epochs.
+COLLAPSE_EPOCHS = 3
 RENDER_CHUNK = 1024                      # blocks synthesized at once (≈ 100 MB at 64×64)
 # Quantized sizes are known only after training; the pre-check assumes half a byte per
 # weight and per code value, less than any file has needed, so it refuses only
@@ -126,6 +133,8 @@ class BlockParams:
     """Blocks per gradient step (the seed: 1)."""
     time_budget: float = 0.0
     """Stop training after this many seconds (0: no limit)."""
+    restarts: int = 2
+    """Retrain from the next seed when the first 3 epochs barely lower the error (0: the seed's procedure)."""
     seed: int = 0
 
     def validate(self) -> None:
@@ -144,6 +153,8 @@ class BlockParams:
             raise ParameterError(f"batch_size must be 1-4096, got {self.batch_size}")
         if self.time_budget < 0:
             raise ParameterError("time_budget must not be negative")
+        if not 0 <= self.restarts <= 10:
+            raise ParameterError(f"restarts must be 0-10, got {self.restarts}")
 
 
 def _check_size(height: int, width: int, code_length: int, block: int) -> None:
@@ -171,10 +182,17 @@ def _check_feasible(params: BlockParams, height: int, width: int, channels: int)
                              f"{check.explain()}; use a larger image or a shorter code")
 
 
-def train(model: BlockAutoencoder, blocks: torch.Tensor, params: BlockParams) -> list[float]:
+class Collapsed(Exception):
+    """Training stalled at the start (see BlockParams.restarts)."""
+
+
+def train(model: BlockAutoencoder, blocks: torch.Tensor, params: BlockParams, seed: int | None = None,
+          check_collapse: bool = False) -> list[float]:
     """§4.1: RMSprop (Keras defaults), sum of squared errors, shuffled blocks; returns the
-    mean squared error (per value, [0, 1] scale) of every epoch."""
-    generator = torch.Generator().manual_seed(params.seed)
+    mean squared error (per value, [0, 1] scale) of every epoch. With ``check_collapse``,
+    raises Collapsed when the first COLLAPSE_EPOCHS epochs lower the error by less than
+    5%."""
+    generator = torch.Generator().manual_seed(params.seed if seed is None else seed)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     model.train()
     started = time.monotonic()
@@ -196,6 +214,8 @@ def train(model: BlockAutoencoder, blocks: torch.Tensor, params: BlockParams) ->
             history.append(mse)
             bar.update(1)
             bar.set_postfix(loss=f"{total:.1f}", psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}")
+            if check_collapse and len(history) == COLLAPSE_EPOCHS and history[-1] > 0.95 * history[0]:
+                raise Collapsed
             if params.time_budget and time.monotonic() - started > params.time_budget:
                 break
     return history
@@ -272,9 +292,16 @@ class _BlockCodec(Codec):
         padded = pad_to_multiple(rgb, params.block)
         blocks = torch.from_numpy(to_blocks(padded, params.block)).float() / 255.0
         arch = BlockArchitecture(self.kind, params.block, params.code_length)
-        torch.manual_seed(params.seed)
-        model = BlockAutoencoder(arch)
-        history = train(model, blocks, params)
+        for attempt in range(params.restarts + 1):
+            seed = params.seed + attempt
+            torch.manual_seed(seed)
+            model = BlockAutoencoder(arch)
+            try:
+                last = attempt == params.restarts or params.epochs <= COLLAPSE_EPOCHS
+                history = train(model, blocks, params, seed, check_collapse=not last)
+                break
+            except Collapsed:
+                continue
         model.eval()
         with torch.inference_mode():
             codes = torch.cat([model.encoder(blocks[i:i + RENDER_CHUNK])
