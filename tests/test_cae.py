@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from latentpress import container
 from latentpress.codecs.cae.codec import (
     LEVELS, _jpeg2000_decode, _jpeg2000_encode, _rotate, _unrotate, from_mosaic, mosaic_shape,
     principal_axes, to_mosaic,
@@ -87,3 +88,32 @@ def test_descriptor_round_trip_and_refusals():
     for bad in ("n1.2.3", "x32.64.64.64.64.32", "n032.64.64.64.64.32", "n1.2.3.4.5.999", 7, None):
         with pytest.raises(ValueError):
             CAEArchitecture.parse(bad)
+
+
+@pytest.fixture()
+def untrained(monkeypatch):
+    """The codec with freshly initialised networks: the pipeline, not the quality."""
+    import torch
+
+    from latentpress.codecs.cae import codec as cae_codec
+    from latentpress.codecs.cae.model import ConvolutionalAutoencoder
+    torch.manual_seed(0)
+    models = {"luma": ConvolutionalAutoencoder(LUMA).eval(), "chroma": ConvolutionalAutoencoder(CHROMA).eval()}
+    monkeypatch.setattr(cae_codec, "_models", lambda: models)
+    return cae_codec.CAECodec()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (9, 300), (37, 41, 3), (130, 100, 3)])
+@pytest.mark.parametrize("options", [{}, {"entropy": "range"}, {"pca": False}, {"patches": True}])
+def test_pipeline_round_trips_any_size(untrained, shape, options):
+    from latentpress import api
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    codec = untrained
+    payload = codec.encode(image, codec.parse_params({"bpp": 2.0, **options}))
+    data = api.pack(codec, image, payload)
+    header = api.read_info(data)
+    sections = container.read(data)[1]
+    decoded = codec.decode(header, sections)
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    assert np.array_equal(codec.decode(header, sections), decoded)
