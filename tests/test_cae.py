@@ -117,3 +117,32 @@ def test_pipeline_round_trips_any_size(untrained, shape, options):
     decoded = codec.decode(header, sections)
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
     assert np.array_equal(codec.decode(header, sections), decoded)
+
+
+def test_crafted_files_are_refused_with_documented_errors(untrained):
+    import dataclasses
+
+    from latentpress import api
+    from latentpress.container import Section
+    from latentpress.errors import LatentpressError, LimitError
+    codec = untrained
+    image = np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    files = {options: api.pack(codec, image, codec.encode(image, codec.parse_params({"bpp": 2.0, "entropy": options})))
+             for options in ("jpeg2000", "range")}
+
+    def rewrite(data, params=None, sections=None, **geometry):
+        header, found = container.read(data)
+        header = dataclasses.replace(header, params={**header.params, **(params or {})}, **geometry)
+        return header, [Section(s.type, (sections or {}).get(s.type, s.data)) for s in found]
+
+    bad = [({"model": "cae-v0"}, None), ({"entropy": "zip"}, None), ({"pca": 1}, None), ({"u_bits": 3}, None),
+           ({"step16": 0}, "range"), (None, {"RANG": b"\x00" * 8}), (None, {"RANG": b"\x00" * 7}),
+           (None, {"PCAU": b"\x01"}), (None, {"MAPS": b"\x00" * 20})]
+    for params, sections in bad:
+        kind = sections if isinstance(sections, str) else "jpeg2000"
+        header, found = rewrite(files[kind], params, None if isinstance(sections, str) else sections)
+        with pytest.raises(LatentpressError):
+            codec.decode(header, found)
+    header, found = rewrite(files["jpeg2000"], {"patches": True}, width=1 << 24, height=1)
+    with pytest.raises(LimitError):
+        codec.decode(header, found)
