@@ -79,6 +79,7 @@ SCAN_ROWS = 8                               # maps per mosaic column (vertical s
 MAX_PIXELS = 1 << 24
 MAX_STEP = 1 << 12
 MAX_CONDITION = 1.1
+_OVERHEAD_BYTES = 200                       # header and container framing, inside the bpp target
 ENTROPY = ("jpeg2000", "range")
 # Whole-image inference in tiles (pixels; margins cover the networks' receptive fields).
 _TILE, _MARGIN = 512, 64
@@ -431,7 +432,3 @@ class CAECodec(Codec):
         if header.channels == 1:
             return to_uint8(planes[0] * 255.0)
         return to_uint8(ycbcr_to_rgb(np.stack(planes, axis=-1).astype(np.float64) * 255.0))
-
-
-# Header and container framing, which the bpp target covers too.
-_OVERHEAD_BYTES = 200
