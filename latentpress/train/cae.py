@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lmbda", type=float, default=0.01, help="λ of eq. (1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="stop after this step, leaving a checkpoint (0: run to --steps)")
     parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")
     args = parser.parse_args(argv)
     if args.component == "chroma" and args.batch % 2:
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         return loss, {"loss": loss.item(), "mse": mse.item(), "amplitude": amplitude.item(), "psnr": psnr}
 
     run = args.run or f"runs/cae-{args.component}"
-    config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads)
+    config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads,
+                         stop_after=args.stop_after)
     train(model, step_fn, config, run)
     if args.export:
         tensors = load_file(str(Path(run) / CHECKPOINT))

@@ -34,6 +34,9 @@ class TrainConfig:
     # Learning rate is divided by 10 for the last `decay_fraction` of the steps.
     decay_fraction: float = 0.15
     threads: int = 0  # 0: torch's default
+    # Stop after this step (0: run to `steps`), leaving a checkpoint to resume from; the
+    # schedule still counts `steps`, so a run may change its learning rate part-way.
+    stop_after: int = 0
 
 
 StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
@@ -88,11 +91,12 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
         _restore_optimizer(optimizer, tensors)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     decay_at = math.floor(config.steps * (1 - config.decay_fraction))
+    end = min(config.steps, config.stop_after) if config.stop_after else config.steps
     model.train()
     with open(out / LOG, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
         running: dict[str, float] = {}
         started = time.monotonic()
-        for step in range(start, config.steps):
+        for step in range(start, end):
             lr = config.learning_rate * (0.1 if step >= decay_at else 1.0)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -110,6 +114,6 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
                 log.write(json.dumps({"step": step + 1, "lr": lr, "seconds": round(time.monotonic() - started, 1), **means}) + "\n")
                 log.flush()
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
                 save_checkpoint(checkpoint, model, optimizer, step + 1)
-    return config.steps
+    return max(start, end)
