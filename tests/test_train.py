@@ -33,6 +33,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert done == 10
     assert _run(tmp_path / "split", 10, stop_after=5)[0] == 5
     assert load_file(str(tmp_path / "split" / CHECKPOINT))        # stopped with a checkpoint
+    with open(tmp_path / "split" / LOG, "a") as log:        # a step logged, then killed
+        log.write(json.dumps({"step": 6, "loss": 0.0}) + "\n")
     done, resumed = _run(tmp_path / "split", 10)
     assert done == 10
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):

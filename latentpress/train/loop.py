@@ -89,11 +89,18 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
         tensors = load_file(str(checkpoint))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         _restore_optimizer(optimizer, tensors)
+    log_path = out / LOG
+    if log_path.exists():
+        # A run killed between checkpoints logged steps it will now redo: drop them.
+        lines = log_path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= start]
+        if len(kept) != len(lines):
+            log_path.write_text("".join(kept))
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     decay_at = math.floor(config.steps * (1 - config.decay_fraction))
     end = min(config.steps, config.stop_after) if config.stop_after else config.steps
     model.train()
-    with open(out / LOG, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
+    with open(log_path, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
         running: dict[str, float] = {}
         started = time.monotonic()
         for step in range(start, end):
