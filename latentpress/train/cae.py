@@ -1,7 +1,10 @@
 """Train seed 003's CAE (one per component) on random crops of photographs.
 
     python -m latentpress.train.cae --component luma --data ../shared/data/photos \
-        --run runs/cae-luma --steps 6000 --lr 2e-4 --export latentpress/weights/cae-luma-v1.safetensors
+        --run runs/cae-luma --steps 5000 --lr 1e-3 --export latentpress/weights/cae-luma-v1.safetensors
+
+The shipped weights come from benchmarks/train_cae.sh (the exact commands, with a
+700-step warm-up of the luma model at 2e-4); their loss curves are results/cae/*-log.jsonl.
 
 As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (the last 15% of
 the steps at a tenth of it, train/loop.py), additive uniform noise in [−½, ½) on the
@@ -9,10 +12,10 @@ code in place of rounding, loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 
 scale. The seed sets λ = 1 on a scale it does not state; on ours λ = 1 holds the code
 amplitude near 1.7, where the ±½ training noise swamps it (24.8 dB after 800 steps:
 results/cae/luma-lambda1-log.jsonl), and no JPEG 2000 rate can buy quality the decoder
-never learned. λ = 0.01 lets the codes grow so that the entropy coder's quantization, not the
-training noise, sets the precision. The luma model trains on Y; the chroma model on Cb and Cr (each crop gives
-both). Resumable: rerunning the same command continues from the run's checkpoint; the
-loss curve is the run's log.jsonl.
+never learned. λ = 0.01 leaves the amplitude to the reconstruction term. The luma model
+trains on Y; the chroma model on Cb and Cr (each crop gives both). Resumable: rerunning
+the same command continues from the run's checkpoint (``--stop-after`` ends a run early,
+to resume later); the loss curve is the run's log.jsonl.
 """
 
 from __future__ import annotations
