@@ -146,3 +146,49 @@ def test_crafted_files_are_refused_with_documented_errors(untrained):
     header, found = rewrite(files["jpeg2000"], {"patches": True}, width=1 << 24, height=1)
     with pytest.raises(LimitError):
         codec.decode(header, found)
+
+
+# ---- with the shipped weights (latentpress/weights/cae-*-v1.safetensors) ----
+
+# Floors for a 256×256 crop of kodim23 (the full-Kodak curves are in the README);
+# they fail if the weights, the rotation or either entropy path regresses.
+# Measured when the weights were made: jpeg2000 28.6 / 37.1 dB, range 26.3 / 36.4 dB.
+PSNR_FLOOR = {0.5: 25.0, 1.5: 34.5}
+
+
+@pytest.fixture(scope="module")
+def crop(kodim23):
+    return np.ascontiguousarray(kodim23[128:384, 256:512])
+
+
+@pytest.mark.parametrize("entropy", ["jpeg2000", "range"])
+def test_shipped_models_round_trip_at_two_rates(crop, entropy):
+    import latentpress
+    from latentpress.metrics import psnr
+    qualities = []
+    for bpp, floor in PSNR_FLOOR.items():
+        data = latentpress.encode(crop, "cae", bpp=bpp, entropy=entropy)
+        assert 8 * len(data) / crop[..., 0].size <= bpp * 1.02     # the target counts the whole file
+        decoded = latentpress.decode(data)
+        assert decoded.shape == crop.shape and decoded.dtype == np.uint8
+        qualities.append(psnr(crop, decoded))
+        assert qualities[-1] > floor, (bpp, entropy, qualities[-1])
+    assert qualities[0] < qualities[1]
+
+
+def test_pca_gathers_energy_in_the_first_maps(crop):
+    from latentpress.codecs.cae.codec import _analysis, _models, _planes
+    maps = _analysis(_models()["luma"], _planes(crop)[0], False)
+    u = principal_axes(maps)
+    energy = np.einsum("kc,chw->khw", u.T, maps.astype(np.float64)) ** 2
+    per_map = energy.reshape(len(u), -1).mean(axis=1)
+    assert np.all(np.diff(per_map) <= 1e-9 * per_map[0])
+    assert per_map[:8].sum() > 0.8 * per_map.sum()
+
+
+def test_greyscale_uses_the_luma_model_only():
+    import latentpress
+    image = np.tile(np.arange(64, dtype=np.uint8)[None] * 4, (48, 1))
+    data = latentpress.encode(image, "cae", bpp=1.0)
+    assert latentpress.decode(data).shape == image.shape
+    assert latentpress.read_info(data).channels == 1

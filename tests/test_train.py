@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from latentpress.train.loop import CHECKPOINT, LOG, TrainConfig, train
 
 
-def _run(folder, steps, stop_after=0):
+def _run(folder, steps, stop_after=0, time_budget=0.0, decay_at=0):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
 
@@ -24,7 +24,8 @@ def _run(folder, steps, stop_after=0):
         return loss, {"loss": loss.item()}
 
     config = TrainConfig(steps=steps, learning_rate=1e-2, checkpoint_every=4, log_every=2,
-                         threads=1, stop_after=stop_after)
+                         threads=1, stop_after=stop_after, time_budget=time_budget,
+                         decay_at=decay_at)
     return train(model, step_fn, config, folder), model
 
 
@@ -42,6 +43,22 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     logged = [json.loads(line) for line in (tmp_path / "split" / LOG).read_text().splitlines()]
     assert [r["step"] for r in logged] == [2, 4, 6, 8, 10]
     assert logged[-1]["lr"] == pytest.approx(1e-3)                 # the last 15% at a tenth
+
+
+def test_explicit_decay_step(tmp_path):
+    _run(tmp_path / "d", 6, decay_at=2)
+    logged = [json.loads(line) for line in (tmp_path / "d" / LOG).read_text().splitlines()]
+    assert [r["lr"] for r in logged] == pytest.approx([1e-2, 1e-3, 1e-3])
+
+
+def test_time_budget_fixes_the_step_count_after_calibration(tmp_path):
+    from latentpress.train.loop import CALIBRATION
+    done, model = _run(tmp_path / "budget", 100_000, time_budget=1e-3)
+    assert done == CALIBRATION
+    from safetensors import safe_open
+    with safe_open(str(tmp_path / "budget" / CHECKPOINT), "pt") as handle:
+        assert handle.metadata()["step"] == str(CALIBRATION)      # it stopped there, too
+    assert json.loads((tmp_path / "budget" / "config.json").read_text())["steps"] == CALIBRATION
 
 
 @pytest.fixture()

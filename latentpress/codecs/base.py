@@ -145,6 +145,7 @@ _BUILTIN: dict[str, str] = {
     "mlp-lossless": "latentpress.codecs.lossless.codec",
     "block-cnn": "latentpress.codecs.blocks.codec",
     "block-convlstm": "latentpress.codecs.blocks.codec",
+    "cae": "latentpress.codecs.cae.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

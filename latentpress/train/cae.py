@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lmbda", type=float, default=0.01, help="λ of eq. (1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--decay-at", type=int, default=0,
+                        help="step from which the learning rate is a tenth (default: the last 15%%)")
+    parser.add_argument("--time-budget", type=float, default=0,
+                        help="seconds: fit the step count to this (fixed after the first 200 steps)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--stop-after", type=int, default=0,
                         help="stop after this step, leaving a checkpoint (0: run to --steps)")
     parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")
@@ -63,10 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         return ycbcr[:, 1:].reshape(args.batch, 1, args.crop, args.crop)
 
     def step_fn(step: int):
-        x = samples(step)
+        x = samples(step).to(args.device)
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         code_shape = (x.shape[0], arch.code_channels, args.crop // 8, args.crop // 8)
-        noise = torch.rand(code_shape, generator=generator) - 0.5
+        noise = (torch.rand(code_shape, generator=generator) - 0.5).to(args.device)
         x_hat, y = model(x, noise)
         mse = torch.mean((x_hat - x) ** 2) * 255.0 ** 2
         amplitude = y.abs().mean()
@@ -76,13 +81,14 @@ def main(argv: list[str] | None = None) -> None:
 
     run = args.run or f"runs/cae-{args.component}"
     config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads,
-                         stop_after=args.stop_after)
-    train(model, step_fn, config, run)
+                         stop_after=args.stop_after, time_budget=args.time_budget, device=args.device,
+                         decay_at=args.decay_at)
+    done = train(model, step_fn, config, run)
     if args.export:
         tensors = load_file(str(Path(run) / CHECKPOINT))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        model.cpu().load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         export_weights(model, args.export, {
-            "model": f"cae-{args.component}", "architecture": arch.describe(), "steps": str(args.steps),
+            "model": f"cae-{args.component}", "architecture": arch.describe(), "steps": str(done),
             "lambda": str(args.lmbda), "data": Path(args.data).name,
         })
 

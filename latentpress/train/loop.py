@@ -8,12 +8,13 @@ continues where the last checkpoint left off. Each step's batch is a pure functi
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,12 +32,23 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
-    # Learning rate is divided by 10 for the last `decay_fraction` of the steps.
+    # Learning rate is divided by 10 for the last `decay_fraction` of the steps, or from
+    # step `decay_at` when that is set.
     decay_fraction: float = 0.15
+    decay_at: int = 0
     threads: int = 0  # 0: torch's default
     # Stop after this step (0: run to `steps`), leaving a checkpoint to resume from; the
     # schedule still counts `steps`, so a run may change its learning rate part-way.
     stop_after: int = 0
+    # Wall-clock limit in seconds (0: none). The step count is fixed once, from the speed
+    # of the first CALIBRATION steps (their first quarter left out as warm-up), so that
+    # the schedule still ends with its decay; config.json records the count chosen
+    # (rerun with --steps N to reproduce it).
+    time_budget: float = 0.0
+    device: str = "cpu"
+
+
+CALIBRATION = 200
 
 
 StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
@@ -62,8 +74,8 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors.update(_optimizer_tensors(optimizer))
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({k: v.cpu() for k, v in _optimizer_tensors(optimizer).items()})
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"step": str(step)})
     os.replace(tmp, path)
@@ -78,6 +90,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     # GDN drives some activations towards zero; denormal floats would slow CPU training
     # several-fold without changing the result measurably.
     torch.set_flush_denormal(True)
+    model.to(config.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     start = 0
     checkpoint = out / CHECKPOINT
@@ -97,13 +110,15 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
         if len(kept) != len(lines):
             log_path.write_text("".join(kept))
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    decay_at = math.floor(config.steps * (1 - config.decay_fraction))
+    decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
     end = min(config.steps, config.stop_after) if config.stop_after else config.steps
     model.train()
     with open(log_path, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
         running: dict[str, float] = {}
         started = time.monotonic()
-        for step in range(start, end):
+        for step in itertools.count(start):
+            if step >= end:
+                break
             lr = config.learning_rate * (0.1 if step >= decay_at else 1.0)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -115,6 +130,18 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
             for key, value in metrics.items():
                 running[key] = running.get(key, 0.0) + value
             bar.update(1)
+            if step + 1 == start + CALIBRATION // 4:
+                warmed = time.monotonic()           # the first steps (allocations, kernels) are slow
+            if config.time_budget and step + 1 == start + CALIBRATION:
+                elapsed = time.monotonic() - started
+                rate = (CALIBRATION - CALIBRATION // 4) / max(time.monotonic() - warmed, 1e-9)
+                fits = step + 1 + int(rate * (config.time_budget - elapsed) * 0.97)
+                if fits < config.steps:
+                    config = replace(config, steps=max(step + 1, fits))
+                    decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
+                    end = min(config.steps, config.stop_after) if config.stop_after else config.steps
+                    bar.total = config.steps
+                    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
             if (step + 1) % config.log_every == 0:
                 means = {k: v / config.log_every for k, v in running.items()}
                 running = {}

@@ -21,8 +21,11 @@ Encoding (§II-B), per image:
    rate control aimed at ``bpp`` for the whole file (header and side information
    included), so EBCOT's post-compression rate-distortion optimisation shares the bits
    between all maps of all components. ``entropy=range``: the 12-bit values are instead
-   quantized uniformly with a step found by bisection to meet ``bpp`` and range-coded
-   under per-file factorized priors, one per map (entropy/integer_rows.py).
+   quantized uniformly around the level of zero, with the finest step whose coded size
+   meets ``bpp`` (bisection on the size), and range-coded under per-file factorized
+   priors, one per map (entropy/integer_rows.py). One step for all maps of the
+   orthonormal rotation spends bits where reverse water-filling would: maps weaker than
+   the step quantize to zeros.
 
 Decoding: eq. (5) dequantization, eq. (6) Y = Û⁻ᵀ·Y′ (solved exactly, so the stored
 Û need not be orthonormal), the CAE decoders, YCbCr → RGB, crop. ``pca=false``
@@ -36,7 +39,8 @@ error by more than 10%) are skipped.
 
 Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``bpp``,
 ``entropy``, ``pca``, ``patches``, ``u_bits`` (with PCA), ``step16`` (range mode: the
-uniform step on the 12-bit scale, in sixteenths). Sections, in order:
+uniform step on the 12-bit scale, in sixteenths; the quantized values are counted from
+the level of zero, −low/(high−low)·4095). Sections, in order:
 
 ``RANG``  float32 minimum and maximum of all rotated maps (eq. 4; one range for all
           components, so that JPEG 2000's rate allocation weighs their errors alike)
@@ -299,25 +303,31 @@ def _rotate(integers: list[np.ndarray], bits: int, maps: list[np.ndarray]) -> li
             for u, m in zip(integers, maps)]
 
 
-def _ideal_bytes(symbols: np.ndarray) -> float:
-    """Entropy of each row's histogram, in bytes: the rate estimate for the step search."""
-    bits = 0.0
-    for row in symbols:
-        counts = np.unique(row, return_counts=True)[1]
-        bits -= float((counts * np.log2(counts / row.size)).sum())
-    return bits / 8
+def _zero_level(low: float, high: float) -> float:
+    """Where the value 0 falls on the 12-bit scale of eq. (4): range mode quantizes around it,
+    so that the low-energy rotated maps, near zero, cost next to nothing."""
+    return -low / (high - low) * LEVELS
 
 
-def _range_step(levels: np.ndarray, target_bytes: float) -> int:
-    """The finest step (in 1/16 of a 12-bit level) whose estimated rate fits the target."""
-    low, high = 16, 16 * MAX_STEP            # step16: the step is step16 / 16 levels
+def _range_code(rows: np.ndarray, target_bytes: float) -> tuple[int, bytes]:
+    """The finest step (step16 / 16 levels) whose range-coded rows fit the target, found by
+    bisection on the coded size itself (the size falls as the step grows, up to a few
+    bytes of table choices, so the result may sit a step or two above the finest)."""
+    def coded(step16: int) -> bytes:
+        return encode_integer_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
+
+    low, high = 16, 16 * MAX_STEP
+    found = None
     while low < high:
         middle = (low + high) // 2
-        if _ideal_bytes(np.rint(levels * (16.0 / middle)).astype(np.int64)) <= target_bytes:
-            high = middle
+        data = coded(middle)
+        if len(data) <= target_bytes:
+            high, found = middle, (middle, data)
         else:
             low = middle + 1
-    return low
+    if found is None or found[0] != low:
+        found = (low, coded(low))           # the coarsest step: the smallest file there is
+    return found
 
 
 @register
@@ -369,13 +379,8 @@ class CAECodec(Codec):
             mosaic = to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
             sections.append(Section("MAPS", _jpeg2000_encode(mosaic, target)))
         else:
-            rows = np.concatenate([v.reshape(v.shape[0], -1) for v in levels])
-            step16 = _range_step(rows, target)
-            while True:          # the estimate leaves out the priors: coarsen until it fits
-                coded = encode_integer_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
-                if len(coded) <= target or step16 == 16 * MAX_STEP:
-                    break
-                step16 = min(16 * MAX_STEP, math.ceil(step16 * 1.04))
+            rows = np.concatenate([v.reshape(v.shape[0], -1) for v in levels]) - _zero_level(low, high)
+            step16, coded = _range_code(rows, target)
             sections.append(Section("MAPS", coded))
             header["step16"] = step16
         return Payload(sections, header)
@@ -408,7 +413,8 @@ class CAECodec(Codec):
             step16 = params.get("step16")
             if type(step16) is not int or not 16 <= step16 <= 16 * MAX_STEP:
                 raise CorruptPayloadError(f"invalid step {step16!r}")
-            rows = decode_integer_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
+            rows = (decode_integer_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
+                    + _zero_level(low, high))
             levels, start = [], 0
             for count in channels:
                 levels.append(rows[start:start + count].reshape(count, map_h, map_w))
