@@ -1,10 +1,11 @@
 """Train seed 003's CAE (one per component) on random crops of photographs.
 
     python -m latentpress.train.cae --component luma --data ../shared/data/photos \
-        --run runs/cae-luma --steps 5000 --lr 1e-3 --export latentpress/weights/cae-luma-v1.safetensors
+        --run runs/cae-luma --steps 40000 --lr 5e-4 --device cuda --export cae-luma.safetensors
 
-The shipped weights come from benchmarks/train_cae.sh (the exact commands, with a
-700-step warm-up of the luma model at 2e-4); their loss curves are results/cae/*-log.jsonl.
+The shipped weights come from benchmarks/train_cae.sh (the exact commands; about 16
+minutes on an H100, where this 2-core CPU would need about a day); their loss curves are
+results/cae/*-log.jsonl.
 
 As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (the last 15% of
 the steps at a tenth of it, train/loop.py), additive uniform noise in [−½, ½) on the
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     parser.add_argument("--stop-after", type=int, default=0,
                         help="stop after this step, leaving a checkpoint (0: run to --steps)")
+    parser.add_argument("--init-from", help="start a new run from these weights (a safetensors file "
+                        "of the same architecture; a fresh optimizer)")
     parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")
     args = parser.parse_args(argv)
     if args.component == "chroma" and args.batch % 2:
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         return loss, {"loss": loss.item(), "mse": mse.item(), "amplitude": amplitude.item(), "psnr": psnr}
 
     run = args.run or f"runs/cae-{args.component}"
+    if args.init_from and not (Path(run) / CHECKPOINT).exists():
+        model.load_state_dict({k: v.float() for k, v in load_file(args.init_from).items()})
     config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads,
                          stop_after=args.stop_after, time_budget=args.time_budget, device=args.device,
                          decay_at=args.decay_at)

@@ -16,7 +16,7 @@ from latentpress.errors import WeightsError
 
 CHECKSUMS: dict[str, str] = {
     "factorized-v1.safetensors": "f62e1b1d24715dfe059f907207e73d158054bdfdf8b452274d5b16a2cab620e5",
-    "cae-luma-v1.safetensors": "1b3797c22fc9f3bf4aeb0ddaf85db9a43d3e41e224fe8692531feb183cd2aaf9",
+    "cae-luma-v1.safetensors": "4342f33f2d77f9337df02fad127d2caacce8184683128e29964b8884f3eb2249",
     "cae-chroma-v1.safetensors": "358a7eca2ecbb540e9ba35179fe7dfdabeeeb594f378483bf35c76a2b676c910",
 }
 
