@@ -10,14 +10,16 @@
 # 19,023 (luma) and 30,380 (chroma), putting the learning-rate decay at steps 16,169 and
 # 25,823, but a bug (fixed in train/loop.py the same day) let both runs go on at the
 # decayed rate until the call's time limit. The checkpoints kept are at steps 43,200 and
-# 51,600; the explicit --steps/--decay-at below replay exactly that schedule. The
+# 51,600: the reduced rate ran for 63% (luma) and 50% (chroma) of stage 1, not 15%.
+# The explicit --steps/--decay-at below replay exactly that schedule (the schedule, not
+# the bits: CUDA training is not deterministic, so a replay gives other checksums). The
 # second luma stage starts a fresh optimizer (and batch seed 1) from those weights: its
 # --time-budget 530 chose 35,495 steps, replayed by --steps below. Loss curves:
 # results/cae/{luma,chroma,luma-stage2}-log.jsonl.
 #
 # Resumable (rerun to continue from the checkpoints in runs/). DEVICE=cpu works, but at
-# about 0.8 s a luma step and 0.3 s a chroma step on this project's 2-core CPU it would
-# take about a day (the H100 ran about 90 steps a second).
+# about 0.74 s a luma step on this project's 2-core CPU (results/cae/luma-cpu-log.jsonl)
+# the luma model alone would take 16 hours (the H100 ran 75-90 steps a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -44,9 +46,12 @@ train() { python -m latentpress.train.cae --data "$DATA" --device "$DEVICE" --lr
 mkdir -p runs
 train --component luma --run runs/cae-luma-gpu --steps 43200 --decay-at 16169 \
     --export runs/cae-luma-stage1.safetensors &
+luma=$!
 train --component chroma --run runs/cae-chroma-gpu --steps 51600 --decay-at 25823 \
     --export latentpress/weights/cae-chroma-v1.safetensors &
-wait
+chroma=$!
+wait "$luma"
+wait "$chroma"
 
 # 3. The luma model again, from its stage-1 weights (the last 15% of the steps at a tenth).
 train --component luma --run runs/cae-luma-gpu2 --steps 35495 --seed 1 \

@@ -35,13 +35,14 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert _run(tmp_path / "split", 10, stop_after=5)[0] == 5
     assert load_file(str(tmp_path / "split" / CHECKPOINT))        # stopped with a checkpoint
     with open(tmp_path / "split" / LOG, "a") as log:        # a step logged, then killed
-        log.write(json.dumps({"step": 6, "loss": 0.0}) + "\n")
+        log.write(json.dumps({"step": 6, "loss": 0.0}) + "\n" + '{"step": 7, "lo')   # cut short
     done, resumed = _run(tmp_path / "split", 10)
     assert done == 10
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     logged = [json.loads(line) for line in (tmp_path / "split" / LOG).read_text().splitlines()]
-    assert [r["step"] for r in logged] == [2, 4, 6, 8, 10]
+    assert [r["step"] for r in logged] == [2, 4, 5, 6, 8, 10]     # 5 and 6: one-step windows
+    assert logged[2]["loss"] > 0
     assert logged[-1]["lr"] == pytest.approx(1e-3)                 # the last 15% at a tenth
 
 
@@ -59,6 +60,7 @@ def test_time_budget_fixes_the_step_count_after_calibration(tmp_path):
     with safe_open(str(tmp_path / "budget" / CHECKPOINT), "pt") as handle:
         assert handle.metadata()["step"] == str(CALIBRATION)      # it stopped there, too
     assert json.loads((tmp_path / "budget" / "config.json").read_text())["steps"] == CALIBRATION
+    assert _run(tmp_path / "budget", 100_000, time_budget=1e-3)[0] == CALIBRATION   # a resume keeps the count
 
 
 @pytest.fixture()

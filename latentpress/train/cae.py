@@ -7,16 +7,18 @@ The shipped weights come from benchmarks/train_cae.sh (the exact commands; about
 minutes on an H100, where this 2-core CPU would need about a day); their loss curves are
 results/cae/*-log.jsonl.
 
-As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (the last 15% of
-the steps at a tenth of it, train/loop.py), additive uniform noise in [−½, ½) on the
-code in place of rounding, loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255
-scale. The seed sets λ = 1 on a scale it does not state; on ours λ = 1 holds the code
-amplitude near 1.7, where the ±½ training noise swamps it (24.8 dB after 800 steps:
-results/cae/luma-lambda1-log.jsonl), and no JPEG 2000 rate can buy quality the decoder
-never learned. λ = 0.01 leaves the amplitude to the reconstruction term. The luma model
-trains on Y; the chroma model on Cb and Cr (each crop gives both). Resumable: rerunning
-the same command continues from the run's checkpoint (``--stop-after`` ends a run early,
-to resume later); the loss curve is the run's log.jsonl.
+As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (then a tenth of
+it: for the last 15% of the steps by default, from ``--decay-at`` if given;
+train/loop.py), additive uniform noise in [−½, ½) on the code in place of rounding,
+loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255 scale. The seed sets λ = 1 on
+a scale it does not state. On ours, near convergence (MSE about 25, mean amplitude
+about 9), λ = 1 would make the amplitude term a third of the loss and trade precision
+of the code for a smaller code that JPEG 2000's rate control does not need; λ = 0.01
+leaves the amplitude to the reconstruction. (A first 800-step CPU run with λ = 1,
+results/cae/luma-lambda1-log.jsonl, was too short to tell the two apart.) The luma
+model trains on Y; the chroma model on Cb and Cr (each crop gives both). Resumable:
+rerunning the same command continues from the run's checkpoint (``--stop-after`` ends
+a run early, to resume later); the loss curve is the run's log.jsonl.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
                         "of the same architecture; a fresh optimizer)")
     parser.add_argument("--export", help="write the shipped weights (float16 safetensors) here")
     args = parser.parse_args(argv)
+    if not 0 <= args.decay_at <= args.steps:
+        parser.error(f"--decay-at must be between 0 (the default schedule) and --steps ({args.steps})")
     if args.component == "chroma" and args.batch % 2:
         parser.error("--batch must be even for chroma (each crop gives a Cb and a Cr sample)")
 

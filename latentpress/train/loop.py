@@ -73,16 +73,27 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict(state_dict)
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int) -> None:
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                    total: int | None = None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({k: v.cpu() for k, v in _optimizer_tensors(optimizer).items()})
+    metadata = {"step": str(step)} if total is None else {"step": str(step), "steps": str(total)}
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"step": str(step)})
+    save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def _log_step(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None                       # a line cut short by a kill
 
 
 def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir: str | Path) -> int:
     """Run (or resume) training; returns the number of steps completed."""
+    if not 0 <= config.decay_at <= config.steps:
+        raise ValueError(f"decay_at must be between 0 (unset) and steps ({config.steps}), got {config.decay_at}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if config.threads:
@@ -93,12 +104,17 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     model.to(config.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     start = 0
+    calibrate = bool(config.time_budget)
     checkpoint = out / CHECKPOINT
     if checkpoint.exists():
         from safetensors import safe_open
 
         with safe_open(str(checkpoint), "pt") as handle:
-            start = int(handle.metadata()["step"])
+            metadata = handle.metadata()
+        start = int(metadata["step"])
+        if config.time_budget and "steps" in metadata:
+            # The budget fixed the step count in an earlier part of this run: keep it.
+            config, calibrate = replace(config, steps=int(metadata["steps"])), False
         tensors = load_file(str(checkpoint))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         _restore_optimizer(optimizer, tensors)
@@ -106,7 +122,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     if log_path.exists():
         # A run killed between checkpoints logged steps it will now redo: drop them.
         lines = log_path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= start]
+        kept = [line for line in lines if (_log_step(line) or start + 1) <= start]
         if len(kept) != len(lines):
             log_path.write_text("".join(kept))
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
@@ -115,7 +131,17 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     model.train()
     with open(log_path, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
         running: dict[str, float] = {}
-        started = time.monotonic()
+        counted = 0
+        started = warmed = time.monotonic()
+
+        def write_log(step: int, lr: float) -> None:
+            nonlocal running, counted
+            means = {k: v / counted for k, v in running.items()}
+            running, counted = {}, 0
+            bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
+            log.write(json.dumps({"step": step, "lr": lr, "seconds": round(time.monotonic() - started, 1), **means}) + "\n")
+            log.flush()
+
         for step in itertools.count(start):
             if step >= end:
                 break
@@ -129,25 +155,25 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
             optimizer.step()
             for key, value in metrics.items():
                 running[key] = running.get(key, 0.0) + value
+            counted += 1
             bar.update(1)
             if step + 1 == start + CALIBRATION // 4:
                 warmed = time.monotonic()           # the first steps (allocations, kernels) are slow
-            if config.time_budget and step + 1 == start + CALIBRATION:
+            if calibrate and step + 1 == start + CALIBRATION:
                 elapsed = time.monotonic() - started
                 rate = (CALIBRATION - CALIBRATION // 4) / max(time.monotonic() - warmed, 1e-9)
                 fits = step + 1 + int(rate * (config.time_budget - elapsed) * 0.97)
                 if fits < config.steps:
                     config = replace(config, steps=max(step + 1, fits))
+                    if config.decay_at > config.steps:
+                        config = replace(config, decay_at=0)
                     decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
                     end = min(config.steps, config.stop_after) if config.stop_after else config.steps
                     bar.total = config.steps
                     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-            if (step + 1) % config.log_every == 0:
-                means = {k: v / config.log_every for k, v in running.items()}
-                running = {}
-                bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
-                log.write(json.dumps({"step": step + 1, "lr": lr, "seconds": round(time.monotonic() - started, 1), **means}) + "\n")
-                log.flush()
+            if (step + 1) % config.log_every == 0 or (step + 1 == end and counted):
+                write_log(step + 1, lr)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
-                save_checkpoint(checkpoint, model, optimizer, step + 1)
+                save_checkpoint(checkpoint, model, optimizer, step + 1,
+                                config.steps if config.time_budget else None)
     return max(start, end)

@@ -23,7 +23,8 @@ Encoding (§II-B), per image:
    between all maps of all components. ``entropy=range``: the 12-bit values are instead
    quantized uniformly around the level of zero, with the finest step whose coded size
    meets ``bpp`` (bisection on the size), and range-coded under per-file factorized
-   priors, one per map (entropy/integer_rows.py). One step for all maps of the
+   priors (entropy/integer_rows.py: a table per map, one shared table, or a Laplace per
+   map, whichever codes smallest). One step for all maps of the
    orthonormal rotation spends bits where reverse water-filling would: maps weaker than
    the step quantize to zeros.
 
