@@ -18,10 +18,16 @@ from latentpress.image import load_image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
+# Photos of ../shared/data/photos never trained on (every sixth: 006, 012, …, 048), kept
+# for held-out measurements; the GPU runs' copies leave them out too.
+HELD_OUT = frozenset(f"{i:03d}" for i in range(6, 50, 6))
+
+
 class RandomCrops:
-    def __init__(self, folder: str | Path, crop: int, min_side: int | None = None) -> None:
+    def __init__(self, folder: str | Path, crop: int, min_side: int | None = None,
+                 exclude: frozenset[str] = frozenset()) -> None:
         folder = Path(folder)
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.stem not in exclude)
         if not paths:
             raise ImageError(f"no training images (png/jpg/tif/bmp/webp) in {folder}")
         self.crop = crop
