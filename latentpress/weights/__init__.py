@@ -18,6 +18,9 @@ CHECKSUMS: dict[str, str] = {
     "factorized-v1.safetensors": "f62e1b1d24715dfe059f907207e73d158054bdfdf8b452274d5b16a2cab620e5",
     "cae-luma-v1.safetensors": "4342f33f2d77f9337df02fad127d2caacce8184683128e29964b8884f3eb2249",
     "cae-chroma-v1.safetensors": "358a7eca2ecbb540e9ba35179fe7dfdabeeeb594f378483bf35c76a2b676c910",
+    "cnn-ae-v1.safetensors": "497fc1a489f77f4167054c5071f580d06947bbf50f593576b0898da9c801b63f",
+    "cnn-rnn-ae-v1.safetensors": "5bd2440ec7c91032c955122152304fa495202a8d472f35a47063ab8f8c3b418a",
+    "cnn-ae-ft-v1.safetensors": "047b1b60b48a82c36a715b74f3b4fba3dc709472bd61b71d3223b30d1cfdd320",
 }
 
 
