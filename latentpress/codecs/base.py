@@ -146,6 +146,8 @@ _BUILTIN: dict[str, str] = {
     "block-cnn": "latentpress.codecs.blocks.codec",
     "block-convlstm": "latentpress.codecs.blocks.codec",
     "cae": "latentpress.codecs.cae.codec",
+    "cnn-ae": "latentpress.codecs.cnnae.codec",
+    "cnn-rnn-ae": "latentpress.codecs.cnnae.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

@@ -1,0 +1,198 @@
+"""Codecs ``cnn-ae`` and ``cnn-rnn-ae``: seed 001's pretrained block autoencoders (model.py).
+
+The image is cut into 32×32 blocks (edge-padded to a multiple of 32, cropped after
+decoding); every block becomes a 4×8×8 latent of integers, stored as fixed-width bits
+with no entropy coding, as in the seed (its own §7 caveat). ``cnn-ae`` stores 6 bits a
+value: 1.5 bpp, the seed's 16:1 on an RGB image whose sides are multiples of 32 (the
+header adds about 100 bytes). ``cnn-rnn-ae`` stores ``steps`` residual stages (1-3) of
+2 bits a value each: 0.5, 1.0 or 1.5 bpp. A greyscale image is coded as RGB with three
+equal channels (so at three times the bits per pixel of its one channel) and decoded
+back to one.
+
+Payload version 1. Header parameters: ``model`` (the shipped weights' id) and, for
+cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae), or ``STG1`` … ``STGk`` (cnn-rnn-ae,
+one per stage, in order): the latents of all blocks in raster order of blocks, each
+block's 4×8×8 values in C order, packed most significant bit first, zero-padded to a
+whole byte.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from latentpress.codecs.base import Codec, Payload, register
+from latentpress.codecs.cnnae.model import (
+    BLOCK, LATENT_BITS, LATENT_CHANNELS, LATENT_SIDE, RNN_BITS, RNN_STEPS, BlockAutoencoder,
+    RecurrentAutoencoder, dequantize, quantize,
+)
+from latentpress.container import Header, Section
+from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.image import pad_to_multiple, to_uint8
+from latentpress.weights import CHECKSUMS, load_weights
+
+MAX_PIXELS = 1 << 24
+BATCH = 1024                      # blocks per network call: bounds memory on any image size
+LATENT_VALUES = LATENT_CHANNELS * LATENT_SIDE * LATENT_SIDE
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Non-negative integers below 2^bits → fixed-width bits, MSB first."""
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint8)
+    return np.packbits(((values.astype(np.uint8).reshape(-1, 1) >> shifts) & 1).ravel()).tobytes()
+
+
+def unpack_bits(data: bytes, count: int, bits: int, what: str) -> np.ndarray:
+    if len(data) != -(-count * bits // 8):
+        raise CorruptPayloadError(f"{what}: {len(data)} bytes where {count} values of {bits} bits take "
+                                  f"{-(-count * bits // 8)}")
+    flat = np.unpackbits(np.frombuffer(data, np.uint8))[:count * bits].reshape(count, bits)
+    return flat @ (1 << np.arange(bits - 1, -1, -1))
+
+
+def _blocks(image: np.ndarray) -> tuple[torch.Tensor, int, int]:
+    """uint8 H×W(×3) → N×3×32×32 float blocks in [0, 1], and the block grid."""
+    rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+    padded = pad_to_multiple(rgb, BLOCK)
+    rows, columns = padded.shape[0] // BLOCK, padded.shape[1] // BLOCK
+    blocks = padded.reshape(rows, BLOCK, columns, BLOCK, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, BLOCK, BLOCK)
+    return torch.from_numpy(np.ascontiguousarray(blocks)).float() / 255.0, rows, columns
+
+
+def _image(blocks: torch.Tensor, rows: int, columns: int, height: int, width: int, channels: int) -> np.ndarray:
+    array = blocks.numpy().reshape(rows, columns, 3, BLOCK, BLOCK).transpose(0, 3, 1, 4, 2)
+    rgb = array.reshape(rows * BLOCK, columns * BLOCK, 3)[:height, :width] * 255.0
+    return to_uint8(rgb if channels == 3 else rgb.mean(axis=2))
+
+
+def _batched(fn, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.cat([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+
+
+def _grid(header: Header) -> tuple[int, int]:
+    if header.height * header.width > MAX_PIXELS:
+        raise LimitError(f"{header.codec} decodes images up to {MAX_PIXELS:,} pixels; "
+                         f"this one claims {header.height * header.width:,}")
+    return -(-header.height // BLOCK), -(-header.width // BLOCK)
+
+
+def _check_size(image: np.ndarray, name: str) -> None:
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise LimitError(f"{name} codes images up to {MAX_PIXELS:,} pixels; "
+                         f"this one has {image.shape[0] * image.shape[1]:,}")
+
+
+@functools.cache
+def _load(kind: str) -> torch.nn.Module:
+    model = RecurrentAutoencoder() if kind == "cnn-rnn-ae" else BlockAutoencoder(narrow=kind == "cnn-ae-ft")
+    model.load_state_dict(load_weights(f"{kind}-v1.safetensors"))
+    return model.eval()
+
+
+class _PretrainedBlockCodec(Codec):
+    version = 1
+    weights: str
+
+    @classmethod
+    def identity(cls) -> str:
+        return f"{cls.name}/v{cls.version}/{cls.name}-v1/{CHECKSUMS.get(cls.weights, 'missing')[:16]}"
+
+    def _check_model(self, header: Header) -> None:
+        self.check_version(header)
+        if header.params.get("model") != f"{self.name}-v1":
+            raise CorruptPayloadError(f"file was made with model {header.params.get('model')!r}; "
+                                      f"this build has {self.name + '-v1'!r}")
+
+
+@register
+class CNNAECodec(_PretrainedBlockCodec):
+    name = "cnn-ae"
+    description = "seed 001: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
+    weights = "cnn-ae-v1.safetensors"
+
+    def encode(self, image: np.ndarray, params) -> Payload:
+        _check_size(image, self.name)
+        model = _load(self.name)
+        blocks, _, _ = _blocks(image)
+        latents = quantize(_batched(model.encoder, blocks), LATENT_BITS)
+        return Payload([Section("LATN", pack_bits(latents.numpy().astype(np.uint8), LATENT_BITS))],
+                       {"model": f"{self.name}-v1"})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self._check_model(header)
+        rows, columns = _grid(header)
+        (data,) = self.expect_sections(sections, ["LATN"])
+        values = unpack_bits(data, rows * columns * LATENT_VALUES, LATENT_BITS, "LATN")
+        latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
+        latents = latents.reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
+        blocks = _batched(_load(self.name).decoder, latents)
+        return _image(blocks, rows, columns, header.height, header.width, header.channels)
+
+
+@dataclass(frozen=True)
+class RNNParams:
+    steps: int = RNN_STEPS
+    """Residual stages stored: 1, 2 or 3 (0.5, 1.0, 1.5 bpp on RGB; 3 is the seed's 16:1)."""
+
+    def validate(self) -> None:
+        if not 1 <= self.steps <= RNN_STEPS:
+            raise ParameterError(f"steps must be 1-{RNN_STEPS}, got {self.steps}")
+
+
+@register
+class CNNRNNAECodec(_PretrainedBlockCodec):
+    name = "cnn-rnn-ae"
+    description = "seed 001: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
+    weights = "cnn-rnn-ae-v1.safetensors"
+    Params = RNNParams
+    bench_points = tuple({"steps": k} for k in range(1, RNN_STEPS + 1))
+
+    def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
+        _check_size(image, self.name)
+        model = _load(self.name)
+        blocks, _, _ = _blocks(image)
+        sections, reconstruction = [], None
+        for step in range(params.steps):
+            codes = []
+            with torch.inference_mode():
+                for i in range(0, len(blocks), BATCH):
+                    before = None if reconstruction is None else reconstruction[i:i + BATCH]
+                    inputs = model.stage_input(blocks[i:i + BATCH], before)
+                    codes.append(quantize(model.encoders[step](inputs), RNN_BITS))
+            latents = torch.cat(codes)
+            sections.append(Section(f"STG{step + 1}", pack_bits(latents.numpy().astype(np.uint8), RNN_BITS)))
+            reconstruction = self._stage_output(model, step, latents, reconstruction)
+        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps})
+
+    @staticmethod
+    def _stage_output(model: RecurrentAutoencoder, step: int, latents: torch.Tensor,
+                      reconstruction: torch.Tensor | None) -> torch.Tensor:
+        values = dequantize(latents.float(), RNN_BITS)
+        outputs = []
+        with torch.inference_mode():
+            for i in range(0, len(values), BATCH):
+                before = None if reconstruction is None else reconstruction[i:i + BATCH]
+                outputs.append(model.stage_output(step, values[i:i + BATCH], before))
+        return torch.cat(outputs)
+
+    def decode(self, header: Header, sections, steps: int | None = None) -> np.ndarray:
+        """``steps``: decode only the first stages (progressive decoding); all by default."""
+        self._check_model(header)
+        stored = header.params.get("steps")
+        if type(stored) is not int or not 1 <= stored <= RNN_STEPS:
+            raise CorruptPayloadError(f"invalid steps {stored!r}")
+        if steps is not None and not 1 <= steps <= stored:
+            raise ParameterError(f"this file holds {stored} stage(s); cannot decode {steps}")
+        rows, columns = _grid(header)
+        data = self.expect_sections(sections, [f"STG{k + 1}" for k in range(stored)])
+        model = _load(self.name)
+        reconstruction = None
+        for step in range(steps or stored):
+            values = unpack_bits(data[step], rows * columns * LATENT_VALUES, RNN_BITS, f"STG{step + 1}")
+            latents = torch.from_numpy(values).reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
+            reconstruction = self._stage_output(model, step, latents, reconstruction)
+        return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels)
