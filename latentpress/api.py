@@ -73,12 +73,17 @@ def _metadata_bytes(name: str, value: Any) -> bytes | None:
     return bytes(value) or None
 
 
-def _decode(data: bytes, limits: Limits) -> tuple[np.ndarray, Header, dict[str, bytes]]:
+def _decode(data: bytes, limits: Limits, steps: int | None = None) -> tuple[np.ndarray, Header, dict[str, bytes]]:
     header, sections = container.read(data, limits)
     payload, metadata = container.split_metadata(sections)
     implementation = get_codec(header.codec)
+    if steps is not None and not implementation.progressive:
+        raise ParameterError(f"{header.codec} files are not progressive: decode them whole (no steps)")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ParameterError(f"steps must be a positive integer, got {steps!r}")
     try:
-        pixels = implementation.decode(header, payload)
+        pixels = (implementation.decode(header, payload) if steps is None
+                  else implementation.decode(header, payload, steps=steps))
     except LatentpressError:
         raise
     except (ValueError, IndexError, OverflowError, RuntimeError, MemoryError) as exc:
@@ -91,14 +96,17 @@ def _decode(data: bytes, limits: Limits) -> tuple[np.ndarray, Header, dict[str, 
     return pixels, header, metadata
 
 
-def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """Decompress ``.lpx`` bytes to a uint8 array (H×W or H×W×3)."""
-    return _decode(data, limits)[0]
+def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS, steps: int | None = None) -> np.ndarray:
+    """Decompress ``.lpx`` bytes to a uint8 array (H×W or H×W×3).
+
+    ``steps``: for a progressive file (``cnn-rnn-ae``), decode only its first stages.
+    """
+    return _decode(data, limits, steps)[0]
 
 
-def decode_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
+def decode_image(data: bytes, *, limits: Limits = DEFAULT_LIMITS, steps: int | None = None) -> Image.Image:
     """Decompress to a PIL image carrying the file's ICC profile and EXIF in ``info``."""
-    pixels, _, metadata = _decode(data, limits)
+    pixels, _, metadata = _decode(data, limits, steps)
     image = Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
     if "ICCP" in metadata:
         image.info["icc_profile"] = metadata["ICCP"]

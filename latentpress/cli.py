@@ -137,7 +137,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
     if Path(args.output).suffix.lower() != ".png":
         raise CliError(f"{args.output}: decode writes PNG; use a .png file name")
     started = time.perf_counter()
-    image = api.decode_image(data, limits=limits)
+    image = api.decode_image(data, limits=limits, steps=args.steps)
     seconds = time.perf_counter() - started
     save_png(np.asarray(image), args.output, image.info.get("icc_profile"), image.info.get("exif"),
              overwrite=args.force)
@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress an .lpx file to PNG")
     p.add_argument("input")
     p.add_argument("output")
+    p.add_argument("--steps", type=int, help="progressive files (cnn-rnn-ae): decode only the first STEPS stages")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
     limit_option(p)

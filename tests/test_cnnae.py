@@ -94,3 +94,24 @@ def test_crafted_files_are_refused(small_rgb):
         latentpress.decode(rewrite("cnn-ae", width=1 << 13, height=1 << 13))
     with pytest.raises(ParameterError):
         latentpress.encode(small_rgb, "cnn-rnn-ae", steps=4)
+
+
+def test_cli_decodes_a_prefix_of_the_stages(tmp_path, crop, capsys):
+    from PIL import Image
+
+    from latentpress import cli
+    source = tmp_path / "in.png"
+    Image.fromarray(crop).save(source)
+    assert cli.main(["encode", str(source), str(tmp_path / "r.lpx"), "--codec", "cnn-rnn-ae", "--no-psnr"]) == 0
+    qualities = []
+    for k in (1, 2, 3):
+        assert cli.main(["decode", str(tmp_path / "r.lpx"), str(tmp_path / f"{k}.png"), "--steps", str(k)]) == 0
+        qualities.append(psnr(crop, np.asarray(Image.open(tmp_path / f"{k}.png"))))
+    assert qualities[0] < qualities[1] < qualities[2]
+    capsys.readouterr()
+    assert cli.main(["decode", str(tmp_path / "r.lpx"), str(tmp_path / "4.png"), "--steps", "4"]) != 0
+    assert cli.main(["encode", str(source), str(tmp_path / "a.lpx"), "--codec", "cnn-ae", "--no-psnr"]) == 0
+    assert cli.main(["decode", str(tmp_path / "a.lpx"), str(tmp_path / "a.png"), "--steps", "1"]) != 0
+    errors = capsys.readouterr().err
+    assert "cannot decode 4" in errors and "not progressive" in errors and "Traceback" not in errors
+    assert not (tmp_path / "4.png").exists() and not (tmp_path / "a.png").exists()

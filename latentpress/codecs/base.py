@@ -43,6 +43,8 @@ class Codec(ABC):
     version: ClassVar[int]             # payload layout version, stored in the header
     description: ClassVar[str]         # one line, shown by `latentpress codecs`
     lossless: ClassVar[bool] = False
+    # Progressive files decode from a prefix of their stages: decode(..., steps=k).
+    progressive: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
     # The parameter settings `latentpress bench` sweeps by default (one RD point each).
     bench_points: ClassVar[tuple[dict[str, Any], ...]] = ({},)

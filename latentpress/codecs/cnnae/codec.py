@@ -149,6 +149,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     description = "seed 001: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
     weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams
+    progressive = True
     bench_points = tuple({"steps": k} for k in range(1, RNN_STEPS + 1))
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
