@@ -52,7 +52,7 @@ def test_cnn_ae_is_exactly_16_to_1_and_decodes(crop):
     assert psnr(crop, decoded) > PSNR_FLOOR_CNN_AE
 
 
-@pytest.mark.parametrize("codec", ["cnn-ae", "cnn-rnn-ae"])
+@pytest.mark.parametrize("codec", ["cnn-ae", "cnn-rnn-ae", "cnn-ae-ft"])
 @pytest.mark.parametrize("shape", [(1, 1, 3), (37, 41, 3), (33, 70)])
 def test_any_size_and_greyscale(codec, shape):
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
@@ -115,3 +115,22 @@ def test_cli_decodes_a_prefix_of_the_stages(tmp_path, crop, capsys):
     errors = capsys.readouterr().err
     assert "cannot decode 4" in errors and "not progressive" in errors and "Traceback" not in errors
     assert not (tmp_path / "4.png").exists() and not (tmp_path / "a.png").exists()
+
+
+def test_cnn_ae_ft_stores_and_uses_its_fine_tuned_decoder(crop):
+    from latentpress.codecs.cnnae.codec import CNNAEFTCodec
+    small = np.ascontiguousarray(crop[:128, :128])
+    tuned = latentpress.encode(small, "cnn-ae-ft", iterations=150)
+    plain = latentpress.encode(small, "cnn-ae-ft", iterations=0)          # the pretrained narrow decoder
+    sections = {s.type: s.data for s in container.read(tuned)[1]}
+    assert len(sections["LATN"]) * 16 == small.size
+    assert len(sections["DECW"]) == 387 + 4 * 4                            # int8 weights + a scale per tensor
+    assert sections["DECW"] != {s.type: s.data for s in container.read(plain)[1]}["DECW"]
+    assert sections["LATN"] == {s.type: s.data for s in container.read(plain)[1]}["LATN"]
+    tuned_image, plain_image = latentpress.decode(tuned), latentpress.decode(plain)
+    assert not np.array_equal(tuned_image, plain_image)
+    assert psnr(small, tuned_image) > psnr(small, plain_image) + 0.1
+    header, found = container.read(tuned)
+    for bad in (b"\0" * 10, sections["DECW"][:-1], b"\xff\xff\xff\x7f" + sections["DECW"][4:]):
+        with pytest.raises(CorruptPayloadError):
+            CNNAEFTCodec().decode(header, [Section("LATN", sections["LATN"]), Section("DECW", bad)])

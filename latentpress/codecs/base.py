@@ -150,6 +150,7 @@ _BUILTIN: dict[str, str] = {
     "cae": "latentpress.codecs.cae.codec",
     "cnn-ae": "latentpress.codecs.cnnae.codec",
     "cnn-rnn-ae": "latentpress.codecs.cnnae.codec",
+    "cnn-ae-ft": "latentpress.codecs.cnnae.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

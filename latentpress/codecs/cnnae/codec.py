@@ -18,6 +18,7 @@ whole byte.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 
@@ -197,3 +198,91 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
             latents = torch.from_numpy(values).reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
             reconstruction = self._stage_output(model, step, latents, reconstruction)
         return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels)
+
+
+@dataclass(frozen=True)
+class FineTuneParams:
+    iterations: int = 400
+    """Adam steps fine-tuning the narrow decoder on the image's blocks (0: the pretrained one)."""
+    lr: float = 1e-3
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0 <= self.iterations <= 100_000:
+            raise ParameterError(f"iterations must be 0-100000, got {self.iterations}")
+        if not 0 < self.lr <= 1:
+            raise ParameterError(f"lr must be in (0, 1], got {self.lr}")
+
+
+def _decoder_tensors(decoder: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return list(decoder.state_dict().items())
+
+
+def pack_decoder(decoder: torch.nn.Module) -> bytes:
+    """Each tensor, in state-dict order: a float32 scale, then int8 values (w ≈ scale·q)."""
+    out = bytearray()
+    for _, tensor in _decoder_tensors(decoder):
+        values = tensor.detach().float().numpy().ravel()
+        scale = np.float32(np.abs(values).max() / 127.0) if values.size and np.abs(values).max() > 0 else np.float32(0)
+        q = np.zeros(values.size, np.int8) if scale == 0 else np.clip(np.rint(values / scale), -127, 127).astype(np.int8)
+        out += np.float32(scale).tobytes() + q.tobytes()
+    return bytes(out)
+
+
+def unpack_decoder(data: bytes, decoder: torch.nn.Module) -> None:
+    """Load pack_decoder's bytes into ``decoder`` (same architecture)."""
+    tensors = _decoder_tensors(decoder)
+    expected = sum(4 + t.numel() for _, t in tensors)
+    if len(data) != expected:
+        raise CorruptPayloadError(f"DECW: {len(data)} bytes where the decoder takes {expected}")
+    state, offset = {}, 0
+    for name, tensor in tensors:
+        scale = float(np.frombuffer(data, np.float32, 1, offset)[0])
+        if not (np.isfinite(scale) and 0 <= scale < 1e6):
+            raise CorruptPayloadError(f"DECW: invalid scale {scale} for {name}")
+        q = np.frombuffer(data, np.int8, tensor.numel(), offset + 4).astype(np.float32)
+        state[name] = torch.from_numpy(q * np.float32(scale)).reshape(tensor.shape)
+        offset += 4 + tensor.numel()
+    decoder.load_state_dict(state)
+
+
+@register
+class CNNAEFTCodec(_PretrainedBlockCodec):
+    name = "cnn-ae-ft"
+    description = "seed 001: CNN-AE encoder + a narrow decoder fine-tuned on the image, stored in the file (int8)"
+    weights = "cnn-ae-ft-v1.safetensors"
+    Params = FineTuneParams
+
+    def fine_tune(self, image: np.ndarray, params: FineTuneParams) -> tuple[torch.Tensor, torch.nn.Module]:
+        """The image's 6-bit latents and its fine-tuned narrow decoder (before int8 storage)."""
+        _check_size(image, self.name)
+        pretrained = _load(self.name)
+        blocks, _, _ = _blocks(image)
+        latents = quantize(_batched(pretrained.encoder, blocks), LATENT_BITS)
+        decoder = copy.deepcopy(pretrained.decoder).train()
+        if params.iterations:
+            inputs = dequantize(latents, LATENT_BITS)
+            generator = torch.Generator().manual_seed(params.seed)
+            optimizer = torch.optim.Adam(decoder.parameters(), lr=params.lr)
+            for _ in range(params.iterations):
+                pick = torch.randint(len(blocks), (min(len(blocks), 256),), generator=generator)
+                optimizer.zero_grad(set_to_none=True)
+                torch.mean((decoder(inputs[pick]) - blocks[pick]) ** 2).backward()
+                optimizer.step()
+        return latents, decoder.eval()
+
+    def encode(self, image: np.ndarray, params: FineTuneParams) -> Payload:
+        latents, decoder = self.fine_tune(image, params)
+        return Payload([Section("LATN", pack_bits(latents.numpy().astype(np.uint8), LATENT_BITS)),
+                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1"})
+
+    def decode(self, header: Header, sections) -> np.ndarray:
+        self._check_model(header)
+        rows, columns = _grid(header)
+        latent_data, weight_data = self.expect_sections(sections, ["LATN", "DECW"])
+        values = unpack_bits(latent_data, rows * columns * LATENT_VALUES, LATENT_BITS, "LATN")
+        decoder = copy.deepcopy(_load(self.name).decoder)
+        unpack_decoder(weight_data, decoder)
+        latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
+        blocks = _batched(decoder, latents.reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE))
+        return _image(blocks, rows, columns, header.height, header.width, header.channels)
