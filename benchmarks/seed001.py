@@ -1,0 +1,154 @@
+"""Seed 001's Table 3 on Kodak (issue 8): the block autoencoders at 16:1 beside JPEG and
+JPEG 2000 forced to the same file size, on the 24 Kodak images (the seed's "HR images"
+are not available; Kodak stands in for them).
+
+For each image: ``cnn-ae``, ``cnn-rnn-ae`` (three stages, and the quality after one and
+two), ``cnn-ae-ft``; then JPEG (Pillow/libjpeg, 4:2:0, optimized Huffman tables) at the
+highest quality whose file is no larger than the ``cnn-ae`` file, and JPEG 2000
+(OpenJPEG through Pillow, irreversible with the colour transform, its rate control aimed at that size). PSNR-RGB
+and SSIM (latentpress.metrics: Gaussian window, mean over the RGB channels), encode and
+decode seconds and peak RSS.
+
+Resumable: records go into OUT/results.json as they are measured. Run it alone::
+
+    python benchmarks/seed001.py             # ~10 min on 2 CPU cores
+    python benchmarks/seed001.py --tables    # only rewrite OUT/tables.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from latentpress import api
+from latentpress.bench.measure import measure
+from latentpress.bench.run import machine_description
+from latentpress.codecs.base import get_codec
+from latentpress.metrics import psnr, ssim
+
+ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+CODECS = ("cnn-ae", "cnn-rnn-ae", "cnn-ae-ft")
+# Table 3 of the seed (HR images, 16:1): PSNR dB, SSIM.
+SEED = {"jpeg2000": (36.1, 0.993), "cnn-ae-ft": (33.9, 0.99), "gan-ae": (32.53, 0.987), "jpeg": (33.2, 0.986),
+        "cnn-rnn-ae": (30.2, 0.972), "cnn-ae": (28.9, 0.968)}
+
+
+def _quality(pixels: np.ndarray, decoded: np.ndarray, size: int) -> dict:
+    return {"bytes": size, "ratio": pixels.size / size, "bpp": 8.0 * size / (pixels.shape[0] * pixels.shape[1]),
+            "psnr": psnr(pixels, decoded), "ssim": ssim(pixels, decoded)}
+
+
+def _timing(encoded, decoded) -> dict:
+    return {"encode_s": encoded.seconds, "decode_s": decoded.seconds,
+            "encode_peak_rss_mb": round(encoded.peak_rss_mb, 1), "decode_peak_rss_mb": round(decoded.peak_rss_mb, 1)}
+
+
+def _jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality, subsampling=2, optimize=True)
+    return buffer.getvalue()
+
+
+def _jpeg_at_most(pixels: np.ndarray, size: int) -> bytes:
+    low, high, best = 1, 100, _jpeg(pixels, 1)
+    while low <= high:
+        middle = (low + high) // 2
+        data = _jpeg(pixels, middle)
+        if len(data) <= size:
+            best, low = data, middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def _jpeg2000_at_most(pixels: np.ndarray, size: int) -> bytes:
+    ratio = pixels.size / size
+    for _ in range(20):                      # OpenJPEG's rate control can overshoot a little
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG2000", irreversible=True, quality_mode="rates",
+                                     quality_layers=[ratio], no_jp2=True, mct=1)
+        if buffer.tell() <= size:
+            return buffer.getvalue()
+        ratio *= 1.01
+    raise RuntimeError("JPEG 2000 rate control did not reach the size")
+
+
+def image_records(path: Path) -> list[dict]:
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    records = []
+    for name in CODECS:
+        codec = get_codec(name)
+        params = codec.parse_params({})
+        data, encoded = measure(lambda: api.pack(codec, pixels, codec.encode(pixels, params)))
+        decoded, decoded_m = measure(lambda: api.decode(data))
+        record = {"image": path.name, "codec": name, **_quality(pixels, decoded, len(data)), **_timing(encoded, decoded_m)}
+        if name == "cnn-rnn-ae":
+            record["psnr_per_step"] = [psnr(pixels, api.decode(data, steps=k)) for k in (1, 2, 3)]
+        records.append(record)
+    target = next(r["bytes"] for r in records if r["codec"] == "cnn-ae")
+    for label, encode in (("jpeg", _jpeg_at_most), ("jpeg2000", _jpeg2000_at_most)):
+        data, encoded = measure(lambda: encode(pixels, target))
+        decoded, decoded_m = measure(lambda: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+        records.append({"image": path.name, "codec": label, **_quality(pixels, decoded, len(data)),
+                        **_timing(encoded, decoded_m)})
+    return records
+
+
+def tables(results: dict) -> str:
+    records = results["records"]
+    images = sorted({r["image"] for r in records})
+    lines = [f"Measured on: {results['machine']}. {len(images)} Kodak images; means over images. "
+             "Ratio = raw RGB bytes / whole file bytes (the .lpx header included); JPEG and JPEG 2000 "
+             "at the largest size no larger than the cnn-ae file.", "",
+             "| method | seed PSNR dB | seed SSIM | ratio | bpp | PSNR dB | SSIM | encode s | decode s "
+             "| encode peak RSS MB | decode peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = ("jpeg2000", "cnn-ae-ft", "gan-ae", "jpeg", "cnn-rnn-ae", "cnn-ae")
+    for name in order:
+        rows = [r for r in records if r["codec"] == name]
+        seed_psnr, seed_ssim = SEED.get(name, ("–", "–"))
+        if not rows:
+            lines.append(f"| {name} | {seed_psnr} | {seed_ssim} | not measured yet | | | | | | | |")
+            continue
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("ratio", "bpp", "psnr", "ssim", "encode_s", "decode_s")}
+        lines.append(f"| {name} | {seed_psnr} | {seed_ssim} | {mean['ratio']:.2f} | {mean['bpp']:.3f} | "
+                     f"{mean['psnr']:.2f} | {mean['ssim']:.4f} | {mean['encode_s']:.2f} | {mean['decode_s']:.3f} | "
+                     f"{max(r['encode_peak_rss_mb'] for r in rows):.0f} | {max(r['decode_peak_rss_mb'] for r in rows):.0f} |")
+    steps = [r["psnr_per_step"] for r in records if r["codec"] == "cnn-rnn-ae"]
+    if steps:
+        means = np.mean(steps, axis=0)
+        lines += ["", "cnn-rnn-ae, progressive: mean PSNR after 1, 2, 3 stages (48:1, 24:1, 16:1): "
+                  + ", ".join(f"{m:.2f} dB" for m in means)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "results" / "seed001"))
+    parser.add_argument("--images", default=str(KODAK))
+    parser.add_argument("--tables", action="store_true", help="only rewrite tables.md")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "results.json"
+    results = json.loads(store.read_text()) if store.exists() else {"machine": machine_description(), "records": []}
+    if not args.tables:
+        done = {r["image"] for r in results["records"]}
+        for path in sorted(Path(args.images).glob("kodim*.png")):
+            if path.name in done:
+                continue
+            print(path.name, flush=True)
+            results["records"] += image_records(path)
+            store.write_text(json.dumps(results, indent=1))
+    (out / "tables.md").write_text(tables(results))
+    print(tables(results))
+
+
+if __name__ == "__main__":
+    main()
