@@ -11,8 +11,8 @@
 #   cnn-rnn-ae  lr 1e-3, --time-budget 470 → 23,910 steps
 # The --steps below replay those counts (the last 15% at a tenth of the rate); CUDA
 # training is not bit-reproducible, so a replay gives other checksums. Loss curves:
-# results/cnnae/. DEVICE=cpu works: cnn-ae runs about 25 steps a second on this
-# project's 2-core CPU (17 minutes), cnn-rnn-ae about 9 (45 minutes).
+# results/cnnae/. DEVICE=cpu works; these models are small, so this 2-core CPU trains
+# them in well under an hour each (a first estimate, not a committed measurement).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
