@@ -134,3 +134,27 @@ def test_cnn_ae_ft_stores_and_uses_its_fine_tuned_decoder(crop):
     for bad in (b"\0" * 10, sections["DECW"][:-1], b"\xff\xff\xff\x7f" + sections["DECW"][4:]):
         with pytest.raises(CorruptPayloadError):
             CNNAEFTCodec().decode(header, [Section("LATN", sections["LATN"]), Section("DECW", bad)])
+
+
+@pytest.mark.parametrize("codec, options", [("cnn-ae", {}), ("cnn-rnn-ae", {"steps": 2}),
+                                            ("cnn-ae-ft", {"iterations": 20})])
+def test_range_coding_is_smaller_and_decodes_the_same(crop, codec, options):
+    fixed = latentpress.encode(crop, codec, **options)
+    coded = latentpress.encode(crop, codec, entropy="range", **options)
+    assert len(coded) < len(fixed)
+    assert np.array_equal(latentpress.decode(coded), latentpress.decode(fixed))
+    header, found = container.read(coded)
+    with pytest.raises(CorruptPayloadError):               # the other layout's bytes
+        get = {s.type: s.data for s in container.read(fixed)[1]}
+        latentpress.decode(container.write(header, [Section(s.type, get[s.type]) for s in found]))
+    with pytest.raises(CorruptPayloadError):
+        latentpress.decode(container.write(dataclasses.replace(header, params={**header.params, "entropy": "zip"}),
+                                           found))
+
+
+def test_range_coded_latents_out_of_range_are_refused():
+    from latentpress.codecs.cnnae.codec import unpack_latents
+    from latentpress.entropy.integer_rows import encode_integer_rows
+    data = encode_integer_rows(np.full((4, 64), 64, np.int64))       # 64 does not fit 6 bits
+    with pytest.raises(CorruptPayloadError):
+        unpack_latents(data, 1, 6, "range", "LATN")

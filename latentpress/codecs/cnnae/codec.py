@@ -9,11 +9,18 @@ header adds about 100 bytes). ``cnn-rnn-ae`` stores ``steps`` residual stages (1
 equal channels (so at three times the bits per pixel of its one channel) and decoded
 back to one.
 
-Payload version 1. Header parameters: ``model`` (the shipped weights' id) and, for
-cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae), or ``STG1`` … ``STGk`` (cnn-rnn-ae,
-one per stage, in order): the latents of all blocks in raster order of blocks, each
-block's 4×8×8 values in C order, packed most significant bit first, zero-padded to a
-whole byte.
+``entropy=range`` (beyond the seed, whose §7 notes it used no entropy coding) range-codes
+the same integers instead, one row per latent channel under per-file factorized priors
+(entropy/integer_rows.py); the decoded image is identical, the file smaller.
+
+Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
+(none or range) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, cnn-ae-ft),
+or ``STG1`` … ``STGk`` (cnn-rnn-ae, one per stage, in order), then ``DECW`` (cnn-ae-ft:
+the fine-tuned decoder, per tensor in state-dict order a float32 scale and int8 values).
+Latents with entropy=none: all blocks in raster order of blocks, each block's 4×8×8
+values in C order, packed most significant bit first, zero-padded to a whole byte; with
+entropy=range: integer rows, row c holding channel c of every block (blocks in raster
+order, then the 8×8 positions in C order).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from latentpress.codecs.cnnae.model import (
     RecurrentAutoencoder, dequantize, quantize,
 )
 from latentpress.container import Header, Section
+from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.weights import CHECKSUMS, load_weights
@@ -52,6 +60,39 @@ def unpack_bits(data: bytes, count: int, bits: int, what: str) -> np.ndarray:
                                   f"{-(-count * bits // 8)}")
     flat = np.unpackbits(np.frombuffer(data, np.uint8))[:count * bits].reshape(count, bits)
     return flat @ (1 << np.arange(bits - 1, -1, -1))
+
+
+ENTROPY = ("none", "range")
+
+
+def _check_entropy(entropy: str) -> None:
+    if entropy not in ENTROPY:
+        raise ParameterError(f"entropy must be one of {', '.join(ENTROPY)}, got {entropy!r}")
+
+
+def pack_latents(latents: np.ndarray, bits: int, entropy: str) -> bytes:
+    """N×4×8×8 integers → fixed-width bits (none) or range-coded rows, one per latent
+    channel, under per-file factorized priors (range; entropy/integer_rows.py)."""
+    if entropy == "none":
+        return pack_bits(latents, bits)
+    return encode_integer_rows(latents.astype(np.int64).transpose(1, 0, 2, 3).reshape(LATENT_CHANNELS, -1))
+
+
+def unpack_latents(data: bytes, blocks: int, bits: int, entropy: str, what: str) -> np.ndarray:
+    if entropy == "none":
+        values = unpack_bits(data, blocks * LATENT_VALUES, bits, what)
+        return values.reshape(blocks, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
+    rows = decode_integer_rows(data, LATENT_CHANNELS, blocks * LATENT_SIDE * LATENT_SIDE, what)
+    if rows.min(initial=0) < 0 or rows.max(initial=0) >= 1 << bits:
+        raise CorruptPayloadError(f"{what}: latent values outside 0-{(1 << bits) - 1}")
+    return rows.reshape(LATENT_CHANNELS, blocks, LATENT_SIDE, LATENT_SIDE).transpose(1, 0, 2, 3)
+
+
+def _header_entropy(header: Header) -> str:
+    entropy = header.params.get("entropy")
+    if entropy not in ENTROPY:
+        raise CorruptPayloadError(f"invalid entropy {entropy!r}")
+    return entropy
 
 
 def _blocks(image: np.ndarray) -> tuple[torch.Tensor, int, int]:
@@ -109,27 +150,39 @@ class _PretrainedBlockCodec(Codec):
                                       f"this build has {self.name + '-v1'!r}")
 
 
+@dataclass(frozen=True)
+class AEParams:
+    entropy: str = "none"
+    """none: fixed-width 6-bit latents, the seed's exact 16:1; range: range-coded under
+    per-file priors (smaller, the ratio then depends on the image)."""
+
+    def validate(self) -> None:
+        _check_entropy(self.entropy)
+
+
 @register
 class CNNAECodec(_PretrainedBlockCodec):
     name = "cnn-ae"
     description = "seed 001: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
     weights = "cnn-ae-v1.safetensors"
+    Params = AEParams
+    bench_variants = {"cnn-ae-range": {"entropy": "range"}}
 
-    def encode(self, image: np.ndarray, params) -> Payload:
+    def encode(self, image: np.ndarray, params: AEParams) -> Payload:
         _check_size(image, self.name)
         model = _load(self.name)
         blocks, _, _ = _blocks(image)
-        latents = quantize(_batched(model.encoder, blocks), LATENT_BITS)
-        return Payload([Section("LATN", pack_bits(latents.numpy().astype(np.uint8), LATENT_BITS))],
-                       {"model": f"{self.name}-v1"})
+        latents = quantize(_batched(model.encoder, blocks), LATENT_BITS).numpy().astype(np.uint8)
+        return Payload([Section("LATN", pack_latents(latents, LATENT_BITS, params.entropy))],
+                       {"model": f"{self.name}-v1", "entropy": params.entropy})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self._check_model(header)
+        entropy = _header_entropy(header)
         rows, columns = _grid(header)
         (data,) = self.expect_sections(sections, ["LATN"])
-        values = unpack_bits(data, rows * columns * LATENT_VALUES, LATENT_BITS, "LATN")
+        values = unpack_latents(data, rows * columns, LATENT_BITS, entropy, "LATN")
         latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
-        latents = latents.reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
         blocks = _batched(_load(self.name).decoder, latents)
         return _image(blocks, rows, columns, header.height, header.width, header.channels)
 
@@ -138,10 +191,13 @@ class CNNAECodec(_PretrainedBlockCodec):
 class RNNParams:
     steps: int = RNN_STEPS
     """Residual stages stored: 1, 2 or 3 (0.5, 1.0, 1.5 bpp on RGB; 3 is the seed's 16:1)."""
+    entropy: str = "none"
+    """none (fixed-width bits) or range (per-file priors), as for cnn-ae."""
 
     def validate(self) -> None:
         if not 1 <= self.steps <= RNN_STEPS:
             raise ParameterError(f"steps must be 1-{RNN_STEPS}, got {self.steps}")
+        _check_entropy(self.entropy)
 
 
 @register
@@ -152,6 +208,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     Params = RNNParams
     progressive = True
     bench_points = tuple({"steps": k} for k in range(1, RNN_STEPS + 1))
+    bench_variants = {"cnn-rnn-ae-range": {"entropy": "range"}}
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
         _check_size(image, self.name)
@@ -166,9 +223,10 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
                     inputs = model.stage_input(blocks[i:i + BATCH], before)
                     codes.append(quantize(model.encoders[step](inputs), RNN_BITS))
             latents = torch.cat(codes)
-            sections.append(Section(f"STG{step + 1}", pack_bits(latents.numpy().astype(np.uint8), RNN_BITS)))
+            sections.append(Section(f"STG{step + 1}",
+                                    pack_latents(latents.numpy().astype(np.uint8), RNN_BITS, params.entropy)))
             reconstruction = self._stage_output(model, step, latents, reconstruction)
-        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps})
+        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps, "entropy": params.entropy})
 
     @staticmethod
     def _stage_output(model: RecurrentAutoencoder, step: int, latents: torch.Tensor,
@@ -184,6 +242,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     def decode(self, header: Header, sections, steps: int | None = None) -> np.ndarray:
         """``steps``: decode only the first stages (progressive decoding); all by default."""
         self._check_model(header)
+        entropy = _header_entropy(header)
         stored = header.params.get("steps")
         if type(stored) is not int or not 1 <= stored <= RNN_STEPS:
             raise CorruptPayloadError(f"invalid steps {stored!r}")
@@ -194,8 +253,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
         model = _load(self.name)
         reconstruction = None
         for step in range(steps or stored):
-            values = unpack_bits(data[step], rows * columns * LATENT_VALUES, RNN_BITS, f"STG{step + 1}")
-            latents = torch.from_numpy(values).reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
+            latents = torch.from_numpy(unpack_latents(data[step], rows * columns, RNN_BITS, entropy, f"STG{step + 1}"))
             reconstruction = self._stage_output(model, step, latents, reconstruction)
         return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels)
 
@@ -206,8 +264,11 @@ class FineTuneParams:
     """Adam steps fine-tuning the narrow decoder on the image's blocks (0: the pretrained one)."""
     lr: float = 1e-3
     seed: int = 0
+    entropy: str = "none"
+    """none (fixed-width bits) or range (per-file priors), as for cnn-ae."""
 
     def validate(self) -> None:
+        _check_entropy(self.entropy)
         if not 0 <= self.iterations <= 100_000:
             raise ParameterError(f"iterations must be 0-100000, got {self.iterations}")
         if not 0 < self.lr <= 1:
@@ -273,14 +334,15 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
 
     def encode(self, image: np.ndarray, params: FineTuneParams) -> Payload:
         latents, decoder = self.fine_tune(image, params)
-        return Payload([Section("LATN", pack_bits(latents.numpy().astype(np.uint8), LATENT_BITS)),
-                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1"})
+        return Payload([Section("LATN", pack_latents(latents.numpy().astype(np.uint8), LATENT_BITS, params.entropy)),
+                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1", "entropy": params.entropy})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self._check_model(header)
+        entropy = _header_entropy(header)
         rows, columns = _grid(header)
         latent_data, weight_data = self.expect_sections(sections, ["LATN", "DECW"])
-        values = unpack_bits(latent_data, rows * columns * LATENT_VALUES, LATENT_BITS, "LATN")
+        values = unpack_latents(latent_data, rows * columns, LATENT_BITS, entropy, "LATN")
         decoder = copy.deepcopy(_load(self.name).decoder)
         unpack_decoder(weight_data, decoder)
         latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
