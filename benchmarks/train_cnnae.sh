@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Seed 001's block autoencoders (issue 8): latentpress/weights/cnn-{ae,rnn-ae,ae-ft}-v1.safetensors.
 #
-# How they were made (2026-11-22), on one NVIDIA H100 lent to the session, all at once
-# (about 8 minutes), on the 41 training photos of .gpu-data/photos (benchmarks/train_cae.sh
+# How they were made (2026-11-22), on one NVIDIA H100 lent to the session, in one call of
+# about 8 minutes (cnn-ae then cnn-ae-ft in sequence, the other two beside them), on the
+# 41 training photos of .gpu-data/photos (benchmarks/train_cae.sh
 # step 1 makes them; the held-out photos 006, 012, …, 048 are not among them):
 #   cnn-ae      lr 1e-3, --time-budget 220 → 25,806 steps
 #   cnn-ae-ft   the narrow decoder on that cnn-ae's frozen encoder, --time-budget 220 → 32,181 steps

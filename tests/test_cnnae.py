@@ -158,3 +158,13 @@ def test_range_coded_latents_out_of_range_are_refused():
     data = encode_integer_rows(np.full((4, 64), 64, np.int64))       # 64 does not fit 6 bits
     with pytest.raises(CorruptPayloadError):
         unpack_latents(data, 1, 6, "range", "LATN")
+
+
+def test_the_block_padding_counts_in_the_size_limit(small_rgb):
+    from latentpress.codecs.cnnae import codec as cnnae
+    header, found = container.read(latentpress.encode(small_rgb, "cnn-ae", entropy="range"))
+    tall = dataclasses.replace(header, width=1, height=cnnae.MAX_PIXELS)    # 1 pixel wide, 32 once padded
+    with pytest.raises(LimitError):
+        cnnae.CNNAECodec().decode(tall, found)
+    with pytest.raises(ParameterError):
+        latentpress.encode(small_rgb, "cnn-ae-ft", seed=1 << 64)

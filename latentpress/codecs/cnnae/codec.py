@@ -11,7 +11,8 @@ back to one.
 
 ``entropy=range`` (beyond the seed, whose §7 notes it used no entropy coding) range-codes
 the same integers instead, one row per latent channel under per-file factorized priors
-(entropy/integer_rows.py); the decoded image is identical, the file smaller.
+(entropy/integer_rows.py); the decoded image is identical, the file usually smaller (on
+a tiny image the priors can cost more than they save).
 
 Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
 (none or range) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, cnn-ae-ft),
@@ -44,7 +45,7 @@ from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.weights import CHECKSUMS, load_weights
 
 MAX_PIXELS = 1 << 24
-BATCH = 1024                      # blocks per network call: bounds memory on any image size
+BATCH = 1024                      # blocks per network call
 LATENT_VALUES = LATENT_CHANNELS * LATENT_SIDE * LATENT_SIDE
 
 
@@ -115,17 +116,22 @@ def _batched(fn, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
 
 
+def _padded_pixels(height: int, width: int) -> int:
+    """Pixels after padding to whole blocks: what the networks and buffers work on."""
+    return -(-height // BLOCK) * -(-width // BLOCK) * BLOCK * BLOCK
+
+
 def _grid(header: Header) -> tuple[int, int]:
-    if header.height * header.width > MAX_PIXELS:
-        raise LimitError(f"{header.codec} decodes images up to {MAX_PIXELS:,} pixels; "
-                         f"this one claims {header.height * header.width:,}")
+    if _padded_pixels(header.height, header.width) > MAX_PIXELS:
+        raise LimitError(f"{header.codec} decodes images up to {MAX_PIXELS:,} pixels (padded to whole "
+                         f"32×32 blocks); this one claims {header.width}x{header.height}")
     return -(-header.height // BLOCK), -(-header.width // BLOCK)
 
 
 def _check_size(image: np.ndarray, name: str) -> None:
-    if image.shape[0] * image.shape[1] > MAX_PIXELS:
-        raise LimitError(f"{name} codes images up to {MAX_PIXELS:,} pixels; "
-                         f"this one has {image.shape[0] * image.shape[1]:,}")
+    if _padded_pixels(image.shape[0], image.shape[1]) > MAX_PIXELS:
+        raise LimitError(f"{name} codes images up to {MAX_PIXELS:,} pixels (padded to whole 32×32 blocks); "
+                         f"this one is {image.shape[1]}x{image.shape[0]}")
 
 
 @functools.cache
@@ -269,10 +275,15 @@ class FineTuneParams:
 
     def validate(self) -> None:
         _check_entropy(self.entropy)
+        if not 0 <= self.seed < 1 << 63:
+            raise ParameterError(f"seed must be 0 to 2^63-1, got {self.seed}")
         if not 0 <= self.iterations <= 100_000:
             raise ParameterError(f"iterations must be 0-100000, got {self.iterations}")
         if not 0 < self.lr <= 1:
             raise ParameterError(f"lr must be in (0, 1], got {self.lr}")
+
+
+MAX_SCALE = 1e6                   # of a DECW tensor: weights up to 1.27e8
 
 
 def _decoder_tensors(decoder: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -284,9 +295,12 @@ def pack_decoder(decoder: torch.nn.Module) -> bytes:
     out = bytearray()
     for _, tensor in _decoder_tensors(decoder):
         values = tensor.detach().float().numpy().ravel()
-        scale = np.float32(np.abs(values).max() / 127.0) if values.size and np.abs(values).max() > 0 else np.float32(0)
+        peak = float(np.abs(values).max()) if values.size else 0.0
+        if not (np.isfinite(peak) and peak / 127.0 < MAX_SCALE):
+            raise ParameterError(f"fine-tuning diverged (weights up to {peak}); use a lower lr")
+        scale = np.float32(peak / 127.0)
         q = np.zeros(values.size, np.int8) if scale == 0 else np.clip(np.rint(values / scale), -127, 127).astype(np.int8)
-        out += np.float32(scale).tobytes() + q.tobytes()
+        out += np.asarray(scale, "<f4").tobytes() + q.tobytes()
     return bytes(out)
 
 
@@ -298,8 +312,8 @@ def unpack_decoder(data: bytes, decoder: torch.nn.Module) -> None:
         raise CorruptPayloadError(f"DECW: {len(data)} bytes where the decoder takes {expected}")
     state, offset = {}, 0
     for name, tensor in tensors:
-        scale = float(np.frombuffer(data, np.float32, 1, offset)[0])
-        if not (np.isfinite(scale) and 0 <= scale < 1e6):
+        scale = float(np.frombuffer(data, "<f4", 1, offset)[0])
+        if not (np.isfinite(scale) and 0 <= scale < MAX_SCALE):
             raise CorruptPayloadError(f"DECW: invalid scale {scale} for {name}")
         q = np.frombuffer(data, np.int8, tensor.numel(), offset + 4).astype(np.float32)
         state[name] = torch.from_numpy(q * np.float32(scale)).reshape(tensor.shape)
