@@ -1,4 +1,5 @@
-"""Codecs ``cnn-ae`` and ``cnn-rnn-ae``: seed 001's pretrained block autoencoders (model.py).
+"""Codecs ``cnn-ae``, ``cnn-rnn-ae`` and ``cnn-ae-ft``: seed 001's pretrained block
+autoencoders (model.py).
 
 The image is cut into 32×32 blocks (edge-padded to a multiple of 32, cropped after
 decoding); every block becomes a 4×8×8 latent of integers, stored as fixed-width bits
