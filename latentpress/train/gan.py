@@ -6,8 +6,11 @@ and a Wasserstein loss.
 
 (results/cnnae/gan-ae-trial-log.jsonl is this command on the project's 2-core CPU,
 stopped after 1,350 steps: the training PSNR fell from 25.7 to 23.4 dB as the critic's
-gap grew. With the MSE on the [0, 1] scale the adversarial term dominates; the weight of
-the L2 term needs a sweep before a ``gan-ae`` codec ships.)
+gap grew. With the MSE on the [0, 1] scale the adversarial term dominates.
+results/cnnae/gan-ae-l2w1000-trial-log.jsonl is the same with ``--l2-weight 1000
+--steps 2000``: the training PSNR holds at the cnn-ae's, and the adversarial term then
+changes next to nothing. The weight of the L2 term needs a sweep between the two before
+a ``gan-ae`` codec ships.)
 
 As §6.3: RMSProp at 2e-5 for both networks, critic weights clipped to ±0.01, a critic
 without a sigmoid (WGAN), 5 critic steps per generator step (the WGAN paper's default;
