@@ -85,6 +85,7 @@ MAX_PIXELS = 1 << 24
 MAX_STEP = 1 << 12
 MAX_CONDITION = 1.1
 _OVERHEAD_BYTES = 200                       # header and container framing, inside the bpp target
+MIN_MAP_BYTES_PER_VALUE = 0.01              # JPEG 2000's floor when the side information eats the target
 ENTROPY = ("jpeg2000", "range")
 # Whole-image inference in tiles (pixels; margins cover the networks' receptive fields).
 _TILE, _MARGIN = 512, 64
@@ -378,6 +379,10 @@ class CAECodec(Codec):
         levels = [(r - low) / (high - low) * LEVELS for r in rotated]          # eq. (4), unrounded
         if params.entropy == "jpeg2000":
             mosaic = to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
+            # Where the header and the rotation leave (almost) nothing of the target (a
+            # small image at a low bpp), JPEG 2000 would code no maps at all and decode
+            # mid-grey levels far from the maps' zero: give it a floor, and overshoot.
+            target = max(target, MIN_MAP_BYTES_PER_VALUE * mosaic.size)
             sections.append(Section("MAPS", _jpeg2000_encode(mosaic, target)))
         else:
             rows = np.concatenate([v.reshape(v.shape[0], -1) for v in levels]) - _zero_level(low, high)
