@@ -20,7 +20,9 @@ Encoding (§II-B), per image:
 4. ``entropy=jpeg2000`` (default): OpenJPEG (through Pillow) codes that image with its
    rate control aimed at ``bpp`` for the whole file (header and side information
    included), so EBCOT's post-compression rate-distortion optimisation shares the bits
-   between all maps of all components. ``entropy=range``: the 12-bit values are instead
+   between all maps of all components. Where the header and the rotation leave less
+   than 0.01 byte per map value (a small image at a low bpp), the maps get that much
+   and the file overshoots the target. ``entropy=range``: the 12-bit values are instead
    quantized uniformly around the level of zero, with the finest step whose coded size
    meets ``bpp`` (bisection on the size), and range-coded under per-file factorized
    priors (entropy/integer_rows.py: a table per map, one shared table, or a Laplace per
