@@ -11,13 +11,11 @@ results/cae/tables.md. Cheap: no codec runs here::
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from latentpress.bench.report import build, markdown_table
+from latentpress.bench.report import build, load, markdown_table
 
 CAE = ("cae", "cae-range", "cae-patches", "cae-nopca")
 ANCHORS = ("jpeg2000", "jpeg-444", "jpeg-420", "webp", "avif", "factorized")
@@ -57,10 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     out += ["#### Kodak-average points (target bpp: measured bpp / PSNR dB / MS-SSIM dB)",
             markdown_table(["codec"] + [f"point {i + 1}" for i in range(width - 1)],
                            [r + [""] * (width - len(r)) for r in rows]), ""]
-    records = defaultdict(list)
-    for line in Path(args.bench, "records.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        records[record["codec"]].append(record)
+    # The bench's own reading of the records: the latest per job, stale models left out.
+    records = {name: codec.records for name, codec in load(args.bench)[0].items()}
     rows = []
     for name in TABLE_I:
         if not records.get(name):

@@ -87,3 +87,14 @@ def test_cae_trainer_exports_weights_the_codec_model_loads(tmp_path, photos, com
     from safetensors import safe_open
     with safe_open(str(tmp_path / "run" / CHECKPOINT), "pt") as handle:
         assert handle.metadata()["step"] == "2"
+
+
+def test_gan_trainer_resumes_and_exports_an_autoencoder(tmp_path, photos):
+    from latentpress.codecs.cnnae.model import BlockAutoencoder
+    from latentpress.train import gan
+    base = ["--data", str(photos), "--run", str(tmp_path / "gan"), "--batch", "2", "--threads", "1"]
+    gan.main(base + ["--steps", "2"])
+    gan.main(base + ["--steps", "3", "--export", str(tmp_path / "g.safetensors")])
+    logged = [json.loads(line) for line in (tmp_path / "gan" / LOG).read_text().splitlines()]
+    assert [r["step"] for r in logged] == [2, 3]
+    BlockAutoencoder().load_state_dict({k: v.float() for k, v in load_file(str(tmp_path / "g.safetensors")).items()})

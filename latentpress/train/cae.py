@@ -31,8 +31,7 @@ from safetensors.torch import load_file
 
 from latentpress.codecs.cae.model import CHROMA, LUMA, ConvolutionalAutoencoder, rgb_to_ycbcr
 from latentpress.train.crops import RandomCrops
-from latentpress.train.loop import CHECKPOINT, TrainConfig, train
-from latentpress.weights import export_weights
+from latentpress.train.loop import CHECKPOINT, TrainConfig, export_checkpoint, train
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,9 +93,7 @@ def main(argv: list[str] | None = None) -> None:
                          decay_at=args.decay_at)
     done = train(model, step_fn, config, run)
     if args.export:
-        tensors = load_file(str(Path(run) / CHECKPOINT))
-        model.cpu().load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        export_weights(model, args.export, {
+        export_checkpoint(model, run, args.export, {
             "model": f"cae-{args.component}", "architecture": arch.describe(), "steps": str(done),
             "lambda": str(args.lmbda), "data": Path(args.data).name,
         })

@@ -27,8 +27,7 @@ from safetensors.torch import load_file
 
 from latentpress.codecs.cnnae.model import BlockAutoencoder, RecurrentAutoencoder
 from latentpress.train.crops import HELD_OUT, RandomCrops
-from latentpress.train.loop import CHECKPOINT, TrainConfig, train
-from latentpress.weights import export_weights
+from latentpress.train.loop import TrainConfig, export_checkpoint, train
 
 MODELS = ("cnn-ae", "cnn-rnn-ae", "cnn-ae-ft")
 
@@ -82,10 +81,8 @@ def main(argv: list[str] | None = None) -> None:
                          time_budget=args.time_budget, device=args.device)
     done = train(model, step_fn, config, run)
     if args.export:
-        tensors = load_file(str(Path(run) / CHECKPOINT))
-        model.cpu().load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        export_weights(model, args.export, {"model": args.model, "steps": str(done), "lr": str(args.lr),
-                                            "data": Path(args.data).name})
+        export_checkpoint(model, run, args.export, {"model": args.model, "steps": str(done), "lr": str(args.lr),
+                                                    "data": Path(args.data).name})
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ import argparse
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from latentpress.codecs.factorized.model import (
     GAIN_MAX, GAIN_MIN, Architecture, FactorizedAutoencoder, lambda_for_gain, log_uniform,
 )
 from latentpress.train.crops import RandomCrops
-from latentpress.train.loop import CHECKPOINT, TrainConfig, train
-from latentpress.weights import export_weights
+from latentpress.train.loop import TrainConfig, export_checkpoint, train
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,10 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(steps=args.steps, learning_rate=args.lr, seed=args.seed, threads=args.threads)
     train(model, step_fn, config, args.run)
     if args.export:
-        tensors = load_file(str(Path(args.run) / CHECKPOINT))
-        state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        model.load_state_dict(state)
-        export_weights(model, args.export, {
+        export_checkpoint(model, args.run, args.export, {
             "model": "factorized", "architecture": model.arch.describe(), "steps": str(args.steps),
             "lambda0": str(args.lambda0), "data": Path(args.data).name,
         })

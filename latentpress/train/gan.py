@@ -31,18 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from latentpress.codecs.cnnae.model import BlockAutoencoder, critic
 from latentpress.train.crops import HELD_OUT, RandomCrops
-from latentpress.train.loop import CHECKPOINT, LOG, _optimizer_tensors, _restore_optimizer
+from latentpress.train.loop import CHECKPOINT, LOG, read_checkpoint, truncate_log, write_checkpoint
 from latentpress.weights import export_weights
 
 CRITIC_STEPS = 5
@@ -77,33 +75,17 @@ def main(argv: list[str] | None = None) -> None:
     c_opt = torch.optim.RMSprop(judge.parameters(), lr=args.lr)
     out = Path(args.run)
     out.mkdir(parents=True, exist_ok=True)
+    parts = {"generator.": generator, "critic.": judge, "g_opt.": g_opt, "c_opt.": c_opt}
     checkpoint, start = out / CHECKPOINT, 0
     if checkpoint.exists():
-        with safe_open(str(checkpoint), "pt") as handle:
-            start = int(handle.metadata()["step"])
-        tensors = load_file(str(checkpoint))
-        for prefix, module in (("generator.", generator), ("critic.", judge)):
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        for prefix, optimizer in (("g_opt.", g_opt), ("c_opt.", c_opt)):
-            _restore_optimizer(optimizer, {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        start = int(read_checkpoint(checkpoint, parts)["step"])
     log_path = out / LOG
-    if log_path.exists():
-        lines = log_path.read_text().splitlines(keepends=True)
-        log_path.write_text("".join(line for line in lines if json.loads(line)["step"] <= start))
+    truncate_log(log_path, start)
     (out / "config.json").write_text(json.dumps(vars(args), indent=2))
     crops = RandomCrops(args.data, 32, exclude=HELD_OUT)
 
     def batch(step: int, k: int) -> torch.Tensor:
         return crops.batch(args.batch, args.seed, step * (CRITIC_STEPS + 1) + k).to(args.device)
-
-    def save(step: int) -> None:
-        tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-        tensors.update({f"critic.{k}": v.detach().cpu().contiguous() for k, v in judge.state_dict().items()})
-        for prefix, optimizer in (("g_opt.", g_opt), ("c_opt.", c_opt)):
-            tensors.update({f"{prefix}{k}": v.cpu() for k, v in _optimizer_tensors(optimizer).items()})
-        tmp = checkpoint.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata={"step": str(step)})
-        os.replace(tmp, checkpoint)
 
     started = time.monotonic()
     running = {"mse": 0.0, "critic_gap": 0.0}
@@ -141,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
                 running, counted = {"mse": 0.0, "critic_gap": 0.0}, 0
             if (step + 1) % 200 == 0 or step + 1 == args.steps:
-                save(step + 1)
+                write_checkpoint(checkpoint, parts, {"step": str(step + 1)})
     if args.export:
         generator.cpu()
         export_weights(generator, args.export, {"model": "gan-ae", "steps": str(args.steps), "lr": str(args.lr),

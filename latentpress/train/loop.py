@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -73,14 +74,40 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict(state_dict)
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                    total: int | None = None) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({k: v.cpu() for k, v in _optimizer_tensors(optimizer).items()})
-    metadata = {"step": str(step)} if total is None else {"step": str(step), "steps": str(total)}
+def write_checkpoint(path: Path, parts: dict[str, torch.nn.Module | torch.optim.Optimizer],
+                     metadata: dict[str, str]) -> None:
+    """Save modules and optimizers under their prefixes (``model.``, ``optimizer.``; a run
+    with several of each names them), atomically."""
+    tensors = {}
+    for prefix, part in parts.items():
+        if isinstance(part, torch.optim.Optimizer):
+            items = {k.removeprefix("optimizer."): v for k, v in _optimizer_tensors(part).items()}
+        else:
+            items = part.state_dict()
+        tensors.update({f"{prefix}{k}": v.detach().cpu().contiguous() for k, v in items.items()})
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path, parts: dict[str, torch.nn.Module | torch.optim.Optimizer]) -> dict[str, str]:
+    """Load what write_checkpoint saved into the same parts; returns the metadata."""
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    for prefix, part in parts.items():
+        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if isinstance(part, torch.optim.Optimizer):
+            _restore_optimizer(part, {f"optimizer.{k}": v for k, v in own.items()})
+        else:
+            part.load_state_dict(own)
+    return metadata
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                    total: int | None = None) -> None:
+    metadata = {"step": str(step)} if total is None else {"step": str(step), "steps": str(total)}
+    write_checkpoint(path, {"model.": model, "optimizer.": optimizer}, metadata)
 
 
 def _log_step(line: str) -> int | None:
@@ -88,6 +115,31 @@ def _log_step(line: str) -> int | None:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return None                       # a line cut short by a kill
+
+
+def truncate_log(path: Path, start: int) -> None:
+    """A run killed between checkpoints logged steps it will now redo (and perhaps half a
+    line): keep only the lines up to the checkpoint's step."""
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if (_log_step(line) or start + 1) <= start]
+        if len(kept) != len(lines):
+            path.write_text("".join(kept))
+
+
+def export_checkpoint(model: torch.nn.Module, run: str | Path, path: str, metadata: dict[str, str]) -> str:
+    """The run's checkpointed model as shipped weights (float16 safetensors); returns the SHA-256."""
+    from latentpress.weights import export_weights
+
+    model.cpu()
+    read_checkpoint(Path(run) / CHECKPOINT, {"model.": model})
+    return export_weights(model, path, metadata)
+
+
+def _schedule(config: TrainConfig) -> tuple[int, int]:
+    """(the first step at a tenth of the learning rate, the step to stop at)"""
+    decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
+    return decay_at, (min(config.steps, config.stop_after) if config.stop_after else config.steps)
 
 
 def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir: str | Path) -> int:
@@ -107,27 +159,15 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
     calibrate = bool(config.time_budget)
     checkpoint = out / CHECKPOINT
     if checkpoint.exists():
-        from safetensors import safe_open
-
-        with safe_open(str(checkpoint), "pt") as handle:
-            metadata = handle.metadata()
+        metadata = read_checkpoint(checkpoint, {"model.": model, "optimizer.": optimizer})
         start = int(metadata["step"])
         if config.time_budget and "steps" in metadata:
             # The budget fixed the step count in an earlier part of this run: keep it.
             config, calibrate = replace(config, steps=int(metadata["steps"])), False
-        tensors = load_file(str(checkpoint))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_optimizer(optimizer, tensors)
     log_path = out / LOG
-    if log_path.exists():
-        # A run killed between checkpoints logged steps it will now redo: drop them.
-        lines = log_path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if (_log_step(line) or start + 1) <= start]
-        if len(kept) != len(lines):
-            log_path.write_text("".join(kept))
+    truncate_log(log_path, start)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
-    end = min(config.steps, config.stop_after) if config.stop_after else config.steps
+    decay_at, end = _schedule(config)
     model.train()
     with open(log_path, "a") as log, tqdm(total=config.steps, initial=start, unit="step") as bar:
         running: dict[str, float] = {}
@@ -167,8 +207,7 @@ def train(model: torch.nn.Module, step_fn: StepFn, config: TrainConfig, out_dir:
                     config = replace(config, steps=max(step + 1, fits))
                     if config.decay_at > config.steps:
                         config = replace(config, decay_at=0)
-                    decay_at = config.decay_at or math.floor(config.steps * (1 - config.decay_fraction))
-                    end = min(config.steps, config.stop_after) if config.stop_after else config.steps
+                    decay_at, end = _schedule(config)
                     bar.total = config.steps
                     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
             if (step + 1) % config.log_every == 0 or (step + 1 == end and counted):

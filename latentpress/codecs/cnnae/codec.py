@@ -122,6 +122,13 @@ def _padded_pixels(height: int, width: int) -> int:
     return -(-height // BLOCK) * -(-width // BLOCK) * BLOCK * BLOCK
 
 
+def _render(decoder: torch.nn.Module, values: np.ndarray, header: Header) -> np.ndarray:
+    """6-bit latents (blocks × 4 × 8 × 8) → the decoded image the header describes."""
+    rows, columns = _grid(header)
+    blocks = _batched(decoder, dequantize(torch.from_numpy(values).float(), LATENT_BITS))
+    return _image(blocks, rows, columns, header.height, header.width, header.channels)
+
+
 def _grid(header: Header) -> tuple[int, int]:
     if _padded_pixels(header.height, header.width) > MAX_PIXELS:
         raise LimitError(f"{header.codec} decodes images up to {MAX_PIXELS:,} pixels (padded to whole "
@@ -189,9 +196,7 @@ class CNNAECodec(_PretrainedBlockCodec):
         rows, columns = _grid(header)
         (data,) = self.expect_sections(sections, ["LATN"])
         values = unpack_latents(data, rows * columns, LATENT_BITS, entropy, "LATN")
-        latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
-        blocks = _batched(_load(self.name).decoder, latents)
-        return _image(blocks, rows, columns, header.height, header.width, header.channels)
+        return _render(_load(self.name).decoder, values, header)
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,4 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
         values = unpack_latents(latent_data, rows * columns, LATENT_BITS, entropy, "LATN")
         decoder = copy.deepcopy(_load(self.name).decoder)
         unpack_decoder(weight_data, decoder)
-        latents = dequantize(torch.from_numpy(values).float(), LATENT_BITS)
-        blocks = _batched(decoder, latents.reshape(-1, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE))
-        return _image(blocks, rows, columns, header.height, header.width, header.channels)
+        return _render(decoder, values, header)
