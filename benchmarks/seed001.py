@@ -2,8 +2,9 @@
 JPEG 2000 forced to the same file size, on the 24 Kodak images (the seed's "HR images"
 are not available; Kodak stands in for them).
 
-For each image: ``cnn-ae``, ``cnn-rnn-ae`` (three stages, and the quality after one and
-two), ``cnn-ae-ft``; then JPEG (Pillow/libjpeg, 4:2:0, optimized Huffman tables) at the
+For each image: ``cnn-ae``, ``gan-ae``, ``cnn-rnn-ae`` (three stages, and the quality
+after one and two), ``cnn-ae-ft``, and each of them again with ``deblock=true`` (the
+post-filter, beyond the seed); then JPEG (Pillow/libjpeg, 4:2:0, optimized Huffman tables) at the
 highest quality whose file is no larger than the ``cnn-ae`` file, and JPEG 2000
 (OpenJPEG through Pillow, irreversible with the colour transform, its rate control aimed at that size). PSNR-RGB
 and SSIM (latentpress.metrics: Gaussian window, mean over the RGB channels), encode and
@@ -33,7 +34,10 @@ from latentpress.metrics import psnr, ssim
 
 ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
-CODECS = ("cnn-ae", "cnn-rnn-ae", "cnn-ae-ft")
+# Row label → (codec, parameters).
+CODECS = {"cnn-ae": ("cnn-ae", {}), "gan-ae": ("gan-ae", {}), "cnn-rnn-ae": ("cnn-rnn-ae", {}),
+          "cnn-ae-ft": ("cnn-ae-ft", {})}
+CODECS.update({f"{label}, deblocked": (codec, {"deblock": True}) for label, (codec, _) in list(CODECS.items())})
 # Table 3 of the seed (HR images, 16:1): PSNR dB, SSIM.
 SEED = {"jpeg2000": (36.1, 0.993), "cnn-ae-ft": (33.9, 0.99), "gan-ae": (32.53, 0.987), "jpeg": (33.2, 0.986),
         "cnn-rnn-ae": (30.2, 0.972), "cnn-ae": (28.9, 0.968)}
@@ -87,8 +91,8 @@ def image_records(path: Path, names: list[str], target: int | None) -> list[dict
     pixels = np.asarray(Image.open(path).convert("RGB"))
     records = []
     for name in names:
-        codec = get_codec(name)
-        params = codec.parse_params({})
+        codec = get_codec(CODECS[name][0])
+        params = codec.parse_params(CODECS[name][1])
         data, encoded = measure(lambda: api.pack(codec, pixels, codec.encode(pixels, params)))
         decoded, decoded_m = measure(lambda: api.decode(data))
         record = {"image": path.name, "codec": name, **_quality(pixels, decoded, len(data)), **_timing(encoded, decoded_m)}
@@ -156,10 +160,13 @@ def tables(results: dict) -> str:
              "| method | seed PSNR dB | seed SSIM | ratio | bpp | PSNR dB | SSIM | encode s | decode s "
              "| encode peak RSS MB | decode peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    order = ("jpeg2000", "cnn-ae-ft", "cnn-ae-ft, not fine-tuned", "gan-ae", "jpeg", "cnn-rnn-ae", "cnn-ae")
+    order = ("jpeg2000", "cnn-ae-ft", "cnn-ae-ft, deblocked", "cnn-ae-ft, not fine-tuned", "gan-ae",
+             "gan-ae, deblocked", "jpeg", "cnn-rnn-ae", "cnn-rnn-ae, deblocked", "cnn-ae", "cnn-ae, deblocked")
     for name in order:
         rows = [r for r in records if r["codec"] == name]
         seed_psnr, seed_ssim = SEED.get(name, ("–", "–"))
+        if not rows and name.endswith("deblocked"):
+            continue
         if not rows:
             lines.append(f"| {name} | {seed_psnr} | {seed_ssim} | not measured yet | | | | | | | |")
             continue

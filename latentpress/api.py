@@ -52,16 +52,18 @@ def encode(image: "np.ndarray | Image.Image", codec: str | None = None, *,
 
 
 def pack(implementation: Codec, pixels: np.ndarray, payload: Payload, *, icc_profile: bytes | None = None,
-         exif: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> bytes:
+         exif: bytes | None = None, limits: Limits = DEFAULT_LIMITS, request: bytes | None = None) -> bytes:
     """The ``.lpx`` bytes of a payload that ``implementation`` made from ``pixels`` (for
-    tools that build payloads themselves, e.g. several storage modes from one training)."""
+    tools that build payloads themselves, e.g. several storage modes from one training).
+    ``request``: an ``ENCP`` section (batch.request_record), recording what was asked for."""
     height, width = pixels.shape[:2]
     grey = pixels.ndim == 2
     header = Header(codec=implementation.name, codec_version=implementation.version,
                     width=width, height=height, channels=1 if grey else 3,
                     colour_space=ColourSpace.GREY if grey else ColourSpace.SRGB,
                     params=payload.params)
-    metadata = [Section(kind, data) for kind, data in (("ICCP", icc_profile), ("EXIF", exif)) if data]
+    metadata = [Section(kind, data) for kind, data in (("ICCP", icc_profile), ("EXIF", exif), ("ENCP", request))
+                if data]
     return container.write(header, payload.sections + metadata, limits)
 
 

@@ -232,11 +232,49 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
-    summary = run_bench(_codec_list(args.codecs), args.images, args.out,
-                        executor=make_executor("local", args.workers), points=_parse_points(args.points),
-                        progress=not args.quiet)
+    if args.address and args.engine != "ray":
+        raise CliError("--address is for --engine ray")
+    codecs, points = _codec_list(args.codecs), _parse_points(args.points)
+    executor = make_executor(args.engine, args.workers, args.address)
+    try:
+        summary = run_bench(codecs, args.images, args.out, executor=executor, points=points, progress=not args.quiet)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
     if summary.failed:
         raise CliError(f"{summary.failed} job(s) failed; see {Path(args.out) / 'errors.jsonl'}")
+
+
+def cmd_batch(args: argparse.Namespace) -> None:
+    from latentpress.batch import run_batch
+    from latentpress.distributed import make_executor
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    if args.address and args.engine != "ray":
+        raise CliError("--address is for --engine ray")
+    params = _codec_params(args)
+    if args.decode and (params or args.codec or args.verify):
+        raise CliError("--decode takes no codec options and no --verify (the files say how they were coded)")
+    if args.report and Path(args.report).is_dir():
+        raise CliError(f"{args.report}: is a directory")
+    executor = make_executor(args.engine, args.workers, args.address)
+    try:
+        summary = run_batch(args.input, args.output, args.codec, params, decode=args.decode, executor=executor,
+                            verify=args.verify, limits=_limits(args), progress=not args.quiet, report=args.report)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+    print(summary.text())
+    for entry in summary.entries:
+        if entry["status"] == "failed":
+            message = entry["error"] if entry["error"].startswith(entry["input"]) else f"{entry['input']}: {entry['error']}"
+            print(f"latentpress: failed: {message}", file=sys.stderr)
+    if summary.failed:
+        raise CliError(f"{summary.failed} of {summary.images} image(s) failed"
+                       + (f"; see {args.report}" if args.report else ""))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -300,10 +338,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="folder of PNG images")
     p.add_argument("--out", required=True, help="results folder (records.jsonl is the cache: reruns resume)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where the jobs run: local process pool (default) or Ray tasks, as for `batch`")
+    p.add_argument("--address", help="--engine ray: join this running cluster")
     p.add_argument("--points", action="append", metavar="CODEC:KEY=V1,V2",
                    help="replace a codec's default rate points (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("batch", help="encode every image under a folder into .lpx files (or --decode them), "
+                       "on a local process pool or a Ray cluster; safe to interrupt and rerun")
+    p.add_argument("input", help="folder of images (PNG, JPEG, TIFF, BMP, WebP), searched recursively")
+    p.add_argument("output", help="folder for the outputs: the same relative paths, suffix .lpx (.png with --decode)")
+    codec_options(p)
+    limit_option(p)
+    p.add_argument("--decode", action="store_true", help="decode every .lpx under INPUT to PNG instead")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); ray: Ray tasks (pip install 'latentpress[ray]')")
+    p.add_argument("--address", help="--engine ray: join this running cluster (default: start a local Ray instance)")
+    p.add_argument("--workers", type=int, default=None, help="parallel jobs (default: one per core / cluster CPU)")
+    p.add_argument("--verify", action="store_true", help="decode each output again and report its PSNR")
+    p.add_argument("--report", metavar="FILE.json", help="write every image's outcome and the summary here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("report", help="plots, BD-rate and speed tables and report.html from a bench folder")
     p.add_argument("folder")

@@ -27,7 +27,7 @@ from latentpress.errors import (
 MAGIC = b"\x89LPX\r\n\x1a\n"
 FORMAT_VERSION = 1
 END = "END "
-METADATA_TYPES = ("ICCP", "EXIF", "XMP ")
+METADATA_TYPES = ("ICCP", "EXIF", "XMP ", "ENCP")
 
 _PREFIX = struct.Struct("<8sBBH")          # magic, version, flags, body length
 _GEOMETRY = struct.Struct("<HIIBBBH")      # codec version, w, h, channels, depth, colour, params length

@@ -3,7 +3,8 @@
 ``SerialExecutor`` runs in this process; ``LocalExecutor`` in a pool of worker
 processes (default one per core). Both yield results as jobs finish, in any order, so
 callers write each result as soon as it exists and an interrupted run loses at most
-the jobs in flight. A Ray executor plugs in behind the same interface (issue 10).
+the jobs in flight. ``RayExecutor`` runs each job as a Ray task, on a local Ray instance
+or an existing cluster (Ray is an optional dependency).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Protocol
+
+from latentpress.errors import LatentpressError
+
+
+class ExecutorError(LatentpressError):
+    """An engine cannot be used (Ray missing, a cluster that cannot be reached)."""
 
 
 class Executor(Protocol):
@@ -49,33 +56,126 @@ class LocalExecutor:
         self.workers = max(1, workers or os.cpu_count() or 1)
 
     def map_unordered(self, fn, jobs):
-        jobs = list(jobs)
-        if not jobs:
-            return
+        """Jobs are drawn lazily, at most two per worker in flight, so a million-image
+        batch never holds more than that in memory. Stopping early (an exception, ^C, the
+        caller closing the generator) terminates the workers."""
+        queue = iter(jobs)
         # spawn, not fork: torch and the codec libraries hold threads and locks that a
         # forked child must not inherit.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker) as pool:
-            pending = {}
-            queue = iter(jobs)
+        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        pending = {}
+
+        def submit_next() -> bool:
             for job in queue:
                 pending[pool.submit(fn, job)] = job
-                if len(pending) >= 2 * self.workers:
-                    break
+                return True
+            return False
+
+        try:
+            while len(pending) < 2 * self.workers and submit_next():
+                pass
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = pending.pop(future)
                     exc = future.exception()
                     yield job, (exc if exc is not None else future.result())
-                    for next_job in queue:
-                        pending[pool.submit(fn, next_job)] = next_job
-                        break
+                    submit_next()
+        except BaseException:
+            _terminate(pool)
+            raise
+        pool.shutdown()
 
 
-def make_executor(name: str = "local", workers: int | None = None) -> Executor:
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())     # CPython keeps them here
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+
+
+def _ray_call(fn, job):
+    """A Ray task: one job, one compute thread (Ray gives each task the CPUs it declared)."""
+    _init_worker()
+    return fn(job)
+
+
+class RayExecutor:
+    """Each job is a Ray task declaring ``cpus_per_task`` CPUs (and ``gpus_per_task``
+    GPUs). ``address`` joins a running cluster (``ray start --head`` on one machine,
+    ``ray start --address=HEAD:6379`` on the others); without one a local Ray instance
+    with ``workers`` CPUs starts and stops with the executor."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 cpus_per_task: float = 1.0, gpus_per_task: float = 0.0) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ExecutorError("--engine ray needs Ray, which is optional: pip install 'latentpress[ray]' "
+                                "(with -c constraints.txt, as in the README)") from None
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            options = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            try:
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    ray.init(num_cpus=max(1, workers or os.cpu_count() or 1), **options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ExecutorError(f"cannot start or join Ray{f' at {address}' if address else ''}: {exc}") from None
+            self._started = True
+        cluster = int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_task, 1e-9))
+        self.workers = max(1, min(workers, cluster) if workers else cluster)
+        self._task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=0)(_ray_call)
+
+    def map_unordered(self, fn, jobs):
+        ray = self._ray
+        queue = iter(jobs)
+        pending = {}
+
+        def submit_next() -> bool:
+            for job in queue:
+                pending[self._task.remote(fn, job)] = job
+                return True
+            return False
+
+        try:
+            while len(pending) < 2 * self.workers and submit_next():
+                pass
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    job = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        result = getattr(exc, "cause", None) or exc
+                    except ray.exceptions.RayError as exc:       # a worker died, a node left
+                        result = exc
+                    yield job, result
+                    submit_next()
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+
+def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    if name == "ray":
+        return RayExecutor(address, workers)
+    if address:
+        raise ExecutorError("--address is for --engine ray")
     if name == "serial" or workers == 1 and name == "local":
         return SerialExecutor()
     if name == "local":
         return LocalExecutor(workers)
-    raise ValueError(f"unknown executor {name!r} (available: local, serial)")
+    raise ExecutorError(f"unknown engine {name!r} (available: local, ray, serial)")

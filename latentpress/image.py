@@ -7,6 +7,7 @@ supported, lives here.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -71,6 +72,10 @@ def as_array(image: "np.ndarray | Image.Image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+# File name suffixes of the image files latentpress reads from folders (training, batch).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+
+
 def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> LoadedImage:
     """Read an image file (PNG, JPEG, TIFF, BMP, WebP... anything Pillow reads)."""
     path = Path(path)
@@ -78,10 +83,19 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
+    return _open(path, path, max_pixels)
+
+
+def open_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> LoadedImage:
+    """The same from the bytes of an image file (``name`` labels its errors)."""
+    return _open(io.BytesIO(data), Path(name), max_pixels)
+
+
+def _open(source, path: Path, max_pixels: int | None) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 if max_pixels is not None and image.width * image.height > max_pixels:
                     raise ImageError(f"{path}: {image.width}x{image.height} exceeds the "
                                      f"limit of {max_pixels} pixels")

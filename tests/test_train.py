@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from latentpress.train.loop import CHECKPOINT, LOG, TrainConfig, train
 
@@ -98,3 +98,20 @@ def test_gan_trainer_resumes_and_exports_an_autoencoder(tmp_path, photos):
     logged = [json.loads(line) for line in (tmp_path / "gan" / LOG).read_text().splitlines()]
     assert [r["step"] for r in logged] == [2, 3]
     BlockAutoencoder().load_state_dict({k: v.float() for k, v in load_file(str(tmp_path / "g.safetensors")).items()})
+
+
+def test_checkpoints_of_the_older_nested_layout_still_resume(tmp_path):
+    from latentpress.train.loop import read_checkpoint, write_checkpoint
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    path = tmp_path / CHECKPOINT
+    write_checkpoint(path, {"net.": model, "opt.": optimizer}, {"step": "1"})
+    tensors = load_file(str(path))           # the older layout: "opt.optimizer.0.square_avg"
+    save_file({k.replace("opt.", "opt.optimizer.", 1): v for k, v in tensors.items()}, str(path), {"step": "1"})
+    fresh = torch.nn.Linear(3, 2)
+    fresh_optimizer = torch.optim.RMSprop(fresh.parameters(), lr=0.1)
+    assert read_checkpoint(path, {"net.": fresh, "opt.": fresh_optimizer}) == {"step": "1"}
+    assert torch.equal(fresh_optimizer.state_dict()["state"][0]["square_avg"],
+                       optimizer.state_dict()["state"][0]["square_avg"])

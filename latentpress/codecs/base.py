@@ -151,6 +151,8 @@ _BUILTIN: dict[str, str] = {
     "cnn-ae": "latentpress.codecs.cnnae.codec",
     "cnn-rnn-ae": "latentpress.codecs.cnnae.codec",
     "cnn-ae-ft": "latentpress.codecs.cnnae.codec",
+    "gan-ae": "latentpress.codecs.cnnae.codec",
+    "dense-mnist": "latentpress.codecs.dense.codec",
 }
 _REGISTRY: dict[str, type[Codec]] = {}
 

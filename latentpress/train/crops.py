@@ -13,9 +13,7 @@ import numpy as np
 import torch
 
 from latentpress.errors import ImageError
-from latentpress.image import load_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+from latentpress.image import IMAGE_SUFFIXES, load_image
 
 
 # Photos of ../shared/data/photos never trained on (every sixth: 006, 012, …, 048), kept

@@ -1,5 +1,5 @@
-"""Codecs ``cnn-ae``, ``cnn-rnn-ae`` and ``cnn-ae-ft``: seed 001's pretrained block
-autoencoders (model.py).
+"""Codecs ``cnn-ae``, ``gan-ae``, ``cnn-rnn-ae`` and ``cnn-ae-ft``: seed 001's pretrained
+block autoencoders (model.py).
 
 The image is cut into 32×32 blocks (edge-padded to a multiple of 32, cropped after
 decoding); every block becomes a 4×8×8 latent of integers, stored as fixed-width bits
@@ -16,7 +16,8 @@ the same integers instead, one row per latent channel under per-file factorized 
 a tiny image the priors can cost more than they save).
 
 Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
-(none or range) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, cnn-ae-ft),
+(none or range), ``deblock`` (true when the decoder runs the post-filter; absent means
+false) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, gan-ae, cnn-ae-ft),
 or ``STG1`` … ``STGk`` (cnn-rnn-ae, one per stage, in order), then ``DECW`` (cnn-ae-ft:
 the fine-tuned decoder, per tensor in state-dict order a float32 scale and int8 values).
 Latents with entropy=none: all blocks in raster order of blocks, each block's 4×8×8
@@ -36,7 +37,7 @@ import torch
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.cnnae.model import (
-    BLOCK, LATENT_BITS, LATENT_CHANNELS, LATENT_SIDE, RNN_BITS, RNN_STEPS, BlockAutoencoder,
+    BLOCK, LATENT_BITS, LATENT_CHANNELS, LATENT_SIDE, RNN_BITS, RNN_STEPS, BlockAutoencoder, PostFilter,
     RecurrentAutoencoder, dequantize, quantize,
 )
 from latentpress.container import Header, Section
@@ -97,6 +98,22 @@ def _header_entropy(header: Header) -> str:
     return entropy
 
 
+def _header_params(params) -> dict:
+    """Header parameters shared by the family (``deblock`` only when on, so that files
+    made before it existed read the same)."""
+    out = {"entropy": params.entropy}
+    if params.deblock:
+        out["deblock"] = True
+    return out
+
+
+def _header_deblock(header: Header) -> bool:
+    value = header.params.get("deblock", False)
+    if type(value) is not bool:
+        raise CorruptPayloadError(f"invalid deblock {value!r}")
+    return value
+
+
 def _blocks(image: np.ndarray) -> tuple[torch.Tensor, int, int]:
     """uint8 H×W(×3) → N×3×32×32 float blocks in [0, 1], and the block grid."""
     rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
@@ -106,9 +123,36 @@ def _blocks(image: np.ndarray) -> tuple[torch.Tensor, int, int]:
     return torch.from_numpy(np.ascontiguousarray(blocks)).float() / 255.0, rows, columns
 
 
-def _image(blocks: torch.Tensor, rows: int, columns: int, height: int, width: int, channels: int) -> np.ndarray:
+TILE = 256                        # post-filter tile side (plus PostFilter.HALO each side)
+
+
+def deblock(rgb: np.ndarray) -> np.ndarray:
+    """The shipped post-filter (model.py PostFilter) over an H×W×3 float image in [0, 1],
+    in tiles so that memory stays bounded; a tile sees HALO pixels of its neighbours, so
+    the result is the whole-image filter's."""
+    net = _load("cnn-deblock")
+    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), np.float32))[None]
+    height, width = rgb.shape[:2]
+    halo = PostFilter.HALO
+    out = np.empty_like(rgb, dtype=np.float32)
+    with torch.inference_mode():
+        for top in range(0, height, TILE):
+            for left in range(0, width, TILE):
+                y0, x0 = max(top - halo, 0), max(left - halo, 0)
+                y1, x1 = min(top + TILE + halo, height), min(left + TILE + halo, width)
+                tile = net(x[:, :, y0:y1, x0:x1])[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+                bottom, right = min(top + TILE, height), min(left + TILE, width)
+                out[top:bottom, left:right] = tile[top - y0:bottom - y0, left - x0:right - x0]
+    return out
+
+
+def _image(blocks: torch.Tensor, rows: int, columns: int, height: int, width: int, channels: int,
+           smooth: bool = False) -> np.ndarray:
     array = blocks.numpy().reshape(rows, columns, 3, BLOCK, BLOCK).transpose(0, 3, 1, 4, 2)
-    rgb = array.reshape(rows * BLOCK, columns * BLOCK, 3)[:height, :width] * 255.0
+    rgb = array.reshape(rows * BLOCK, columns * BLOCK, 3)
+    if smooth:
+        rgb = deblock(rgb)
+    rgb = rgb[:height, :width] * 255.0
     return to_uint8(rgb if channels == 3 else rgb.mean(axis=2))
 
 
@@ -126,7 +170,7 @@ def _render(decoder: torch.nn.Module, values: np.ndarray, header: Header) -> np.
     """6-bit latents (blocks × 4 × 8 × 8) → the decoded image the header describes."""
     rows, columns = _grid(header)
     blocks = _batched(decoder, dequantize(torch.from_numpy(values).float(), LATENT_BITS))
-    return _image(blocks, rows, columns, header.height, header.width, header.channels)
+    return _image(blocks, rows, columns, header.height, header.width, header.channels, _header_deblock(header))
 
 
 def _grid(header: Header) -> tuple[int, int]:
@@ -144,7 +188,12 @@ def _check_size(image: np.ndarray, name: str) -> None:
 
 @functools.cache
 def _load(kind: str) -> torch.nn.Module:
-    model = RecurrentAutoencoder() if kind == "cnn-rnn-ae" else BlockAutoencoder(narrow=kind == "cnn-ae-ft")
+    if kind == "cnn-deblock":
+        model = PostFilter()
+    elif kind == "cnn-rnn-ae":
+        model = RecurrentAutoencoder()
+    else:
+        model = BlockAutoencoder(narrow=kind == "cnn-ae-ft")
     model.load_state_dict(load_weights(f"{kind}-v1.safetensors"))
     return model.eval()
 
@@ -169,6 +218,9 @@ class AEParams:
     entropy: str = "none"
     """none: fixed-width 6-bit latents, the seed's exact 16:1; range: range-coded under
     per-file priors (smaller, the ratio then depends on the image)."""
+    deblock: bool = False
+    """Run the shipped deblocking post-filter over the decoded image (recorded in the
+    header; costs no bytes, about 0.2 s per Kodak image)."""
 
     def validate(self) -> None:
         _check_entropy(self.entropy)
@@ -188,7 +240,7 @@ class CNNAECodec(_PretrainedBlockCodec):
         blocks, _, _ = _blocks(image)
         latents = quantize(_batched(model.encoder, blocks), LATENT_BITS).numpy().astype(np.uint8)
         return Payload([Section("LATN", pack_latents(latents, LATENT_BITS, params.entropy))],
-                       {"model": f"{self.name}-v1", "entropy": params.entropy})
+                       {"model": f"{self.name}-v1", **_header_params(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self._check_model(header)
@@ -199,12 +251,23 @@ class CNNAECodec(_PretrainedBlockCodec):
         return _render(_load(self.name).decoder, values, header)
 
 
+@register
+class GANAECodec(CNNAECodec):
+    """cnn-ae's architecture and file layout; the weights trained on with a critic (§6.3)."""
+    name = "gan-ae"
+    description = "seed 001: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
+    weights = "gan-ae-v1.safetensors"
+    bench_variants = {}
+
+
 @dataclass(frozen=True)
 class RNNParams:
     steps: int = RNN_STEPS
     """Residual stages stored: 1, 2 or 3 (0.5, 1.0, 1.5 bpp on RGB; 3 is the seed's 16:1)."""
     entropy: str = "none"
     """none (fixed-width bits) or range (per-file priors), as for cnn-ae."""
+    deblock: bool = False
+    """Smooth the 32×32 block grid when decoding, as for cnn-ae."""
 
     def validate(self) -> None:
         if not 1 <= self.steps <= RNN_STEPS:
@@ -238,7 +301,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
             sections.append(Section(f"STG{step + 1}",
                                     pack_latents(latents.numpy().astype(np.uint8), RNN_BITS, params.entropy)))
             reconstruction = self._stage_output(model, step, latents, reconstruction)
-        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps, "entropy": params.entropy})
+        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps, **_header_params(params)})
 
     @staticmethod
     def _stage_output(model: RecurrentAutoencoder, step: int, latents: torch.Tensor,
@@ -267,7 +330,8 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
         for step in range(steps or stored):
             latents = torch.from_numpy(unpack_latents(data[step], rows * columns, RNN_BITS, entropy, f"STG{step + 1}"))
             reconstruction = self._stage_output(model, step, latents, reconstruction)
-        return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels)
+        return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels,
+                      _header_deblock(header))
 
 
 @dataclass(frozen=True)
@@ -278,6 +342,8 @@ class FineTuneParams:
     seed: int = 0
     entropy: str = "none"
     """none (fixed-width bits) or range (per-file priors), as for cnn-ae."""
+    deblock: bool = False
+    """Smooth the 32×32 block grid when decoding, as for cnn-ae."""
 
     def validate(self) -> None:
         _check_entropy(self.entropy)
@@ -355,7 +421,7 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
     def encode(self, image: np.ndarray, params: FineTuneParams) -> Payload:
         latents, decoder = self.fine_tune(image, params)
         return Payload([Section("LATN", pack_latents(latents.numpy().astype(np.uint8), LATENT_BITS, params.entropy)),
-                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1", "entropy": params.entropy})
+                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1", **_header_params(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self._check_model(header)

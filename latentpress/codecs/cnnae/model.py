@@ -28,6 +28,12 @@ narrow decoder), and a CNN-AE decoder of "~1300 weights" (§6.2). Ours::
   coded; its weights go into the file.
 - ``gan-ae`` (Fig. 10, §6.3): encoder and decoder trained with a critic, loss
   λ1·L2 + λ2·Wasserstein.
+- The deblocking post-filter (beyond the seed, its §8: "some image processing" against
+  the square patterns): a residual network over the whole decoded image, across the
+  block edges, trained on cnn-ae's decoded training crops::
+
+      conv 3×3 3→16 · ReLU · conv 3×3 16→16 · ReLU · conv 3×3 16→3, added to its input
+                                                          (3,203 weights, 3,168 MAC/pixel)
 
 Quantization: the encoder's sigmoid output z ∈ [0, 1] is stored as round(z·(L−1)) with
 L = 2^bits levels. Training adds uniform noise of one quantization step in place of the
@@ -138,3 +144,20 @@ class RecurrentAutoencoder(nn.Module):
             reconstruction = self.stage_output(step, latent, reconstruction)
             outputs.append(reconstruction)
         return outputs
+
+
+class PostFilter(nn.Module):
+    """The deblocking post-filter: x + f(x), receptive field 7×7 (HALO pixels each side)."""
+
+    HALO = 3
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 3, 3, padding=1))
+        nn.init.zeros_(self.body[-1].weight)       # starts as the identity
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
