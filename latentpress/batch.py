@@ -126,12 +126,15 @@ class Summary:
 
 
 def _inputs(source: Path, out: Path, decode: bool) -> list[Path]:
-    inside = out.resolve().is_relative_to(source.resolve())
+    """The files to code, in a stable order: hidden files (ours are temporaries) and,
+    when the output folder lies inside the input folder, everything in it are left out."""
+    outputs = out.resolve()
+    inside = outputs.is_relative_to(source.resolve())
     found = []
     for path in sorted(source.rglob("*")):
         if path.name.startswith(".") or not path.is_file():
             continue
-        if inside and path.resolve().is_relative_to(out.resolve()) and not decode and path.suffix == LPX:
+        if inside and path.resolve().is_relative_to(outputs):
             continue
         if (path.suffix.lower() == LPX) if decode else (path.suffix.lower() in IMAGE_SUFFIXES):
             found.append(path)

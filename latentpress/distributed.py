@@ -51,40 +51,52 @@ def _init_worker() -> None:
         pass
 
 
+def _bounded(jobs: Iterable[Any], limit: int, submit: Callable[[Any], Any],
+             finished: Callable[[list[Any]], Iterable[tuple[Any, Any]]],
+             cancel: Callable[[list[Any]], None]) -> Iterator[tuple[Any, Any]]:
+    """Run jobs with at most ``limit`` in flight, drawing them lazily (a million-image
+    batch never holds more than that in memory); yield (job, result) as they finish.
+    ``submit(job)`` returns a handle, ``finished(handles)`` waits for at least one and
+    yields (handle, result) pairs, ``cancel(handles)`` stops what is still running when
+    the caller stops early (an exception, ^C, closing the generator)."""
+    queue = iter(jobs)
+    pending: dict[Any, Any] = {}
+
+    def fill() -> None:
+        for job in queue:
+            pending[submit(job)] = job
+            if len(pending) >= limit:
+                return
+
+    try:
+        fill()
+        while pending:
+            for handle, result in finished(list(pending)):
+                yield pending.pop(handle), result
+                fill()
+    except BaseException:
+        cancel(list(pending))
+        raise
+
+
 class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
 
     def map_unordered(self, fn, jobs):
-        """Jobs are drawn lazily, at most two per worker in flight, so a million-image
-        batch never holds more than that in memory. Stopping early (an exception, ^C, the
-        caller closing the generator) terminates the workers."""
-        queue = iter(jobs)
         # spawn, not fork: torch and the codec libraries hold threads and locks that a
         # forked child must not inherit.
         context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
-        pending = {}
 
-        def submit_next() -> bool:
-            for job in queue:
-                pending[pool.submit(fn, job)] = job
-                return True
-            return False
+        def finished(futures):
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                exc = future.exception()
+                yield future, (exc if exc is not None else future.result())
 
-        try:
-            while len(pending) < 2 * self.workers and submit_next():
-                pass
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = pending.pop(future)
-                    exc = future.exception()
-                    yield job, (exc if exc is not None else future.result())
-                    submit_next()
-        except BaseException:
-            _terminate(pool)
-            raise
+        yield from _bounded(jobs, 2 * self.workers, lambda job: pool.submit(fn, job), finished,
+                            lambda _: _terminate(pool))
         pool.shutdown()
 
 
@@ -134,34 +146,22 @@ class RayExecutor:
 
     def map_unordered(self, fn, jobs):
         ray = self._ray
-        queue = iter(jobs)
-        pending = {}
 
-        def submit_next() -> bool:
-            for job in queue:
-                pending[self._task.remote(fn, job)] = job
-                return True
-            return False
+        def finished(refs):
+            ready, _ = ray.wait(refs, num_returns=1)
+            for ref in ready:
+                try:
+                    yield ref, ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    yield ref, getattr(exc, "cause", None) or exc
+                except ray.exceptions.RayError as exc:       # a worker died, a node left
+                    yield ref, exc
 
-        try:
-            while len(pending) < 2 * self.workers and submit_next():
-                pass
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    job = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:
-                        result = getattr(exc, "cause", None) or exc
-                    except ray.exceptions.RayError as exc:       # a worker died, a node left
-                        result = exc
-                    yield job, result
-                    submit_next()
-        except BaseException:
-            for ref in pending:
+        def cancel(refs):
+            for ref in refs:
                 ray.cancel(ref, force=True)
-            raise
+
+        yield from _bounded(jobs, 2 * self.workers, lambda job: self._task.remote(fn, job), finished, cancel)
 
     def close(self) -> None:
         if self._started:

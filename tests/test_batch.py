@@ -175,3 +175,13 @@ def test_stale_temporaries_are_swept(tmp_path):
     run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False)
     assert not stale.exists() and keep.exists()
     assert os.path.exists(out / "a.lpx")
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
+    source = make_folder(tmp_path, count=2)
+    out = source / "decoded"
+    first = run_batch(source, source / "lpx", "cnn-ae", executor=SerialExecutor(), progress=False)
+    run_batch(source / "lpx", out, decode=True, executor=SerialExecutor(), progress=False)   # PNGs inside IN
+    again = run_batch(source, source / "lpx", "cnn-ae", executor=SerialExecutor(), progress=False)
+    assert again.images == first.images + 2 and again.skipped == 2 and again.done == 2    # decoded/*.png are new
+    assert run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False).images == 2  # not its own PNGs

@@ -21,7 +21,9 @@ CHECKSUMS: dict[str, str] = {
     "cnn-ae-v1.safetensors": "497fc1a489f77f4167054c5071f580d06947bbf50f593576b0898da9c801b63f",
     "cnn-rnn-ae-v1.safetensors": "5bd2440ec7c91032c955122152304fa495202a8d472f35a47063ab8f8c3b418a",
     "cnn-ae-ft-v1.safetensors": "047b1b60b48a82c36a715b74f3b4fba3dc709472bd61b71d3223b30d1cfdd320",
+    "gan-ae-v1.safetensors": "8f03cdb12c113e67fca74fa5bdaa719caeae0fd03fc9247c388362f4ae415d21",
     "cnn-deblock-v1.safetensors": "a4f96fc548bae6fce4f2dba198b59da0a6e7308c96db00ec774b0ee97eb93d87",
+    "dense-fashion-v1.safetensors": "eb63ca9356814459658b027bda7ba69c2b909d424b5926333ba437ff870a027c",
     "dense-mnist-v1.safetensors": "4d23201d6da75083f9f02cd19d094631e2a91a86d977f52c69c157a5615be51b",
 }
 
