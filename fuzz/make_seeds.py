@@ -1,0 +1,44 @@
+"""Write the fuzzers' seed inputs: fuzz/seeds/CODEC.lpx (one small valid file per
+registered codec, made as tests/test_hardening.py makes them), fuzz/seeds/container/
+(the same files, for the container harness) and fuzz/seeds/CODEC/seed (the framed parts
+of CODEC.lpx, for the codec harness).
+
+    python fuzz/make_seeds.py --kodak ../shared/data/kodak
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+import latentpress  # noqa: E402
+from harness import frame, seed_parts  # noqa: E402
+from latentpress.image import load_image  # noqa: E402
+from tests.test_hardening import SMALL  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kodak", default=str(HERE.parent.parent / "shared" / "data" / "kodak"))
+    args = parser.parse_args()
+    image = load_image(Path(args.kodak) / "kodim23.png")
+    images = {"rgb": np.ascontiguousarray(image[200:248, 300:364]),
+              "large": np.ascontiguousarray(image[200:330, 300:400]),
+              "digit": np.ascontiguousarray(image[200:228, 300:328, 1])}
+    seeds = HERE / "seeds"
+    (seeds / "container").mkdir(parents=True, exist_ok=True)
+    for name, (kind, params) in sorted(SMALL.items()):
+        data = latentpress.encode(images[kind], name, **params)
+        (seeds / f"{name}.lpx").write_bytes(data)
+        (seeds / "container" / f"{name}.lpx").write_bytes(data)
+        (seeds / name).mkdir(exist_ok=True)
+        (seeds / name / "seed").write_bytes(frame(seed_parts(data)[2]))
+        print(name, len(data), "bytes")
+
+
+if __name__ == "__main__":
+    main()

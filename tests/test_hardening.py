@@ -1,0 +1,237 @@
+"""Hardening (issue 11): every registered codec's decoder against damaged and crafted files.
+
+- Fault sweeps: every truncation and every single-bit flip of one small valid file per
+  codec raises one of the library's documented errors; a flip inside a section's data
+  is always a ChecksumError (the section CRC covers its type and data).
+- Mutations that keep the CRCs valid (the payload bytes and header parameters changed,
+  then the file rewritten with fresh CRCs, as an attacker would) reach the codec's own
+  decoder: it must raise a documented error or return an image of the header's size
+  (never another exception: the codec is called directly, without the API's net).
+- No code execution from data: no pickle, torch.load, eval or exec in the package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import latentpress
+from latentpress import container
+from latentpress.codecs.base import get_codec
+from latentpress.container import Section
+from latentpress.errors import ChecksumError, LatentpressError
+
+PACKAGE = Path(latentpress.__file__).resolve().parent
+
+# One small, fast-to-make file per registered codec: (image kind, parameters).
+SMALL = {
+    "factorized": ("rgb", {}),
+    "overfit": ("rgb", {"preset": "fast", "iterations": 5}),
+    "lossless": ("rgb", {"iterations": 5}),
+    "mlp-lossless": ("rgb", {"iterations": 5}),
+    "block-cnn": ("large", {"block": 16, "code_length": 8, "epochs": 2}),
+    "block-convlstm": ("large", {"block": 16, "code_length": 8, "epochs": 2, "storage": "float32"}),
+    "cae": ("rgb", {"bpp": 2.0}),
+    "cnn-ae": ("rgb", {"entropy": "range"}),
+    "gan-ae": ("rgb", {}),
+    "cnn-rnn-ae": ("rgb", {"steps": 2, "entropy": "range"}),
+    "cnn-ae-ft": ("rgb", {"iterations": 2}),
+    "dense-mnist": ("digit", {"code": "range"}),
+}
+
+
+def test_every_registered_codec_is_swept():
+    assert set(SMALL) == {c.name for c in latentpress.codecs()}
+
+
+@pytest.fixture(scope="module")
+def small_files(kodim23) -> dict[str, bytes]:
+    images = {"rgb": np.ascontiguousarray(kodim23[200:248, 300:364]),
+              "large": np.ascontiguousarray(kodim23[200:330, 300:400]),     # the block codecs' feasibility
+              "digit": np.ascontiguousarray(kodim23[200:228, 300:328, 1])}
+    return {name: latentpress.encode(images[kind], name, **params) for name, (kind, params) in SMALL.items()}
+
+
+def _section_data_bits(data: bytes) -> set[int]:
+    """Bit positions inside the data of some section (not its head or CRC)."""
+    header = latentpress.read_info(data)
+    bits = set()
+    for info in header.sections:
+        start = info.offset + 8                         # 4 type bytes, 4 length bytes
+        bits.update(range(8 * start, 8 * (start + info.length)))
+    return bits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", sorted(SMALL))
+def test_every_truncation_and_every_bit_flip_is_a_documented_error(small_files, codec):
+    data = small_files[codec]
+    latentpress.decode(data)
+    for length in range(len(data)):
+        with pytest.raises(LatentpressError):
+            latentpress.decode(data[:length])
+    inside = _section_data_bits(data)
+    for bit in range(8 * len(data)):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(LatentpressError) as caught:
+            latentpress.decode(bytes(flipped))
+        if bit in inside:
+            assert caught.type is ChecksumError, (bit, caught.value)
+
+
+def _rewritten(data: bytes, mutate) -> bytes | None:
+    """The file with its payload sections (or header parameters) changed by ``mutate``
+    and every CRC recomputed; None when the container itself refuses to write it."""
+    header, sections = container.read(data)
+    header, sections = mutate(header, list(sections))
+    try:
+        return container.write(dataclasses.replace(header, sections=(), file_bytes=0), sections)
+    except LatentpressError:
+        return None
+
+
+def _decodes_or_refuses(data: bytes | None) -> None:
+    """The codec's own decoder, not api.decode: the API turns a stray ValueError or
+    IndexError into CorruptPayloadError, which would hide it here."""
+    if data is None:
+        return
+    header, sections = container.read(data)
+    payload, _ = container.split_metadata(sections)
+    try:
+        pixels = get_codec(header.codec).decode(header, payload)
+    except LatentpressError:
+        return
+    assert pixels.dtype == np.uint8
+    assert pixels.shape == (header.height, header.width) + (() if header.channels == 1 else (3,))
+
+
+@st.composite
+def byte_edits(draw):
+    """A list of (section index, position fraction, operation, byte) edits."""
+    return draw(st.lists(st.tuples(st.integers(0, 15), st.floats(0, 1), st.sampled_from(["set", "insert", "delete",
+                                                                                              "cut"]),
+                                   st.integers(0, 255)), min_size=1, max_size=4))
+
+
+def _apply(edits):
+    def mutate(header, sections):
+        payload = [i for i, s in enumerate(sections) if s.type not in container.METADATA_TYPES]
+        for which, where, operation, value in edits:
+            if not payload:
+                break
+            index = payload[which % len(payload)]
+            body = bytearray(sections[index].data)
+            at = int(where * len(body))
+            if operation == "set" and body:
+                body[min(at, len(body) - 1)] = value
+            elif operation == "insert":
+                body.insert(at, value)
+            elif operation == "delete" and body:
+                del body[min(at, len(body) - 1)]
+            elif operation == "cut":
+                del body[at:]
+            sections[index] = Section(sections[index].type, bytes(body))
+        return header, sections
+    return mutate
+
+
+# Slow decoders get fewer examples; every codec gets some.
+EXAMPLES = {"overfit": 25, "lossless": 25, "mlp-lossless": 25, "cae": 25, "cnn-ae-ft": 40}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", sorted(SMALL))
+def test_payload_mutations_with_valid_crcs_are_refused_or_decoded_to_the_declared_size(small_files, codec):
+    @settings(max_examples=EXAMPLES.get(codec, 60), deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(byte_edits())
+    def check(edits):
+        _decodes_or_refuses(_rewritten(small_files[codec], _apply(edits)))
+
+    check()
+
+
+PARAM_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True),
+                         st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", sorted(SMALL))
+def test_header_mutations_with_valid_crcs_are_refused_or_decoded_to_the_declared_size(small_files, codec):
+    keys = sorted(container.read(small_files[codec])[0].params)
+
+    @settings(max_examples=EXAMPLES.get(codec, 60) // 2, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.sampled_from(keys) if keys else st.just("x"), PARAM_VALUES,
+           st.sampled_from(["set", "drop"]), st.sampled_from([None, (1, 1), (7, 5), (100, 3), (1 << 14, 1 << 14)]))
+    def check(key, value, operation, geometry):
+        def mutate(header, sections):
+            params = dict(header.params)
+            if operation == "drop":
+                params.pop(key, None)
+            else:
+                params[key] = value
+            changed = dataclasses.replace(header, params=params)
+            if geometry is not None:
+                changed = dataclasses.replace(changed, width=geometry[0], height=geometry[1])
+            return changed, sections
+        _decodes_or_refuses(_rewritten(small_files[codec], mutate))
+
+    check()
+
+
+FORBIDDEN = {
+    "pickle": re.compile(r"\bimport\s+pickle\b|\bpickle\.|\bcPickle\b|\bdill\b|\bjoblib\b"),
+    "torch.load": re.compile(r"\btorch\.load\s*\(|\btorch\.jit\.load\b"),
+    "numpy pickles": re.compile(r"allow_pickle\s*=\s*True"),
+    "eval/exec": re.compile(r"(?<![.\w])(eval|exec|compile)\s*\("),
+    "marshal/shelve": re.compile(r"\bimport\s+(marshal|shelve)\b"),
+}
+
+
+def test_no_code_execution_from_data():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            for what, pattern in FORBIDDEN.items():
+                if pattern.search(code):
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {what}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_forbidden_patterns_would_catch_what_they_forbid():
+    samples = {"pickle": "import pickle", "torch.load": "w = torch.load(path)", "numpy pickles":
+               "np.load(f, allow_pickle=True)", "eval/exec": "exec(text)", "marshal/shelve": "import marshal"}
+    for what, sample in samples.items():
+        assert FORBIDDEN[what].search(sample), what
+    assert not FORBIDDEN["eval/exec"].search("model.eval()")
+
+
+def test_the_codec_fuzz_harness_rebuilds_its_seeds():
+    """fuzz/harness.py (atheris is not needed for this): every committed seed, framed
+    and rebuilt, is the same file, and the codec decodes it."""
+    import sys
+    sys.path.insert(0, str(PACKAGE.parent / "fuzz"))
+    try:
+        from harness import build, frame, seed_parts, unframe
+    finally:
+        sys.path.pop(0)
+    seeds = sorted((PACKAGE.parent / "fuzz" / "seeds").glob("*.lpx"))
+    assert {p.stem for p in seeds} == set(SMALL)
+    for path in seeds:
+        data = path.read_bytes()
+        header, types, parts = seed_parts(data)
+        assert unframe(frame(parts), len(parts)) == parts
+        rebuilt_header, sections = build(header, types, frame(parts))
+        assert container.write(rebuilt_header, sections) == data
+        pixels = get_codec(header.codec).decode(rebuilt_header, sections)
+        assert pixels.shape[:2] == (header.height, header.width)
+        assert build(header, types, b"\x01\x00\x00\x00{") is None              # not JSON: skipped
