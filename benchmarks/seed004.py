@@ -118,8 +118,8 @@ def reference_rows(digits: np.ndarray) -> list[dict]:
 def tables(results: dict) -> str:
     lines = [f"Measured on: {results['machine']}.", "",
              "Table 2: RMSE of the held-out images (pixels in [0, 1]) after 1, 50, 100 and 200 epochs "
-             "(an epoch is one pass over the training images; the seed's 'iterations'), and the MSE after "
-             "200. MNIST: trained on the first 8,000 digits of the MNIST test split, held out the last 2,000; "
+             "(an epoch is one pass over the training images; the seed's 'iterations'), and the MSE at the "
+             "same points. MNIST: trained on the first 8,000 digits of the MNIST test split, held out the last 2,000; "
              "Fashion-MNIST: its 60,000 training and 10,000 test images. The seed's last column ('Test') "
              "is beside our MSE.", "",
              "| data | model | seed 1 | seed 50 | seed 100 | seed 200 | seed 'Test' | RMSE 1 | RMSE 50 "

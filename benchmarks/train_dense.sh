@@ -5,9 +5,9 @@
 #
 # MNIST is ../shared/data/mnist (the 10,000-digit test split: 8,000 train, 2,000 held out);
 # Fashion-MNIST is Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
-# Each run is resumable (rerun the same line). On this 2-core CPU, one thread each: about
-# 3 minutes per MNIST run and 20 per Fashion-MNIST run (the logs' "seconds"; other jobs
-# shared the CPU).
+# Each run is resumable (rerun the same line). On this 2-core CPU, one thread each: 3-4
+# minutes per MNIST run and 9-24 per Fashion-MNIST run (the logs' "seconds"; other jobs
+# shared the CPU, and one run was paused part of the time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MNIST=${MNIST:-../shared/data/mnist}

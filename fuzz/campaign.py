@@ -1,7 +1,7 @@
 """Run the fuzz harnesses one after another and add up what they did in
 results/security/fuzz.json (executions, seconds and findings per harness, over every
 campaign run so far). Findings (libFuzzer's crash-/oom-/timeout- files) go to
-fuzz/findings/; fix each, then add the input as a regression test.
+fuzz/findings/HARNESS/; fix each, then add the input as a regression test.
 
     python fuzz/campaign.py --seconds 60                 # every harness, 60 s each
     python fuzz/campaign.py --seconds 600 --only container,cae
@@ -29,19 +29,20 @@ def targets() -> list[str]:
 def run(target: str, seconds: int, rss_mb: int, timeout: int) -> dict:
     corpus = HERE / "corpus" / target
     corpus.mkdir(parents=True, exist_ok=True)
-    findings = HERE / "findings"
-    findings.mkdir(exist_ok=True)
+    findings = HERE / "findings" / target
+    findings.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in findings.iterdir()}
     script = "fuzz_container.py" if target == "container" else "fuzz_codec.py"
     seeds = HERE / "seeds" / target
     env = {**os.environ, "FUZZ_CODEC": target, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, str(HERE / script), str(corpus), str(seeds), f"-max_total_time={seconds}",
-               f"-rss_limit_mb={rss_mb}", f"-timeout={timeout}", f"-artifact_prefix={findings}/{target}-",
+               f"-rss_limit_mb={rss_mb}", f"-timeout={timeout}", f"-artifact_prefix={findings}/",
                "-print_final_stats=1"]
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     wall = time.monotonic() - started
     match = DONE.search(done.stderr)
-    found = sorted(p.name for p in findings.glob(f"{target}-*"))
+    found = sorted(p.name for p in findings.iterdir() if p.name not in before)
     return {"executions": int(match.group(1)) if match else 0, "seconds": round(wall, 1),
             "exit": done.returncode, "findings": found,
             "tail": done.stderr.strip().splitlines()[-3:] if done.returncode else []}

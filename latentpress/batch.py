@@ -8,15 +8,24 @@ Only this process touches files. It reads each input and hands its bytes to a wo
 which returns the output's bytes (so a Ray worker on another machine needs no shared
 file system), then it writes the output atomically (a temporary file beside it, fsynced,
 renamed): an output is complete or absent, whatever kills the batch. Each output records
-what was asked for (the ``ENCP`` section: codec, its identity, every parameter's value),
-so a rerun skips outputs that are already what this run would write and redoes the rest.
-A failing image (unreadable, corrupt, a mode or size the codec refuses) is reported and
-the batch goes on; inputs are never modified.
+what was asked for and from what: an ``.lpx`` in its ``ENCP`` section (codec, its
+identity, every parameter's value, the input's SHA-256), a decoded PNG in a text chunk
+(the ``.lpx``'s SHA-256). A rerun skips outputs that are already what it would write and
+redoes the rest (missing, damaged, made from another input or with other parameters).
+A failing image (unreadable, corrupt, a mode or size the codec refuses, a worker that
+died, an output that cannot be written) is reported and the batch goes on; inputs are
+never modified. Hidden files and folders (names starting with ".") are not inputs.
+
+The workers run code the driver sends them (pickled jobs): a Ray cluster must be as
+trusted as the machine running the batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import hashlib
 import io
 import json
 import os
@@ -45,13 +54,20 @@ class BatchError(LatentpressError):
     """A problem with the batch as a whole (folders, engine), not with one image."""
 
 
-def request_record(codec: str, params: dict[str, Any]) -> bytes:
-    """The ``ENCP`` bytes of an encode request: codec, its identity and every parameter's
-    effective value (defaults included), as sorted JSON; raises ParameterError."""
+PNG_SOURCE_KEY = "latentpress-source-sha256"   # the text chunk of a decoded PNG
+STALE_TEMPORARY_S = 600                        # older temporaries are an earlier batch's leftovers
+
+
+def request_record(codec: str, params: dict[str, Any], source: bytes | None = None) -> bytes:
+    """The ``ENCP`` bytes of an encode request: codec, its identity, every parameter's
+    effective value (defaults included) and the SHA-256 of ``source`` (the input file),
+    as sorted JSON; raises ParameterError."""
     implementation = get_codec(codec)
     values = dataclasses.asdict(implementation.parse_params(params))
-    return json.dumps({"codec": implementation.name, "identity": implementation.identity(), "params": values},
-                      sort_keys=True, separators=(",", ":")).encode()
+    record = {"codec": implementation.name, "identity": implementation.identity(), "params": values}
+    if source is not None:
+        record["input_sha256"] = hashlib.sha256(source).hexdigest()
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -62,26 +78,30 @@ class Job:
     params: dict[str, Any]
     decode: bool
     verify: bool
-    max_pixels: int
+    limits: Limits
 
 
 def run_job(job: Job) -> dict[str, Any]:
     """One image (in a worker): the output's bytes and what was measured."""
+    from PIL import PngImagePlugin
+
     started = time.perf_counter()
-    limits = Limits(max_pixels=job.max_pixels)
+    limits = job.limits
     if job.decode:
         image = api.decode_image(job.data, limits=limits)
         buffer = io.BytesIO()
         extra = {k: image.info[k] for k in ("icc_profile", "exif") if image.info.get(k)}
-        image.save(buffer, format="PNG", **extra)
+        text = PngImagePlugin.PngInfo()
+        text.add_text(PNG_SOURCE_KEY, hashlib.sha256(job.data).hexdigest())
+        image.save(buffer, format="PNG", pnginfo=text, **extra)
         return {"output": buffer.getvalue(), "width": image.width, "height": image.height,
                 "seconds": time.perf_counter() - started}
-    loaded = open_image_bytes(job.data, job.source, job.max_pixels)
+    loaded = open_image_bytes(job.data, job.source, limits.max_pixels)
     limits.check_pixels(loaded.pixels.shape[1], loaded.pixels.shape[0])
     implementation = get_codec(job.codec)
     payload = implementation.encode(loaded.pixels, implementation.parse_params(job.params))
     data = api.pack(implementation, loaded.pixels, payload, icc_profile=loaded.icc_profile, exif=loaded.exif,
-                    limits=limits, request=request_record(job.codec, job.params))
+                    limits=limits, request=request_record(job.codec, job.params, job.data))
     height, width = loaded.pixels.shape[:2]
     result = {"output": data, "width": width, "height": height, "bpp": 8.0 * len(data) / (width * height),
               "seconds": time.perf_counter() - started}
@@ -104,6 +124,7 @@ class Summary:
     psnr: list[float] = field(default_factory=list)
     lossless: int = 0
     seconds: float = 0.0
+    report_error: str | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,10 +150,10 @@ def _inputs(source: Path, out: Path, decode: bool) -> list[Path]:
     """The files to code, in a stable order: hidden files (ours are temporaries) and,
     when the output folder lies inside the input folder, everything in it are left out."""
     outputs = out.resolve()
-    inside = outputs.is_relative_to(source.resolve())
+    inside = outputs != source.resolve() and outputs.is_relative_to(source.resolve())
     found = []
     for path in sorted(source.rglob("*")):
-        if path.name.startswith(".") or not path.is_file():
+        if any(part.startswith(".") for part in path.relative_to(source).parts) or not path.is_file():
             continue
         if inside and path.resolve().is_relative_to(outputs):
             continue
@@ -141,33 +162,50 @@ def _inputs(source: Path, out: Path, decode: bool) -> list[Path]:
     return found
 
 
-def _sweep_temporaries(out: Path) -> int:
-    """Remove what an earlier batch killed mid-write may have left (atomic_write's temporaries)."""
+def _sweep_temporaries(out: Path, source: Path) -> int:
+    """Remove what an earlier batch killed mid-write left: atomic_write's temporaries
+    under ``out`` older than STALE_TEMPORARY_S (younger ones may belong to a writer still
+    at work), never inside the input folder."""
     removed = 0
     if out.is_dir():
+        now = time.time()
         for path in out.rglob(".*.tmp"):
-            if _TEMPORARY.match(path.name) and path.is_file():
-                path.unlink()
-                removed += 1
+            try:
+                if (_TEMPORARY.match(path.name) and path.is_file() and not path.resolve().is_relative_to(source.resolve())
+                        and now - path.stat().st_mtime > STALE_TEMPORARY_S):
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
     return removed
 
 
-def _up_to_date(target: Path, request: bytes | None, limits: Limits) -> bool:
+def _read_bounded(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"more than {limit:,} bytes (the file size limit)")
+    return data
+
+
+def _up_to_date(target: Path, source: Path, request: bytes | None, codec: str, params: dict[str, Any],
+                limits: Limits) -> bool:
     """An existing output this run would write again: an .lpx that parses (every CRC) and
-    records the same request; for decoding, a PNG Pillow reads."""
+    records this request and this input; for decoding, a PNG that records this .lpx."""
     if not target.is_file():
         return False
     try:
+        data = _read_bounded(source, limits.max_file_bytes)
         if request is None:
             from PIL import Image
             with Image.open(target) as image:
-                image.verify()
-            return True
+                recorded = image.text.get(PNG_SOURCE_KEY) if hasattr(image, "text") else None
+            return recorded == hashlib.sha256(data).hexdigest()
         if target.stat().st_size > limits.max_file_bytes:
             return False
-        _, sections = container.read(target.read_bytes(), limits)
-        return container.split_metadata(sections)[1].get("ENCP") == request
-    except (LatentpressError, OSError, ValueError, SyntaxError):
+        _, sections = container.read(_read_bounded(target, limits.max_file_bytes), limits)
+        return container.split_metadata(sections)[1].get("ENCP") == request_record(codec, params, data)
+    except Exception:        # noqa: BLE001 — anything wrong with the old output: write it again
         return False
 
 
@@ -188,6 +226,8 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, codec: str | No
     if decode and (params or verify):
         raise ParameterError("--decode takes no codec parameters and no --verify")
     request = None if decode else request_record(codec, params)      # checks the codec and parameters early
+    if report is not None and not Path(report).resolve().parent.is_dir():
+        raise BatchError(f"{report}: its folder does not exist")
     executor = executor or LocalExecutor()
     started = time.perf_counter()
     paths = _inputs(source, out, decode)
@@ -195,7 +235,7 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, codec: str | No
         kinds = "no .lpx files" if decode else f"no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
         raise BatchError(f"{source}: {kinds} in it or below it")
     out.mkdir(parents=True, exist_ok=True)
-    _sweep_temporaries(out)
+    _sweep_temporaries(out, source)
     summary = Summary()
     summary.images = len(paths)
     targets: dict[Path, Path] = {}
@@ -207,7 +247,7 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, codec: str | No
             _fail(summary, relative, f"its output {target} is also the output of {targets[target].relative_to(source)}")
             continue
         targets[target] = path
-        if _up_to_date(target, request, limits):
+        if _up_to_date(target, path, request, codec, params, limits):
             summary.skipped += 1
             summary.entries.append({"input": str(relative), "output": str(target), "status": "skipped"})
             continue
@@ -216,49 +256,54 @@ def run_batch(source: str | os.PathLike, out: str | os.PathLike, codec: str | No
     def jobs() -> Iterator[Job]:
         for path, target in pending:
             try:
-                size = path.stat().st_size
-                if size > limits.max_file_bytes:
-                    raise OSError(f"{size:,} bytes exceeds the {limits.max_file_bytes:,}-byte limit")
-                data = path.read_bytes()
+                data = _read_bounded(path, limits.max_file_bytes)
             except OSError as exc:
                 _fail(summary, path.relative_to(source), f"cannot read: {exc.strerror or exc}")
                 if bar is not None:
                     bar.update(1)
                 continue
             summary.input_bytes += len(data)
-            yield Job(str(path.relative_to(source)), data, codec, params, decode, verify, limits.max_pixels)
+            yield Job(str(path.relative_to(source)), data, codec, params, decode, verify, limits)
 
     by_source = {str(path.relative_to(source)): target for path, target in pending}
     bar = _progress(len(paths), summary, progress)
-    installed = False
-    try:
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _interrupt)      # a TERM ends the batch like ^C: no partial output
-            installed = True
+    previous = None
+    try:                                                   # a TERM ends the batch like ^C: no partial output
+        previous = signal.signal(signal.SIGTERM, _interrupt)   # (also over Ray's own handler)
     except ValueError:                                     # not the main thread: leave signals alone
         pass
     try:
-        for job, result in executor.map_unordered(run_job, jobs()):
-            target = by_source[job.source]
-            if isinstance(result, BaseException):
-                _fail(summary, job.source, _message(result))
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_write(target) as handle:
-                    handle.write(result["output"])
-                _done(summary, job.source, target, result, time.perf_counter() - started)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(done=summary.done, failed=summary.failed, refresh=False)
+        with contextlib.closing(executor.map_unordered(run_job, jobs())) as results:
+            for job, result in results:
+                target = by_source[job.source]
+                if isinstance(result, BaseException):
+                    _fail(summary, job.source, _message(result))
+                else:
+                    try:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        with atomic_write(target) as handle:
+                            handle.write(result["output"])
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+                            raise                          # every later image would fail the same way
+                        _fail(summary, job.source, f"cannot write {target}: {exc.strerror or exc}")
+                    else:
+                        _done(summary, job.source, target, result, time.perf_counter() - started)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(done=summary.done, failed=summary.failed, refresh=False)
     finally:
-        if installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
         summary.seconds = time.perf_counter() - started
         if report is not None:
-            with atomic_write(report) as handle:
-                handle.write(json.dumps(summary.as_dict(), indent=1).encode() + b"\n")
+            try:
+                with atomic_write(report) as handle:
+                    handle.write(json.dumps(summary.as_dict(), indent=1).encode() + b"\n")
+            except OSError as exc:                        # never hide why the batch ended
+                summary.report_error = f"cannot write the report {report}: {exc.strerror or exc}"
     return summary
 
 

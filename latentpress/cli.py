@@ -272,6 +272,8 @@ def cmd_batch(args: argparse.Namespace) -> None:
         if entry["status"] == "failed":
             message = entry["error"] if entry["error"].startswith(entry["input"]) else f"{entry['input']}: {entry['error']}"
             print(f"latentpress: failed: {message}", file=sys.stderr)
+    if summary.report_error:
+        raise CliError(summary.report_error)
     if summary.failed:
         raise CliError(f"{summary.failed} of {summary.images} image(s) failed"
                        + (f"; see {args.report}" if args.report else ""))

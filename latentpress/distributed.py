@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from latentpress.errors import LatentpressError
@@ -79,25 +81,48 @@ def _bounded(jobs: Iterable[Any], limit: int, submit: Callable[[Any], Any],
         raise
 
 
+def _init_pool_worker() -> None:
+    _init_worker()
+    # ^C in a terminal reaches the whole process group; the driver stops the workers
+    # itself, so a worker must not die mid-job with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class LocalExecutor:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
 
-    def map_unordered(self, fn, jobs):
+    def _pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: torch and the codec libraries hold threads and locks that a
         # forked child must not inherit.
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker)
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_pool_worker)
+
+    def map_unordered(self, fn, jobs):
+        """A worker that dies (killed, out of memory, a crash in a native library) fails
+        the jobs it and its pool had in flight, with an ExecutorError each; a new pool
+        takes the rest."""
+        state = {"pool": self._pool()}
+
+        def submit(job):
+            try:
+                return state["pool"].submit(fn, job)
+            except BrokenProcessPool:
+                _terminate(state["pool"])
+                state["pool"] = self._pool()
+                return state["pool"].submit(fn, job)
 
         def finished(futures):
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 exc = future.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    exc = ExecutorError("a worker process died while this job was in flight (killed, out of "
+                                        "memory, or a crash in a native library)")
                 yield future, (exc if exc is not None else future.result())
 
-        yield from _bounded(jobs, 2 * self.workers, lambda job: pool.submit(fn, job), finished,
-                            lambda _: _terminate(pool))
-        pool.shutdown()
+        yield from _bounded(jobs, 2 * self.workers, submit, finished, lambda _: _terminate(state["pool"]))
+        state["pool"].shutdown()
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

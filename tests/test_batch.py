@@ -55,7 +55,8 @@ def test_a_folder_is_encoded_verified_and_rerun_skips_it(tmp_path):
     for path in out.rglob("*.lpx"):
         header, sections = container.read(path.read_bytes())
         assert header.codec == "cnn-ae"
-        assert container.split_metadata(sections)[1]["ENCP"] == request_record("cnn-ae", {})
+        source_file = next(source.glob(str(path.relative_to(out).with_suffix("")) + ".*"))
+        assert container.split_metadata(sections)[1]["ENCP"] == request_record("cnn-ae", {}, source_file.read_bytes())
         assert latentpress.decode(path.read_bytes()).shape[2] == 3
     recorded = json.loads(report.read_text())
     failed = [e for e in recorded["entries"] if e["status"] == "failed"]
@@ -137,12 +138,16 @@ def test_an_interrupted_batch_leaves_no_partial_file_and_a_rerun_completes(tmp_p
     out = tmp_path / "out"
     command = [sys.executable, "-m", "latentpress.cli", "batch", str(source), str(out), "--codec", "cnn-ae-ft",
                "-p", "iterations=300", "--workers", "2", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Its own session, so that SIGINT can go to the whole group, as ^C in a terminal does.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.rglob("*.lpx"))) < 2 and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, "the batch ended before it could be interrupted"
-    process.send_signal(sig)
+    if sig == signal.SIGINT:
+        os.killpg(process.pid, sig)                          # the driver and its workers
+    else:
+        process.send_signal(sig)                             # what `kill PID` does
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0 and b"Traceback" not in stderr
     first = sorted(out.rglob("*.lpx"))
@@ -170,10 +175,14 @@ def test_stale_temporaries_are_swept(tmp_path):
     (out / "sub").mkdir(parents=True)
     stale = out / "sub" / ".b.lpx.abc123_x.tmp"
     stale.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))                              # left by a batch killed an hour ago
+    fresh = out / ".c.lpx.def456_y.tmp"                      # another writer may be at work on it
+    fresh.write_bytes(b"being written")
     keep = out / ".hidden-user-file"
     keep.write_bytes(b"mine")
     run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False)
-    assert not stale.exists() and keep.exists()
+    assert not stale.exists() and fresh.exists() and keep.exists()
     assert os.path.exists(out / "a.lpx")
 
 
@@ -185,3 +194,40 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
     again = run_batch(source, source / "lpx", "cnn-ae", executor=SerialExecutor(), progress=False)
     assert again.images == first.images + 2 and again.skipped == 2 and again.done == 2    # decoded/*.png are new
     assert run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False).images == 2  # not its own PNGs
+
+
+def test_a_changed_input_is_redone_and_a_decoded_png_records_its_source(tmp_path):
+    source = make_folder(tmp_path, count=3)
+    out, back = tmp_path / "out", tmp_path / "back"
+    run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(source / "a.png")           # edited since
+    again = run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False)
+    assert (again.done, again.skipped) == (1, 2)
+    assert latentpress.decode((out / "a.lpx").read_bytes()).shape == (40, 40, 3)
+    back.mkdir()
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(back / "a.png")                # not ours
+    assert run_batch(out, back, decode=True, executor=SerialExecutor(), progress=False).done == 3
+    assert run_batch(out, back, decode=True, executor=SerialExecutor(), progress=False).skipped == 3
+    run_batch(source, out, "cnn-ae", {"entropy": "range"}, executor=SerialExecutor(), progress=False)
+    assert run_batch(out, back, decode=True, executor=SerialExecutor(), progress=False).done == 3   # new .lpx
+
+
+def test_an_output_that_cannot_be_written_fails_alone(tmp_path):
+    source = make_folder(tmp_path, count=3)
+    out = tmp_path / "out"
+    (out / "a.lpx").mkdir(parents=True)                      # a folder where the output should go
+    summary = run_batch(source, out, "cnn-ae", executor=SerialExecutor(), progress=False)
+    assert (summary.done, summary.failed) == (2, 1)
+    assert "cannot write" in next(e["error"] for e in summary.entries if e["status"] == "failed")
+
+
+def _dies_on_three(job: int) -> int:
+    if job == 3:
+        os._exit(9)                                          # as the OOM killer would end it
+    return job * 10
+
+
+def test_a_worker_that_dies_fails_its_jobs_and_the_pool_goes_on():
+    results = dict(LocalExecutor(1).map_unordered(_dies_on_three, [1, 2, 3, 4, 5, 6]))
+    assert isinstance(results[3], ExecutorError) and "died" in str(results[3])
+    assert [results[k] for k in (1, 2, 5, 6)] == [10, 20, 50, 60]                   # before and after it

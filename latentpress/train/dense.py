@@ -56,7 +56,7 @@ def load_split(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor, str]:
 
     def flat(path: Path) -> torch.Tensor:
         images = read_idx(path)
-        if images.ndim != 3 or images.shape[1] * images.shape[2] != PIXELS or images.dtype != np.uint8:
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
             raise ImageError(f"{path}: expected N×28×28 uint8 images, got {images.shape} {images.dtype}")
         return torch.from_numpy(images.reshape(len(images), PIXELS).astype(np.float32) / 255.0)
 
@@ -64,6 +64,9 @@ def load_split(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor, str]:
         x_train, x_test = flat(train), flat(test)
         return x_train, x_test, f"{train.name} ({len(x_train)}) / {test.name} ({len(x_test)})"
     images = flat(test)
+    if len(images) <= SPLIT:
+        raise ImageError(f"{test}: {len(images)} images; a test split alone needs more than {SPLIT} "
+                         f"(the first {SPLIT} train, the rest are held out)")
     return images[:SPLIT], images[SPLIT:], f"{test.name}: first {SPLIT} / last {len(images) - SPLIT}"
 
 
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     x_train, x_test, split = load_split(args.data)
+    if not len(x_train) or not len(x_test):
+        parser.error(f"{args.data}: an empty training or held-out set ({split})")
     torch.manual_seed(args.seed)
     model = DenseAutoencoder(code=args.code)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ def read_idx(path: str | Path, max_bytes: int = MAX_BYTES) -> np.ndarray:
             gzipped = raw.read(2) == b"\x1f\x8b"
         with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
             return _read(handle, path, max_bytes)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ImageError(f"cannot read IDX file {path}: {exc}") from None
 
 

@@ -17,7 +17,7 @@ a tiny image the priors can cost more than they save).
 
 Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
 (none or range), ``deblock`` (true when the decoder runs the post-filter; absent means
-false) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, gan-ae, cnn-ae-ft),
+false; builds from before it decode such a file without the filter) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, gan-ae, cnn-ae-ft),
 or ``STG1`` … ``STGk`` (cnn-rnn-ae, one per stage, in order), then ``DECW`` (cnn-ae-ft:
 the fine-tuned decoder, per tensor in state-dict order a float32 scale and int8 values).
 Latents with entropy=none: all blocks in raster order of blocks, each block's 4×8×8
