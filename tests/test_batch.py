@@ -138,8 +138,10 @@ def test_an_interrupted_batch_leaves_no_partial_file_and_a_rerun_completes(tmp_p
     out = tmp_path / "out"
     command = [sys.executable, "-m", "latentpress.cli", "batch", str(source), str(out), "--codec", "cnn-ae-ft",
                "-p", "iterations=300", "--workers", "2", "--quiet"]
-    # Its own session, so that SIGINT can go to the whole group, as ^C in a terminal does.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    # Its own session, so that SIGINT can go to the whole group, as ^C in a terminal does;
+    # SIGINT back to its default, as a shell's background job (CI) would leave it ignored.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.rglob("*.lpx"))) < 2 and process.poll() is None:
         time.sleep(0.05)

@@ -235,3 +235,44 @@ def test_the_codec_fuzz_harness_rebuilds_its_seeds():
         pixels = get_codec(header.codec).decode(rebuilt_header, sections)
         assert pixels.shape[:2] == (header.height, header.width)
         assert build(header, types, b"\x01\x00\x00\x00{") is None              # not JSON: skipped
+
+
+_CLAIM_SCRIPT = r"""
+import resource, sys, dataclasses
+import latentpress
+from latentpress import container
+from latentpress.errors import LatentpressError
+data = open(sys.argv[1], "rb").read()
+side = int(sys.argv[2])
+latentpress.decode(data)                                  # models loaded, caches warm
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+header, sections = container.read(data)
+claim = container.write(dataclasses.replace(header, width=side, height=side, sections=(), file_bytes=0), sections)
+try:
+    latentpress.decode(claim)
+    outcome = "decoded"
+except LatentpressError as exc:
+    outcome = type(exc).__name__
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(outcome, (after - before) // 1024)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codec", sorted(SMALL))
+def test_a_file_claiming_the_largest_allowed_size_is_refused_before_a_large_allocation(codec):
+    """The seed file's payload under a header claiming 8192×8192 (2²⁶ pixels, the
+    container's default limit): the codec must refuse it, and the refusal must not cost
+    more than PEAK_MB of memory (an 8192² RGB float32 buffer alone is 768 MB)."""
+    import subprocess
+    import sys
+    seed = PACKAGE.parent / "fuzz" / "seeds" / f"{codec}.lpx"
+    done = subprocess.run([sys.executable, "-c", _CLAIM_SCRIPT, str(seed), "8192"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome, grown_mb = done.stdout.split()
+    assert outcome != "decoded"
+    assert int(grown_mb) < PEAK_MB, (outcome, grown_mb)
+
+
+PEAK_MB = 200
