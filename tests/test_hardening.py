@@ -276,3 +276,30 @@ def test_a_file_claiming_the_largest_allowed_size_is_refused_before_a_large_allo
 
 
 PEAK_MB = 200
+
+
+_DIGESTS = r"""
+import glob, hashlib, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+import latentpress
+for path in sorted(glob.glob(sys.argv[2] + "/*.lpx")):
+    pixels = latentpress.decode(open(path, "rb").read())
+    print(path.rsplit("/", 1)[-1], hashlib.sha256(pixels.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_every_codec_decodes_identically_in_other_processes_with_1_and_2_threads():
+    """The seed files (one per codec, made in another process) decode to the same pixels
+    here and in fresh processes with 1 and with 2 compute threads."""
+    import hashlib
+    import subprocess
+    import sys
+    seeds = PACKAGE.parent / "fuzz" / "seeds"
+    here = {p.name: hashlib.sha256(latentpress.decode(p.read_bytes()).tobytes()).hexdigest()
+            for p in sorted(seeds.glob("*.lpx"))}
+    assert set(p.removesuffix(".lpx") for p in here) == set(SMALL)
+    for threads in (1, 2):
+        out = subprocess.run([sys.executable, "-c", _DIGESTS, str(threads), str(seeds)], capture_output=True,
+                             text=True, check=True, timeout=300).stdout
+        assert dict(line.split() for line in out.splitlines()) == here, threads
