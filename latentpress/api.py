@@ -84,8 +84,9 @@ def _decode(data: bytes, limits: Limits, steps: int | None = None) -> tuple[np.n
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ParameterError(f"steps must be a positive integer, got {steps!r}")
     try:
-        pixels = (implementation.decode(header, payload) if steps is None
-                  else implementation.decode(header, payload, steps=steps))
+        with container.limits_in_effect(limits):
+            pixels = (implementation.decode(header, payload) if steps is None
+                      else implementation.decode(header, payload, steps=steps))
     except LatentpressError:
         raise
     except (ValueError, IndexError, OverflowError, RuntimeError, MemoryError) as exc:

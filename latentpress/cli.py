@@ -32,11 +32,14 @@ class CliError(LatentpressError):
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    if getattr(args, "max_pixels", None) is None:
-        return DEFAULT_LIMITS
-    if args.max_pixels < 1:
-        raise CliError("--max-pixels must be positive")
-    return Limits(max_pixels=args.max_pixels)
+    chosen = {}
+    for option, flag in (("max_pixels", "--max-pixels"), ("max_macs_per_pixel", "--max-macs-per-pixel")):
+        value = getattr(args, option, None)
+        if value is not None:
+            if value < 1:
+                raise CliError(f"{flag} must be positive")
+            chosen[option] = value
+    return Limits(**chosen) if chosen else DEFAULT_LIMITS
 
 
 def _check_input(path: str, limits: Limits) -> Path:
@@ -302,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def limit_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-pixels", type=int, default=None, help=f"refuse images larger than this (default {DEFAULT_LIMITS.max_pixels:,})")
+        p.add_argument("--max-macs-per-pixel", type=int, default=None,
+                       help="refuse files whose networks ask for more multiply-adds per pixel "
+                            f"(default {DEFAULT_LIMITS.max_macs_per_pixel:,})")
 
     p = sub.add_parser("encode", help="compress an image (PNG/JPEG/TIFF/BMP/WebP) to .lpx")
     p.add_argument("input")

@@ -9,6 +9,8 @@ about twice the input's size.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
 import json
 import re
@@ -52,6 +54,15 @@ class Limits:
     max_section_bytes: int = 1 << 28
     max_sections: int = 4096
     max_file_bytes: int = 1 << 30
+    # Multiply-adds per pixel of the networks a file declares and the decoder must run
+    # (overfit, lossless, mlp-lossless): a small file must not ask for hours of work.
+    max_macs_per_pixel: int = 1 << 15
+
+    def check_macs(self, codec: str, macs: float) -> None:
+        if macs > self.max_macs_per_pixel:
+            raise LimitError(f"{codec}: the file's network asks for {macs:,.0f} multiply-adds per pixel, over the "
+                             f"limit of {self.max_macs_per_pixel:,} (raise it with max_macs_per_pixel / "
+                             "--max-macs-per-pixel)")
 
     def check_pixels(self, width: int, height: int) -> None:
         if width * height > self.max_pixels:
@@ -60,6 +71,21 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+# The limits of the decode in progress (api sets them), for checks only a codec can make.
+_ACTIVE: contextvars.ContextVar[Limits] = contextvars.ContextVar("latentpress_limits", default=DEFAULT_LIMITS)
+
+
+def active_limits() -> Limits:
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def limits_in_effect(limits: Limits):
+    token = _ACTIVE.set(limits)
+    try:
+        yield limits
+    finally:
+        _ACTIVE.reset(token)
 
 
 @dataclass(frozen=True)

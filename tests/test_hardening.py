@@ -303,3 +303,19 @@ def test_every_codec_decodes_identically_in_other_processes_with_1_and_2_threads
         out = subprocess.run([sys.executable, "-c", _DIGESTS, str(threads), str(seeds)], capture_output=True,
                              text=True, check=True, timeout=300).stdout
         assert dict(line.split() for line in out.splitlines()) == here, threads
+
+
+@pytest.mark.parametrize("codec", ["overfit", "lossless", "mlp-lossless"])
+def test_the_work_a_file_may_ask_for_is_a_configurable_limit(codec, tmp_path, capsys):
+    from latentpress import cli
+    from latentpress.container import Limits
+    from latentpress.errors import LimitError
+    seed = PACKAGE.parent / "fuzz" / "seeds" / f"{codec}.lpx"
+    data = seed.read_bytes()
+    latentpress.decode(data)                                               # the default allows it
+    with pytest.raises(LimitError, match="multiply-adds per pixel"):
+        latentpress.decode(data, limits=Limits(max_macs_per_pixel=10))
+    out = tmp_path / "out.png"
+    assert cli.main(["decode", str(seed), str(out), "--max-macs-per-pixel", "10"]) != 0
+    assert "multiply-adds per pixel" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["decode", str(seed), str(out), "--max-macs-per-pixel", "100000"]) == 0

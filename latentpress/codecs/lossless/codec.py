@@ -43,7 +43,7 @@ from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
 from latentpress.codecs.overfit.arm import params_to_tables
 from latentpress.codecs.overfit.weights import decode_integers, encode_integers
-from latentpress.container import Header, Section
+from latentpress.container import Header, Section, active_limits
 from latentpress.entropy import huffman, tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.tables import Family
@@ -165,6 +165,7 @@ def _check_work(inputs: list[int], hidden: int, outputs: int, pixels: int) -> No
     """Refuse networks whose decoding would take more than MAX_MACS_PER_PIXEL per pixel
     (a small file must not be able to ask for hours of work)."""
     macs = sum(n * hidden + hidden * hidden + hidden * outputs for n in inputs)
+    active_limits().check_macs("lossless", macs)
     if macs > MAX_MACS_PER_PIXEL:
         raise LimitError(f"the network asks for {macs:,} multiply-adds per pixel "
                          f"(at most {MAX_MACS_PER_PIXEL:,}; {pixels:,} pixels)")

@@ -36,7 +36,7 @@ from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, RATIOS, OverfitModel
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
 from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
-from latentpress.container import Header, Section
+from latentpress.container import Header, Section, active_limits
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import to_uint8
@@ -150,7 +150,9 @@ def _finite(x_hat: torch.Tensor) -> torch.Tensor:
 
 
 def _check_work(arch: Architecture, height: int, width: int, channels: int) -> None:
-    """The decoder holds a few full-resolution activations at once: bound their size."""
+    """The decoder holds a few full-resolution activations at once: bound their size;
+    and the work per pixel its networks ask for (Limits.max_macs_per_pixel)."""
+    active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(channels)["total"])
     widest = max(sum(arch.grid_channels(channels)), *arch.synthesis)
     if widest * height * width > MAX_ACTIVATION:
         raise LimitError(f"overfit: {widest} full-resolution channels of {width}x{height} exceed "
