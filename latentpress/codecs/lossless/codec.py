@@ -220,7 +220,8 @@ def _plane_features(planes: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarr
         theirs = ctx.gather(planes[q], rows, cols, offsets, neutrals[q])
         value = planes[q].ravel()[rows * width + cols]
         features += [theirs - value[:, None], (value - ctx.median_edge(theirs, offsets))[:, None]]
-    return np.concatenate(features, axis=1), base
+    # The decoder keeps its planes in int16 (values within ±255); the networks work in int64.
+    return np.concatenate(features, axis=1).astype(np.int64), base.astype(np.int64)
 
 
 def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -313,7 +314,7 @@ class LosslessCodec(Codec):
         tensors = decode_integers(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
         nets = [_integer_net(tensors[6 * p:6 * p + 6], step) for p in range(len(neutrals))]
         height, width = header.height, header.width
-        planes = np.zeros((len(neutrals), height, width), np.int64)
+        planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)
         order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
         limits = [(0, 255), (-255, 255), (-255, 255)]

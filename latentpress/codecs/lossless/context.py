@@ -102,10 +102,15 @@ def median_edge(context: np.ndarray, offsets) -> np.ndarray:
 def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, step boundaries) of every pixel in decoding order: by step
     t = row_stride·(i − tile top) + (j − tile left), then raster order."""
-    rows, cols = (a.ravel() for a in np.mgrid[0:height, 0:width])
-    top, left = tile_origin(rows, cols)
-    time = row_stride * (rows - top) + (cols - left)
+    # int32 while sorting (a 2²⁴-pixel image would otherwise hold about 1 GB of int64
+    # index arrays at once); the order is the same, the values are small.
+    rows32, cols32 = np.indices((height, width), dtype=np.int32).reshape(2, -1)
+    time = row_stride * (rows32 % TILE_ROWS) + cols32 % TILE_COLS        # = … (rows − top) + (cols − left)
     order = np.argsort(time, kind="stable")
-    rows, cols, time = rows[order], cols[order], time[order]
+    time = time[order]
     bounds = np.concatenate([[0], np.flatnonzero(np.diff(time)) + 1, [time.size]])
-    return rows.astype(np.int64), cols.astype(np.int64), bounds
+    del time
+    rows = rows32[order].astype(np.int64)
+    del rows32
+    cols = cols32[order].astype(np.int64)
+    return rows, cols, bounds
