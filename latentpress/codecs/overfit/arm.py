@@ -33,7 +33,7 @@ from torch import nn
 from latentpress.entropy import tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.tables import Family
-from latentpress.errors import CorruptPayloadError
+from latentpress.errors import CorruptPayloadError, LimitError
 from latentpress.nn.fixed_point import IntegerMLP
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
@@ -126,19 +126,27 @@ def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarra
     (flat buffer index of every latent in coding order, its grid, step boundaries,
     per-grid context offsets (G, 12), buffer length). Coding order: step t holds band
     t of every grid that has one, finest grid first, each band in row order."""
+    # Indices in int32 (a decoder at the pixel limit would otherwise hold about 1 GB of
+    # int64 index arrays while sorting them; every value here is far below 2³¹). The
+    # order is the same: a stable sort of the same times.
     positions, owners, times, deltas = [], [], [], []
     offset = 0
     for g, (h, w) in enumerate(sizes):
         stride = w + 2 * PAD
-        rows, cols = np.divmod(np.arange(h * w, dtype=np.int64), w)
-        positions.append(offset + (rows + PAD) * stride + cols + PAD)
+        rows, cols = np.divmod(np.arange(h * w, dtype=np.int32), np.int32(w))
+        positions.append(np.int32(offset) + (rows + np.int32(PAD)) * np.int32(stride) + cols + np.int32(PAD))
         owners.append(np.full(h * w, g, np.int32))
-        times.append(WAVEFRONT_ROW_STRIDE * rows + cols)
+        times.append(np.int32(WAVEFRONT_ROW_STRIDE) * rows + cols)
         deltas.append([dr * stride + dc for dr, dc in CONTEXT])
         offset += (h + 2 * PAD) * stride
+    if offset >= 1 << 31:
+        raise LimitError(f"overfit: {offset:,} latent buffer entries exceed 2^31")
     time_of = np.concatenate(times)
+    del times
     order = np.argsort(time_of, kind="stable")
-    bounds = np.flatnonzero(np.diff(time_of[order])) + 1
+    time_of = time_of[order]
+    bounds = np.flatnonzero(np.diff(time_of)) + 1
+    del time_of
     bounds = np.concatenate([[0], bounds, [order.size]])
     return (np.concatenate(positions)[order], np.concatenate(owners)[order], bounds,
             np.array(deltas, np.int64), offset)
