@@ -34,7 +34,7 @@ import torch
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.cnnae.codec import pack_bits, unpack_bits
-from latentpress.codecs.dense.model import CODE, SIDE, DenseAutoencoder
+from latentpress.codecs.dense.model import SIDE, DenseAutoencoder
 from latentpress.container import Header, Section
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.factorized import FactorizedPrior
