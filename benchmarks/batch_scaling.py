@@ -30,7 +30,7 @@ from pathlib import Path
 
 from latentpress.batch import run_batch
 from latentpress.bench.run import machine_description
-from latentpress.distributed import LocalExecutor, RayExecutor
+from latentpress.distributed import LocalExecutor, RayExecutor, close_executor
 
 ROOT = Path(__file__).resolve().parent.parent
 CODEC = "cnn-ae"
@@ -76,9 +76,7 @@ def run(engine: str, workers: int, images: Path) -> dict:
         try:
             summary = run_batch(images, out, CODEC, executor=executor, progress=False)
         finally:
-            close = getattr(executor, "close", None)
-            if close is not None:
-                close()
+            close_executor(executor)
         wall = time.perf_counter() - started
     finished = sorted(e["finished_at"] for e in summary.entries if e["status"] == "done")
     steady = (finished[-1] - finished[0]) / (len(finished) - 1)

@@ -231,7 +231,7 @@ def _codec_list(text: str) -> list[str]:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from latentpress.bench.run import run_bench
-    from latentpress.distributed import make_executor
+    from latentpress.distributed import close_executor, make_executor
 
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
@@ -242,16 +242,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     try:
         summary = run_bench(codecs, args.images, args.out, executor=executor, points=points, progress=not args.quiet)
     finally:
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
+        close_executor(executor)
     if summary.failed:
         raise CliError(f"{summary.failed} job(s) failed; see {Path(args.out) / 'errors.jsonl'}")
 
 
 def cmd_batch(args: argparse.Namespace) -> None:
     from latentpress.batch import run_batch
-    from latentpress.distributed import make_executor
+    from latentpress.distributed import close_executor, make_executor
 
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
@@ -267,9 +265,7 @@ def cmd_batch(args: argparse.Namespace) -> None:
         summary = run_batch(args.input, args.output, args.codec, params, decode=args.decode, executor=executor,
                             verify=args.verify, limits=_limits(args), progress=not args.quiet, report=args.report)
     finally:
-        close = getattr(executor, "close", None)
-        if close is not None:
-            close()
+        close_executor(executor)
     print(summary.text())
     for entry in summary.entries:
         if entry["status"] == "failed":

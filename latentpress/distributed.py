@@ -194,6 +194,13 @@ class RayExecutor:
             self._started = False
 
 
+def close_executor(executor: Executor) -> None:
+    """Release what an executor holds (a local Ray instance it started); others hold nothing."""
+    close = getattr(executor, "close", None)
+    if close is not None:
+        close()
+
+
 def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
     if name == "ray":
         return RayExecutor(address, workers)
