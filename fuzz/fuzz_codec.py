@@ -7,6 +7,13 @@ The seed file fuzz/seeds/CODEC.lpx (fuzz/make_seeds.py) gives the section types 
 starting point. Any exception that is not a LatentpressError, a hang past -timeout, or a
 process over -rss_limit_mb is a finding (libFuzzer writes the input to crash-*/oom-*/
 timeout-*); a decoded image of another shape than the header's is one too.
+
+Decoding runs under the limits a viewer of untrusted files would set: at most 2**22
+pixels (FUZZ_MAX_PIXELS to change it), as the API would enforce with
+``Limits(max_pixels=...)``. Decode time grows with the declared size, legitimately: a
+few hundred bytes can hold a flat image of the default limit, 2**26 pixels, and
+decoding that takes tens of seconds (SECURITY.md); within a smaller limit a timeout
+means a real bug.
 """
 
 import os
@@ -19,6 +26,7 @@ with atheris.instrument_imports():
     import numpy as np
 
     from latentpress.codecs.base import get_codec
+    from latentpress.container import Limits, limits_in_effect
     from latentpress.errors import LatentpressError
     from harness import build, seed_parts
 
@@ -26,6 +34,7 @@ CODEC = os.environ.get("FUZZ_CODEC", "cnn-ae")
 SEED = Path(__file__).resolve().parent / "seeds" / f"{CODEC}.lpx"
 TEMPLATE, TYPES, _ = seed_parts(SEED.read_bytes())
 DECODER = get_codec(CODEC)
+LIMITS = Limits(max_pixels=int(os.environ.get("FUZZ_MAX_PIXELS", 1 << 22)))
 
 
 def test_one_input(data: bytes) -> None:
@@ -34,7 +43,9 @@ def test_one_input(data: bytes) -> None:
         return
     header, sections = built
     try:
-        pixels = DECODER.decode(header, sections)
+        LIMITS.check_pixels(header.width, header.height)
+        with limits_in_effect(LIMITS):
+            pixels = DECODER.decode(header, sections)
     except LatentpressError:
         return
     expected = (header.height, header.width) + (() if header.channels == 1 else (3,))

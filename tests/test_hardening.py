@@ -25,7 +25,7 @@ import latentpress
 from latentpress import container
 from latentpress.codecs.base import get_codec
 from latentpress.container import Section
-from latentpress.errors import ChecksumError, LatentpressError
+from latentpress.errors import ChecksumError, LatentpressError, LimitError
 
 PACKAGE = Path(latentpress.__file__).resolve().parent
 
@@ -322,3 +322,21 @@ def test_the_work_a_file_may_ask_for_is_a_configurable_limit(codec, tmp_path, ca
     assert cli.main(["decode", str(seed), str(out), "--max-macs-per-pixel", "10"]) != 0
     assert "multiply-adds per pixel" in capsys.readouterr().err and not out.exists()
     assert cli.main(["decode", str(seed), str(out), "--max-macs-per-pixel", "100000"]) == 0
+
+
+def test_fuzz_finding_a_tiny_file_declaring_a_huge_flat_image():
+    """Found by the factorized fuzzer (timeout): 181 bytes declaring 12352×5376, just
+    under the default limit of 2**26 pixels, with an empty latent stream and a mutated
+    prior. The decoder finds nothing inconsistent (an empty stream decodes as the most
+    probable latents, as a flat image's nearly empty stream would) and returns the
+    declared image after about half a minute and 1 GB (SECURITY.md): decode time grows
+    with the declared size. A reader of untrusted files lowers max_pixels, and then the
+    file is refused before any decoding."""
+    data = (Path(__file__).parent / "data" / "factorized-flat-bomb.lpx").read_bytes()
+    header = latentpress.read_info(data)
+    assert (header.width, header.height, len(data)) == (12352, 5376, 181)
+    with pytest.raises(LimitError, match="pixels"):
+        latentpress.decode(data, limits=container.Limits(max_pixels=1 << 22))
+    small = container.Header(codec=header.codec, codec_version=header.codec_version, width=40, height=24,
+                             channels=3, params=header.params)
+    assert latentpress.decode(container.write(small, container.read(data)[1])).shape == (24, 40, 3)

@@ -6,17 +6,23 @@ grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy mo
 run in integer arithmetic, rate-distortion training with noise then straight-through
 rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
 
-Payload version 2. Header parameters: ``arch`` (descriptor, architecture.py),
-``quality``, ``preset``, ``arm_step`` and ``syn_step`` (weights are stored as
-integers times 2**−step), ``gain`` and ``ratio`` (latents of level k are divided by
-2**(gain/4)·(ratio/2)**k before upsampling; model.py). Sections, in order:
+Payload version 3 (version 2 files, which hold pyramids only, still decode). Header
+parameters: ``arch`` (descriptor, architecture.py: ``dwt…`` a wavelet decomposition,
+``lat…`` a Laplacian pyramid), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
+(weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
+the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (latents of
+level k are divided by 2**(gain/4)·(ratio/2)**k before synthesis; model.py). Sections,
+in order:
 
 ``ARMW``  the ARM's integer weights and biases (weights.py layout)
-``SYNW``  the upsampling kernel, then the synthesis weights and biases, layer by layer
-``LATN``  the latent grids (one per level and channel: level 0 luma, then Y, Cb, Cr of
-          each coarser level), each cut into 64×256 tiles, range-coded under the
-          integer ARM in interleaved wavefront order (arm.py: step t codes band t of
-          every tile, in grid then row-major tile order)
+``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
+          weights and biases, layer by layer
+``LATN``  the latent grids, one per grid and channel in model order (wavelet: the HL,
+          LH, HH bands of each level, finest first, Y, Cb, Cr each, then the low band;
+          pyramid: level 0 luma, then Y, Cb, Cr of each coarser level), each cut into
+          64×256 tiles, range-coded under the integer ARM in interleaved wavefront
+          order (arm.py: step t codes band t of every tile, in grid then row-major
+          tile order)
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from tqdm import tqdm
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit.architecture import Architecture
-from latentpress.codecs.overfit.model import GAIN_EXPONENTS, RATIOS, OverfitModel
+from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
 from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
@@ -82,7 +88,14 @@ def _check_size(height: int, width: int) -> None:
 
 def levels_for(arch: Architecture, height: int, width: int) -> Architecture:
     """The preset's number of grids, fewer where the image is small: the coarsest grid
-    keeps at least 4 latents along the longer side."""
+    keeps at least 4 latents along the longer side, and every wavelet level splits a
+    plane at least 2 samples on each side. An image 1 pixel thin takes the pyramid."""
+    if arch.transform == "wavelet":
+        if min(height, width) >= 2:
+            levels = min(arch.levels, min(height, width).bit_length() - 1,
+                         max(1, (max(height, width) // 4).bit_length() - 1))
+            return dataclasses.replace(arch, levels=levels)
+        arch = dataclasses.replace(arch, transform="pyramid", levels=arch.levels + 1)
     levels = max(1, min(arch.levels, (max(height, width) // 4).bit_length()))
     return dataclasses.replace(arch, levels=levels)
 
@@ -102,16 +115,29 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     started = time.monotonic()
     out_of_time = lambda: time_budget and time.monotonic() - started > time_budget  # noqa: E731
     arm_optimizer = torch.optim.Adam(model.arm.parameters(), lr=preset.arm_learning_rate)
-    frozen = [g.detach() for g in model.quantized_grids("round")]
+    # The ARM alone is fitted to the warm-start latents, each step on a random sample of
+    # them (an unbiased estimate of the rate; contexts gathered once).
+    contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
+    sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
     with tqdm(total=preset.arm_warmup + iterations, desc="overfit", unit="it", disable=None, leave=False) as bar:
-        for _ in range(preset.arm_warmup):
-            bpp = model.rate_bits(frozen, fraction=preset.arm_warmup_fraction) / pixels
+        for step in range(preset.arm_warmup):
+            if preset.rdoq and step == preset.arm_warmup // 2 and model.rdoq(x, lmbda):
+                # Half-way, with an ARM that knows the latents: rate-distortion optimized
+                # rounding, then the ARM goes on fitting the new latents.
+                contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
+            for group in arm_optimizer.param_groups:          # cosine decay to 5%
+                group["lr"] = preset.arm_learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / preset.arm_warmup)))
+            keep = torch.randint(values.numel(), (sample,))
+            bpp = model.bits(contexts[keep], values[keep]) * (values.numel() / sample) / pixels
             arm_optimizer.zero_grad(set_to_none=True)
             bpp.backward()
             arm_optimizer.step()
             bar.update(1)
             if out_of_time():
                 return
+        del contexts, values
+        if iterations <= 0:
+            return
         networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
         # Latents move by about their learning rate per Adam step whatever their gradient,
         # and straight-through rounding makes those moves a random walk that adds rate:
@@ -153,7 +179,7 @@ def _check_work(arch: Architecture, height: int, width: int, channels: int) -> N
     """The decoder holds a few full-resolution activations at once: bound their size;
     and the work per pixel its networks ask for (Limits.max_macs_per_pixel)."""
     active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(channels)["total"])
-    widest = max(sum(arch.grid_channels(channels)), *arch.synthesis)
+    widest = max(sum(arch.feature_channels(channels)), *arch.synthesis)
     if widest * height * width > MAX_ACTIVATION:
         raise LimitError(f"overfit: {widest} full-resolution channels of {width}x{height} exceed "
                          f"{MAX_ACTIVATION:,} values")
@@ -173,7 +199,7 @@ def _integer_arm(weights: list[np.ndarray], step: int, layers: int) -> IntegerML
 
 
 def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
-    tensors = [model.upsampler.kernel]
+    tensors = [] if model.upsampler is None else [model.upsampler.kernel]
     for layer in list(model.synthesis.pointwise) + [model.synthesis.out]:
         tensors += [layer.weight, layer.bias]
     return tensors
@@ -202,7 +228,7 @@ def _code_latents(grids: list[np.ndarray], arm: IntegerMLP) -> bytes:
 @register
 class OverfitCodec(Codec):
     name = "overfit"
-    version = 2
+    version = 3
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
@@ -225,9 +251,11 @@ class OverfitCodec(Codec):
         x = _image_tensor(image)
         arch = levels_for(preset.architecture, height, width)
         _check_work(arch, height, width, channels)
+        torch.manual_seed(params.seed)                   # the networks' initial weights
         model = OverfitModel(arch, height, width, channels)
-        model.warm_start(x, lmbda)
-        train(model, x, preset, lmbda, params.iterations or preset.iterations, params.time_budget, params.seed)
+        iterations = params.iterations or preset.iterations
+        inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
+        train(model, x, preset, lmbda, iterations, params.time_budget, params.seed)
         model.eval()
         pixels = height * width
         grids = model.integer_grids()
@@ -250,10 +278,12 @@ class OverfitCodec(Codec):
         _, arm_step, arm_integers, arm = best
 
         # Synthesis precision: the step that minimizes MSE + λ·bpp on the real decode.
+        # Untrained, the synthesis is the transform's exact inverse, which the decoder
+        # can rebuild: step 0 and no weights in the file.
         rounded = [y.detach() for y in model.latents]
         float_state = [t.detach().clone() for t in _synthesis_tensors(model)]
-        best = None
-        for step in SYNTHESIS_STEPS:
+        best = (0.0, 0, None) if iterations == 0 and inverse else None
+        for step in SYNTHESIS_STEPS if best is None else ():
             try:
                 integers = _quantize(float_state, step)
             except CorruptPayloadError:
@@ -269,29 +299,37 @@ class OverfitCodec(Codec):
         _, syn_step, syn_integers = best
 
         sections = [Section("ARMW", encode_integers(arm_integers)),
-                    Section("SYNW", encode_integers(syn_integers)),
+                    Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
                     Section("LATN", _code_latents(grids, arm))]
         return Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                   "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
                                   "gain": model.gain_exp, "ratio": model.ratio})
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        self.check_version(header)
+        if header.codec_version not in (2, 3):
+            self.check_version(header)
         _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
+        if header.codec_version == 2 and arch.transform != "pyramid":
+            raise CorruptPayloadError("overfit payload version 2 holds pyramids only")
         _check_work(arch, header.height, header.width, header.channels)
         arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
         gain, ratio = header.params.get("gain"), header.params.get("ratio")
         if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
-                or syn_step not in SYNTHESIS_STEPS or gain not in GAIN_EXPONENTS or ratio not in RATIOS:
+                or syn_step not in (0, *SYNTHESIS_STEPS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
         arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
         arm = _integer_arm(arm_integers, arm_step, len(arm_layers))
-        syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
-        _load_synthesis(model, syn_integers, syn_step)
+        if syn_step == 0:                   # the transform's exact inverse (version 3)
+            if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
+                raise CorruptPayloadError("overfit: synthesis step 0 needs an empty SYNW and a synthesis wide "
+                                          "enough for the transform's inverse")
+        else:
+            syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
+            _load_synthesis(model, syn_integers, syn_step)
         decoder = EntropyDecoder(latent_data)
         grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm)
         decoder.finish()

@@ -1,27 +1,40 @@
-"""The overfit codec's networks: latent grids, learned upsampling, synthesis, ARM.
+"""The overfit codec's networks: latent grids, synthesis, ARM.
 
-    grids ŷ_0 … ŷ_{L−1}  (resolution 1, 1/2, …, 1/2^(L−1); level 0 has one channel,
-      │                   the others one per colour channel: 3 for RGB, 1 for grey)
-      │ each divided by its gain  g·r^k  and upsampled to full resolution by a
-      │ learned ×2 transposed convolution (one 8×8 kernel shared by all steps and
-      │ channels, initialized to bicubic), applied k times
+Wavelet architectures (``dwt…``, the presets'):
+
+    grids: the HL, LH, HH bands of levels 1 … L of a CDF 9/7 decomposition (resolution
+      │    1/2 … 1/2^L), then the low band; Y, Cb, Cr (or grey) channels each
+      │ each divided by its gain, each level's bands synthesized alone (wavelet.py) and
+      │ carried up to full resolution as a low band: one plane per level and colour
       ▼
-    channels ─1×1─ReLU─1×1─ReLU─3×3─▶ RGB (or grey) in [0, 1]
+    planes ─1×1─ReLU─1×1─ReLU─3×3─▶ RGB (or grey) in [0, 1]
+
+Pyramid architectures (``lat…``, payload version 2): grids ŷ_0 … ŷ_{L−1} at resolution
+1, 1/2, …, 1/2^(L−1) (level 0 luma only), each divided by its gain g·r^k and upsampled
+to full resolution by a learned ×2 transposed convolution (one 8×8 kernel, initialized
+to bicubic) applied k times, into the same synthesis.
 
 The ARM (arm.py) gives every latent a discretized Laplace; the rate is the sum of
 −log2 of those probabilities.
 
 Warm start. Training from zero latents needs thousands of iterations; this codec
-starts instead from a closed-loop Laplacian pyramid of the image in YCbCr (BT.601,
-centred: Y − ½, Cb, Cr): level L−1 holds the coarsest image, each finer level the
-residual between the image at that scale and the upsampled reconstruction of the
-coarser ones, every level rounded after multiplication by its gain g·r^k (finer steps
-at coarser levels; g = 2^(n/4), n ∈ 0…32, and r ∈ {1.5, 2, 2.5} chosen per image). Level 0 carries luma only (chroma detail at
-full resolution is left to the synthesis). The synthesis starts as the exact inverse:
-its first units sum the levels of each YCbCr channel (as ReLU pairs +s, −s), the next
-layer passes them on, the 3×3 layer's centre tap maps YCbCr to RGB. So the first
-iteration already decodes the pyramid's image, and training (MSE + λ·bpp, rounding
-with straight-through gradients) improves latents, synthesis and ARM from there.
+starts instead from a classic transform of the image in YCbCr (BT.601, centred: Y − ½,
+Cb, Cr), quantized at the gain that minimizes MSE + λ·(estimated rate), and a
+synthesis set to the transform's exact inverse: its first units sum the levels of each
+YCbCr channel (as ReLU pairs +s, −s), the next layer passes them on, the 3×3 layer's
+centre tap maps YCbCr to RGB. So the first iteration already decodes the transform's
+image, and training (MSE + λ·bpp, rounding with straight-through gradients) improves
+latents, synthesis and ARM from there.
+
+- Wavelet: the CDF 9/7 decomposition (as JPEG 2000's), every band rounded with a dead
+  zone after multiplication by one gain g = 2^(n/4), n ∈ 0…32 (the transform is close
+  to orthonormal, so equal steps suit MSE). On kodim23 at about 0.43 bpp this starts
+  2.2 dB above the pyramid (docs/design.md).
+- Pyramid: a closed-loop Laplacian pyramid: level L−1 holds the coarsest image, each
+  finer level the residual between the image at that scale and the upsampled
+  reconstruction of the coarser ones, every level rounded after multiplication by its
+  gain g·r^k (finer steps at coarser levels; r ∈ {1.5, 2, 2.5}). Level 0 carries luma
+  only (chroma detail at full resolution is left to the synthesis).
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from latentpress.codecs.overfit import arm as arm_module
+from latentpress.codecs.overfit import wavelet
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.entropy import tables
 from latentpress.nn.likelihood import laplace_interval_probability
@@ -43,6 +57,10 @@ LOG_SCALE_MAX = math.log(float(tables.scales()[-1]))
 # Gain of level k is 2**(gain_exp/4) · (ratio/2)**k.
 GAIN_EXPONENTS = range(0, 33)
 RATIOS = (3, 4, 5)
+WAVELET_RATIOS = (8,)
+# Warm-start rounding of wavelet coefficients: |c|·gain below this rounds to 0 (a dead
+# zone, as in JPEG 2000: cheaper zeros for the same distortion).
+DEAD_ZONE = 0.6
 # YCbCr (BT.601, centred) → RGB; the synthesis' output layer starts as this map.
 YCBCR_TO_RGB = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
 
@@ -57,6 +75,24 @@ def grid_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
 
 def level_gains(gain_exp: int, ratio: int, levels: int) -> list[float]:
     return [2.0 ** (gain_exp / 4) * (ratio / 2) ** k for k in range(levels)]
+
+
+def grid_gains(arch: Architecture, gain_exp: int, ratio: int) -> list[float]:
+    """The gain of every grid. Pyramid: its level's, 2**(gain_exp/4)·(ratio/2)**k. Wavelet:
+    bands of resolution 1/2**k take 2**(gain_exp/4)·(ratio/8)**(k−1) (ratio 8: one step
+    for all; 9 or 10: slightly finer steps at coarser levels)."""
+    if arch.transform == "wavelet":
+        return [2.0 ** (gain_exp / 4) * (ratio / 8) ** (k - 1) for k in arch.grid_levels()]
+    gains = level_gains(gain_exp, ratio, arch.levels)
+    return [gains[k] for k in arch.grid_levels()]
+
+
+def ratios(arch: Architecture) -> tuple[int, ...]:
+    """Gain ratios between levels an architecture may use: the pyramid's finer levels
+    carry prediction residuals and want much coarser steps; the wavelet is close to
+    orthonormal, so equal steps would be the MSE optimum at high rates, but slightly
+    finer ones at coarse levels paid off at low rates on kodim23 (docs/design.md)."""
+    return RATIOS if arch.transform == "pyramid" else WAVELET_RATIOS
 
 
 def _context_kernel() -> torch.Tensor:
@@ -111,12 +147,23 @@ class OverfitModel(nn.Module):
                  ratio: int = 3) -> None:
         super().__init__()
         self.arch = arch
-        self.sizes = grid_sizes(height, width, arch.levels)
         self.channels = arch.grid_channels(channels)
+        self.feature_channels = arch.feature_channels(channels)
+        if arch.transform == "wavelet":
+            lows = wavelet.band_sizes(height, width, arch.levels)
+            # Level k's bands are synthesized to parents[k]: the image, then each low band.
+            self.parents = [(height, width)] + lows[:-1]
+            self.shapes = [shape for h, w in self.parents
+                           for shape in (((h + 1) // 2, w // 2), (h // 2, (w + 1) // 2), (h // 2, w // 2))]
+            self.shapes.append(lows[-1])
+            self.upsampler = None
+        else:
+            self.sizes = grid_sizes(height, width, arch.levels)
+            self.shapes = list(self.sizes)
+            self.upsampler = Upsampler()
         self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, c, h, w))
-                                        for c, (h, w) in zip(self.channels, self.sizes))
-        self.upsampler = Upsampler()
-        self.synthesis = Synthesis(arch, sum(self.channels), channels)
+                                        for c, (h, w) in zip(self.channels, self.shapes))
+        self.synthesis = Synthesis(arch, sum(self.feature_channels), channels)
         self.arm = arm_module.ARM(arch.arm_hidden, arch.arm_layers)
         self.register_buffer("context_kernel", _context_kernel(), persistent=False)
         self.set_gain(gain_exp, ratio)
@@ -124,10 +171,14 @@ class OverfitModel(nn.Module):
     def set_gain(self, gain_exp: int, ratio: int) -> None:
         self.gain_exp, self.ratio = gain_exp, ratio
         self.gains = level_gains(gain_exp, ratio, self.arch.levels)
+        self.grid_gains = grid_gains(self.arch, gain_exp, ratio)
 
     def decode(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        """Quantized grids → image in [0, 1] (not clamped). Coarse to fine: the
-        features gathered so far are upsampled once per level, all channels at once."""
+        """Quantized grids → image in [0, 1] (not clamped)."""
+        if self.arch.transform == "wavelet":
+            return self.synthesis(self._wavelet_features(grids))
+        # Pyramid, coarse to fine: the features gathered so far are upsampled once per
+        # level, all channels at once.
         features = None
         for level in range(len(grids) - 1, -1, -1):
             grid = grids[level] * (1.0 / self.gains[level])
@@ -135,23 +186,63 @@ class OverfitModel(nn.Module):
                 torch.cat([grid, self.upsampler(features, self.sizes[level])], dim=1)
         return self.synthesis(features)
 
-    def rate_bits(self, grids: list[torch.Tensor], fraction: float = 1.0) -> torch.Tensor:
-        """Bits of the grids under the (float) ARM; with fraction < 1, an unbiased
-        estimate from that random fraction of the latents (for fitting the ARM alone)."""
+    def _wavelet_features(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        """Every level's contribution to the image, kept apart: level k's three bands
+        synthesized alone, then carried up to full resolution as a low band."""
+        scaled = [grid * (1.0 / gain) for grid, gain in zip(grids, self.grid_gains)]
+        features = scaled[-1]
+        for level in range(self.arch.levels - 1, -1, -1):
+            parent = self.parents[level]
+            detail = wavelet.synthesize2(None, tuple(scaled[3 * level:3 * level + 3]), parent)
+            features = torch.cat([detail, wavelet.synthesize2(features, None, parent)], dim=1)
+        return features
+
+    def contexts(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(every latent's 12 causal neighbours (n, 12), the latents (n,))."""
         contexts, values = [], []
         for grid in grids:
             planes = grid.transpose(0, 1)                                   # (C, 1, h, w)
             context = F.conv2d(planes, self.context_kernel, padding=2)      # (C, 12, h, w)
             contexts.append(context.permute(0, 2, 3, 1).reshape(-1, len(arm_module.CONTEXT)))
             values.append(planes.reshape(-1))
-        contexts, values = torch.cat(contexts), torch.cat(values)
-        if fraction < 1.0:
-            keep = torch.randperm(values.numel())[:max(1, int(values.numel() * fraction))]
-            contexts, values = contexts[keep], values[keep]
+        return torch.cat(contexts), torch.cat(values)
+
+    def bits(self, contexts: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Bits of the latents under the (float) ARM."""
         mean, log_scale = self.arm(contexts)
         scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-        bits = -torch.log2(laplace_interval_probability(values - mean, scale)).sum()
-        return bits / fraction if fraction < 1.0 else bits
+        return -torch.log2(laplace_interval_probability(values - mean, scale)).sum()
+
+    def rate_bits(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        return self.bits(*self.contexts(grids))
+
+    @torch.no_grad()
+    def rdoq(self, x: torch.Tensor, lmbda: float) -> int:
+        """Rate-distortion optimized rounding of the wavelet latents, one greedy pass: a
+        latent moves one step toward zero where the squared error it adds (in RGB, the
+        transform taken as orthonormal) is worth less than λ times the bits it saves
+        under the current ARM, its neighbours' contexts held fixed. Returns how many
+        latents moved. (The pyramid's levels are not independent: nothing moves.)"""
+        if self.arch.transform != "wavelet":
+            return 0
+        colours = x.shape[1]
+        # Squared RGB error per unit of squared error in each working-space channel.
+        weights = (YCBCR_TO_RGB ** 2).sum(0) / 3 if colours == 3 else torch.ones(1)
+        moved = 0
+        for latent, band, gain in zip(self.latents, self.wavelet_bands(x), self.grid_gains):
+            values = torch.round(latent)
+            toward_zero = values - torch.sign(values)
+            added_error = (band - toward_zero / gain) ** 2 - (band - values / gain) ** 2
+            contexts, flat = self.contexts([values])
+            mean, log_scale = self.arm(contexts)
+            scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+            bits_now = -torch.log2(laplace_interval_probability(flat - mean, scale))
+            bits_moved = -torch.log2(laplace_interval_probability(toward_zero.transpose(0, 1).reshape(-1) - mean, scale))
+            saved = (bits_now - bits_moved).view(values.shape[1], 1, *values.shape[-2:]).transpose(0, 1)
+            move = (values != 0) & (weights.view(1, -1, 1, 1) * added_error < lmbda * saved)
+            latent.copy_(torch.where(move, toward_zero, values))
+            moved += int(move.sum())
+        return moved
 
     def quantized_grids(self, mode: str) -> list[torch.Tensor]:
         if mode == "noise":
@@ -173,7 +264,7 @@ class OverfitModel(nn.Module):
                 y.copy_(torch.from_numpy(np.stack([next(planes) for _ in range(y.shape[1])]).astype(np.float32))[None])
 
     def grid_shapes(self) -> list[tuple[int, int]]:
-        return [size for channels, size in zip(self.channels, self.sizes) for _ in range(channels)]
+        return [size for channels, size in zip(self.channels, self.shapes) for _ in range(channels)]
 
     # ---- warm start ----------------------------------------------------------------
 
@@ -215,42 +306,75 @@ class OverfitModel(nn.Module):
         return grids, self._from_working_space(reconstruction)
 
     @torch.no_grad()
-    def warm_start(self, x: torch.Tensor, lmbda: float) -> None:
-        """Choose the gain that minimizes MSE + λ·(estimated bpp) of the pyramid, load the
-        pyramid into the latents and set the synthesis to its inverse."""
+    def wavelet_bands(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The bands of x in the working space, in grid order."""
+        low, bands = self._to_working_space(x), []
+        for _ in range(self.arch.levels):
+            low, details = wavelet.analyze2(low)
+            bands += details
+        return bands + [low]
+
+    @torch.no_grad()
+    def wavelet_grids(self, bands: list[torch.Tensor], gain_exp: int,
+                      ratio: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Dead-zone rounded bands at the given gain, and the image they reconstruct."""
+        limit = arm_module.MAX_LATENT
+        gains = grid_gains(self.arch, gain_exp, ratio)
+        grids = [torch.sign(b) * torch.floor(b.abs() * g + (1 - DEAD_ZONE)).clamp(0, limit)
+                 for b, g in zip(bands, gains)]
+        image = grids[-1] / gains[-1]
+        for level in range(self.arch.levels - 1, -1, -1):
+            details = tuple(grids[i] / gains[i] for i in range(3 * level, 3 * level + 3))
+            image = wavelet.synthesize2(image, details, self.parents[level])
+        return grids, self._from_working_space(image)
+
+    @torch.no_grad()
+    def warm_start(self, x: torch.Tensor, lmbda: float, spare_units: bool = True) -> bool:
+        """Choose the gain that minimizes MSE + λ·(estimated bpp) of the pyramid (or the
+        wavelet decomposition), load it into the latents and set the synthesis to its
+        inverse. Synthesis units the inverse does not use keep a random start for
+        training (spare_units) or are zeroed, which costs fewer bits when nothing will
+        train them. False when the synthesis is too narrow to hold the inverse (it keeps
+        its random start)."""
         pixels = x.shape[-1] * x.shape[-2]
-        scales = self.scales(x)
+        if self.arch.transform == "wavelet":
+            bands = self.wavelet_bands(x)
+            grids_at = lambda g, r: self.wavelet_grids(bands, g, r)      # noqa: E731
+        else:
+            scales = self.scales(x)
+            grids_at = lambda g, r: self.pyramid(x, g, r, scales)        # noqa: E731
         tried = {}
 
         def cost(gain_exp: int, ratio: int) -> float:
             if (gain_exp, ratio) not in tried:
-                grids, image = self.pyramid(x, gain_exp, ratio, scales)
+                grids, image = grids_at(gain_exp, ratio)
                 mse = torch.mean((image.clamp(0, 1) - x) ** 2).item()
                 tried[gain_exp, ratio] = (mse + lmbda * _estimated_bits(grids) / pixels, grids)
             return tried[gain_exp, ratio][0]
 
         # Every other gain, then the neighbours of the best.
-        coarse = min(((g, r) for r in RATIOS for g in GAIN_EXPONENTS[::2]), key=lambda key: cost(*key))
+        coarse = min(((g, r) for r in ratios(self.arch) for g in GAIN_EXPONENTS[::2]), key=lambda key: cost(*key))
         gain_exp, ratio = min(((g, coarse[1]) for g in (coarse[0] - 1, coarse[0], coarse[0] + 1)
                                if g in GAIN_EXPONENTS), key=lambda key: cost(*key))
         grids = tried[gain_exp, ratio][1]
         self.set_gain(gain_exp, ratio)
         for latent, grid in zip(self.latents, grids):
             latent.copy_(grid)
-        self._invert_pyramid(x.shape[1])
+        return self.invert_transform(x.shape[1], spare_units)
 
     @torch.no_grad()
-    def _invert_pyramid(self, colours: int) -> None:
+    def invert_transform(self, colours: int, spare_units: bool = True) -> bool:
+        """Set the synthesis to the transform's inverse (False: too narrow for it)."""
         first, *rest = self.synthesis.pointwise
         out = self.synthesis.out
         if first.out_channels < 2 * colours or any(l.out_channels < 2 * colours for l in rest):
-            return                       # too narrow to hold the inverse: keep the random init
+            return False                 # too narrow to hold the inverse: keep the random init
         used = 2 * colours
         # Units 2j and 2j+1 of the first layer: ReLU(±Σ_levels channel j).
         first.weight[:used] = 0
         first.bias[:used] = 0
         offset = 0
-        for channels in self.channels:
+        for channels in self.feature_channels:
             for j in range(channels):
                 first.weight[2 * j, offset + j] = 1.0
                 first.weight[2 * j + 1, offset + j] = -1.0
@@ -261,13 +385,18 @@ class OverfitModel(nn.Module):
             layer.bias[:used] = 0
             for unit in range(used):
                 layer.weight[unit, unit] = 1.0
+        if not spare_units:
+            for layer in (first, *rest):
+                layer.weight[used:] = 0
+                layer.bias[used:] = 0
         matrix = YCBCR_TO_RGB if colours == 3 else torch.ones(1, 1)
-        out.weight.normal_(0.0, 1e-3)
+        out.weight.normal_(0.0, 1e-3 if spare_units else 0.0)
         out.weight[:, :used] = 0
         out.bias.zero_()
         for j in range(colours):
             out.weight[:, 2 * j, 1, 1] = matrix[:, j]
             out.weight[:, 2 * j + 1, 1, 1] = -matrix[:, j]
+        return True
 
 
 def _estimated_bits(grids: list[torch.Tensor]) -> float:
