@@ -3,7 +3,8 @@
 # folder as the classic codecs (results/kodak/), then the report against JPEG 2000.
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a
-# second job. Measured: about 22 s per encode for fast, 2 min for medium; slow unmeasured.
+# second job. Measured: about 16 s per encode for fast (README); medium and slow not yet
+# swept with the version-3 codec.
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,9 +10,10 @@ Payload version 3 (version 2 files, which hold pyramids only, still decode). Hea
 parameters: ``arch`` (descriptor, architecture.py: ``dwt…`` a wavelet decomposition,
 ``lat…`` a Laplacian pyramid), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
 (weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
-the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (latents of
-level k are divided by 2**(gain/4)·(ratio/2)**k before synthesis; model.py). Sections,
-in order:
+the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (each grid's
+latents are divided by its gain before synthesis: 2**(gain/4)·(ratio/2)**k for the
+pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resolution
+1/2**k, ratio 8 today; model.grid_gains). Sections, in order:
 
 ``ARMW``  the ARM's integer weights and biases (weights.py layout)
 ``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
@@ -63,7 +64,8 @@ class OverfitParams:
     preset: str = "medium"
     """fast, medium or slow: network size and training schedule."""
     iterations: int = 0
-    """Training iterations (0: the preset's)."""
+    """Joint training iterations of latents, synthesis and ARM (0: the preset's, which
+    is none for fast and medium: they only fit the ARM)."""
     time_budget: float = 0.0
     """Stop training after this many seconds (0: no limit)."""
     lmbda: float = 0.0
