@@ -1,0 +1,57 @@
+"""Where the overfit codec stands against JPEG 2000, point by point: for every Kodak
+record of an overfit variant (its current identity), the PSNR JPEG 2000 reaches on the
+same image at the same rate (interpolated in log-rate between the bench's JPEG 2000
+points; points outside JPEG 2000's range are left out) and the difference. Reads
+results/kodak/records.jsonl and meta.json, writes results/overfit/vs-jpeg2000.json
+with per-quality medians.
+
+    python benchmarks/overfit_vs_jpeg2000.py [VARIANT]      (default: overfit-fast)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    variant = sys.argv[1] if len(sys.argv) > 1 else "overfit-fast"
+    folder = ROOT / "results" / "kodak"
+    identity = json.loads((folder / "meta.json").read_text())["codecs"][variant]["identity"]
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    anchor: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        if r["codec"] == "jpeg2000" and r.get("psnr") is not None:
+            anchor.setdefault(r["image"], []).append((r["bpp"], r["psnr"]))
+    points = []
+    for r in records:
+        if r["codec"] != variant or r["identity"] != identity or r["image"] not in anchor:
+            continue
+        rates, psnrs = zip(*sorted(anchor[r["image"]]))
+        if not rates[0] <= r["bpp"] <= rates[-1]:
+            continue
+        reference = float(np.interp(math.log(r["bpp"]), np.log(rates), psnrs))
+        points.append({"image": r["image"], "quality": r["params"]["quality"], "bpp": r["bpp"], "psnr": r["psnr"],
+                       "jpeg2000_psnr": reference, "difference_db": r["psnr"] - reference})
+    qualities = sorted({p["quality"] for p in points})
+    summary = {}
+    for q in qualities:
+        diffs = [p["difference_db"] for p in points if p["quality"] == q]
+        summary[str(q)] = {"points": len(diffs), "median_db": statistics.median(diffs), "min_db": min(diffs),
+                           "max_db": max(diffs), "below": sum(d < 0 for d in diffs)}
+        print(f"quality {q}: {len(diffs)} points, median {statistics.median(diffs):+.2f} dB, "
+              f"{sum(d < 0 for d in diffs)} below JPEG 2000")
+    out = ROOT / "results" / "overfit" / "vs-jpeg2000.json"
+    out.write_text(json.dumps({"variant": variant, "identity": identity, "by_quality": summary, "points": points},
+                              indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
