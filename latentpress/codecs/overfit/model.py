@@ -170,7 +170,6 @@ class OverfitModel(nn.Module):
 
     def set_gain(self, gain_exp: int, ratio: int) -> None:
         self.gain_exp, self.ratio = gain_exp, ratio
-        self.gains = level_gains(gain_exp, ratio, self.arch.levels)
         self.grid_gains = grid_gains(self.arch, gain_exp, ratio)
 
     def decode(self, grids: list[torch.Tensor]) -> torch.Tensor:
@@ -181,7 +180,7 @@ class OverfitModel(nn.Module):
         # level, all channels at once.
         features = None
         for level in range(len(grids) - 1, -1, -1):
-            grid = grids[level] * (1.0 / self.gains[level])
+            grid = grids[level] * (1.0 / self.grid_gains[level])
             features = grid if features is None else \
                 torch.cat([grid, self.upsampler(features, self.sizes[level])], dim=1)
         return self.synthesis(features)
@@ -292,7 +291,7 @@ class OverfitModel(nn.Module):
                 scales: list[torch.Tensor] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Closed-loop Laplacian pyramid of x at the given gain: (rounded grids, the
         image they reconstruct through a linear synthesis)."""
-        gains = level_gains(gain_exp, ratio, self.arch.levels)
+        gains = grid_gains(self.arch, gain_exp, ratio)
         scales = scales or self.scales(x)
         grids: list[torch.Tensor] = [None] * len(self.sizes)
         reconstruction = None
