@@ -329,7 +329,7 @@ def test_fuzz_finding_a_tiny_file_declaring_a_huge_flat_image():
     under the default limit of 2**26 pixels, with an empty latent stream and a mutated
     prior. The decoder finds nothing inconsistent (an empty stream decodes as the most
     probable latents, as a flat image's nearly empty stream would) and returns the
-    declared image after about half a minute and 1 GB (SECURITY.md): decode time grows
+    declared image after more than 20 s and 1 GB (SECURITY.md): decode time grows
     with the declared size. A reader of untrusted files lowers max_pixels, and then the
     file is refused before any decoding."""
     data = (Path(__file__).parent / "data" / "factorized-flat-bomb.lpx").read_bytes()

@@ -28,8 +28,8 @@ latents, synthesis and ARM from there.
 
 - Wavelet: the CDF 9/7 decomposition (as JPEG 2000's), every band rounded with a dead
   zone after multiplication by one gain g = 2^(n/4), n ∈ 0…32 (the transform is close
-  to orthonormal, so equal steps suit MSE). On kodim23 at about 0.43 bpp this starts
-  2.2 dB above the pyramid (docs/design.md).
+  to orthonormal, so equal steps suit MSE). It starts far closer to JPEG 2000 than the
+  pyramid did (results/overfit/transforms-kodim23.json, docs/design.md).
 - Pyramid: a closed-loop Laplacian pyramid: level L−1 holds the coarsest image, each
   finer level the residual between the image at that scale and the upsampled
   reconstruction of the coarser ones, every level rounded after multiplication by its
