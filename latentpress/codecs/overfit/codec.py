@@ -337,6 +337,7 @@ class OverfitCodec(Codec):
         decoder.finish()
         model.load_integer_grids(grids)
         with torch.inference_mode():
-            x_hat = _finite(model.decode(list(model.latents)))
+            latents = list(model.latents)
+            x_hat = _finite(model.decode_inverse(latents) if syn_step == 0 else model.decode(latents))
         pixels = x_hat[0].permute(1, 2, 0).numpy() * 255.0
         return to_uint8(pixels[:, :, 0] if header.channels == 1 else pixels)

@@ -321,11 +321,23 @@ class OverfitModel(nn.Module):
         gains = grid_gains(self.arch, gain_exp, ratio)
         grids = [torch.sign(b) * torch.floor(b.abs() * g + (1 - DEAD_ZONE)).clamp(0, limit)
                  for b, g in zip(bands, gains)]
+        return grids, self._inverse_wavelet(grids, gains)
+
+    def _inverse_wavelet(self, grids: list[torch.Tensor], gains: list[float]) -> torch.Tensor:
         image = grids[-1] / gains[-1]
         for level in range(self.arch.levels - 1, -1, -1):
             details = tuple(grids[i] / gains[i] for i in range(3 * level, 3 * level + 3))
             image = wavelet.synthesize2(image, details, self.parents[level])
-        return grids, self._from_working_space(image)
+        return self._from_working_space(image)
+
+    @torch.no_grad()
+    def decode_inverse(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        """What decode gives with the synthesis set by invert_transform (up to float
+        rounding), computed directly: one inverse wavelet transform per colour instead
+        of every level's planes through the synthesis network."""
+        if self.arch.transform != "wavelet":
+            return self.decode(grids)
+        return self._inverse_wavelet(grids, self.grid_gains)
 
     @torch.no_grad()
     def warm_start(self, x: torch.Tensor, lmbda: float, spare_units: bool = True) -> bool:
