@@ -37,7 +37,7 @@ def test_round_trip_at_two_qualities(crop, encoded):
     sizes, qualities = [], []
     for q in (2, 7):
         header = latentpress.read_info(encoded[q])
-        assert header.codec == "overfit" and header.params["arch"] == "dwt4-arm8x2-syn8.8"   # 80 wide: 4 levels
+        assert header.codec == "overfit" and header.params["arch"] == "dwt4-arm8x2b-syn8.8"   # 80 wide: 4 levels
         decoded = latentpress.decode(encoded[q])
         assert decoded.shape == crop.shape
         sizes.append(len(encoded[q]))
@@ -72,7 +72,7 @@ def test_warm_start_decodes_the_transform_before_any_training(crop, colour, tran
     chosen gain."""
     image = crop if colour else crop[:, :, 1].copy()
     x = _image_tensor(image)
-    arch = dataclasses.replace(PRESETS["fast"].architecture, transform=transform)
+    arch = dataclasses.replace(PRESETS["fast"].architecture, transform=transform, band_context=transform == "wavelet")
     model = OverfitModel(levels_for(arch, *image.shape[:2]), *image.shape[:2], x.shape[1])
     model.warm_start(x, lambda_for_quality(6))
     if transform == "wavelet":
@@ -115,14 +115,65 @@ def test_payload_version_2_pyramid_files_still_decode():
         latentpress.decode(_rewrite(data, arch=header.params["arch"].replace("lat", "dwt")))
 
 
+def test_payload_version_3_files_still_decode():
+    """tests/data/overfit-v3.lpx was written by the version-3 encoder (wavelet grids, an
+    ARM over spatial neighbours only, all grids in one wavefront); its decoded pixels'
+    digest was recorded with that build."""
+    data = (Path(__file__).parent / "data" / "overfit-v3.lpx").read_bytes()
+    header = latentpress.read_info(data)
+    assert header.codec_version == 3 and header.params["arch"] == "dwt4-arm8x2-syn8.8"
+    digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
+    assert digest == "51bd80547194b6b425bdf493c227fad988d2b95109d4609838328edcbef78d6e"
+    with pytest.raises(CorruptPayloadError, match="band-aware"):       # a version-4 architecture
+        latentpress.decode(_rewrite(data, arch="dwt4-arm8x2b-syn8.8"))
+
+
+@pytest.mark.parametrize("colours", [3, 1])
+def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
+    """The float ARM trained on model.contexts and the integer ARM that codes must see
+    the same inputs: the parent features (torch vs numpy) and the one-hot band
+    identity (float inputs vs per-plane first-layer offsets) agree, so both predict
+    the same means up to the weights' rounding."""
+    from latentpress.codecs.overfit import arm as A
+    from latentpress.codecs.overfit.codec import _integer_arm, _quantize, _arm_layers
+    image = crop if colours == 3 else crop[:, :, 0].copy()
+    x = _image_tensor(image)
+    model = OverfitModel(levels_for(PRESETS["fast"].architecture, *image.shape[:2]), *image.shape[:2], colours)
+    model.warm_start(x, lambda_for_quality(6))
+    grids = model.integer_grids()
+    with torch.no_grad():
+        contexts, values = model.contexts(model.quantized_grids("round"))
+        for layer in _arm_layers(model):
+            layer.weight.normal_(0, 0.3)
+        mean, _ = model.arm(contexts)
+    weights = _quantize([t for l in _arm_layers(model) for t in (l.weight, l.bias)], 8)
+    integer_arm, plan = _integer_arm(model, weights, 8)
+    assert plan.offsets.shape == (len(grids), model.arch.arm_hidden) and np.abs(plan.offsets).max() > 0
+    # Integer contexts plane by plane (the crop is smaller than one tile).
+    rows = []
+    for index, grid in enumerate(grids):
+        r, c = (a.ravel() for a in np.mgrid[0:grid.shape[0], 0:grid.shape[1]])
+        spatial = A.gather_context(A.padded(grid), r, c)
+        link = plan.parents[index]
+        parent = np.zeros((2, *grid.shape), np.int64) if link is None else A.parent_features(grids[link[0]], link[1], grid.shape)
+        rows.append(np.concatenate([spatial, parent.reshape(2, -1).T], axis=1))
+    integer_contexts = np.concatenate(rows)
+    assert np.array_equal(integer_contexts, contexts[:, :plan.inputs].numpy().astype(np.int64))
+    owner = np.concatenate([np.full(g.size, i) for i, g in enumerate(grids)])
+    out = integer_arm(integer_contexts << A.FRAC_BITS, plan.offsets[owner]) / (1 << A.FRAC_BITS)
+    assert np.abs(out[:, 0] - mean.numpy()).max() < 0.05 * (1 + np.abs(mean.numpy()).max())
+
+
 def test_descriptor_round_trip_and_bounds():
     for transform in ("pyramid", "wavelet"):
         arch = Architecture(levels=7, arm_hidden=24, arm_layers=3, synthesis=(24, 12, 8), transform=transform)
         assert Architecture.parse(arch.describe()) == arch
     assert Architecture.parse("dwt6-arm16x2-syn16.16").transform == "wavelet"
+    banded = Architecture.parse("dwt6-arm16x2b-syn16.16")
+    assert banded.band_context and banded.describe() == "dwt6-arm16x2b-syn16.16"
     for bad in ("lat99-arm16x2-syn16.16", "lat6-arm9999x2-syn16", "lat6-arm16x2-syn16.999",
                 "lat6-arm16x9-syn16", "garbage", 7, "lat6-arm16x2-syn" + ".16" * 20, "dwt99-arm16x2-syn16",
-                "wav6-arm16x2-syn16"):
+                "wav6-arm16x2-syn16", "lat6-arm16x2b-syn16", "dwt6-arm16x2bb-syn16"):
         with pytest.raises(CorruptPayloadError):
             Architecture.parse(bad)
 
@@ -161,16 +212,20 @@ def test_parameter_validation(crop):
         latentpress.encode(crop, "overfit", preset="turbo")
 
 
-def test_thin_images_decode_in_a_bounded_number_of_steps(monkeypatch):
-    """Tiles bound the wavefront: a 1×3000 image takes as few steps as a 64×256 one."""
+@pytest.mark.parametrize("shape", [(1, 3000, 3), (2, 3000, 3), (3000, 40)])
+def test_thin_images_decode_in_a_bounded_number_of_steps(monkeypatch, shape):
+    """Tiles bound each wavefront: a 1×3000 image takes as few steps as a 64×256 one,
+    and a band-aware ARM (one wavefront per level) at most that many per level."""
     from latentpress.codecs.overfit import arm
-    image = np.random.default_rng(1).integers(0, 256, (1, 3000, 3), dtype=np.uint8)
+    image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
     data = latentpress.encode(image, "overfit", preset="fast", iterations=2)
+    arch = Architecture.parse(latentpress.read_info(data).params["arch"])
     calls = []
-    original = arm._predict
-    monkeypatch.setattr(arm, "_predict", lambda *a: calls.append(1) or original(*a))
+    original = arm._Predictor.__call__
+    monkeypatch.setattr(arm._Predictor, "__call__", lambda *a: calls.append(1) or original(*a))
     assert latentpress.decode(data).shape == image.shape
-    assert len(calls) <= 3 * arm.TILE_ROWS + arm.TILE_COLS
+    phases = arch.levels + 1 if arch.band_context else 1
+    assert 0 < len(calls) <= phases * (3 * (arm.TILE_ROWS - 1) + arm.TILE_COLS)
 
 
 def test_descriptor_must_be_canonical_ascii():

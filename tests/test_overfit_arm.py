@@ -156,3 +156,47 @@ def test_float64_products_are_taken_only_where_exact():
     assert mlp._float_weights[0] is None
     inputs = np.full((3, 1024), big, np.int64)
     assert np.array_equal(mlp(inputs), (inputs @ wide.T) >> 8)
+
+
+def test_phased_plan_with_parents_and_offsets_round_trips(monkeypatch):
+    """A band-aware plan: a coarse grid first, then two grids that see it as parent
+    (one at half resolution, one at the same), each with its own first-layer offset.
+    Small tiles, so parents are read across tile borders."""
+    monkeypatch.setattr(A, "TILE_ROWS", 4)
+    monkeypatch.setattr(A, "TILE_COLS", 5)
+    A._schedule.cache_clear()
+    torch.manual_seed(2)
+    model = A.ARM(8, 2, len(A.CONTEXT) + A.PARENT_INPUTS)
+    arm = model.to_integer()
+    grids = [laplace_grid((7, 9), seed=1, scale=3.0), laplace_grid((13, 18), seed=2), laplace_grid((7, 9), seed=3)]
+    offsets = np.random.default_rng(0).integers(-300, 300, (3, 8))
+    plan = A.Plan(((0,), (1, 2)), (None, (0, 2), (0, 1)), offsets)
+    encoder = EntropyEncoder()
+    A.encode_grids(encoder, grids, arm, plan)
+    data = encoder.finish()
+    decoder = EntropyDecoder(data)
+    decoded = A.decode_grids(decoder, [g.shape for g in grids], arm, plan)
+    decoder.finish()
+    A._schedule.cache_clear()
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, grids))
+    ideal = A.grids_ideal_bits(grids, arm, plan) / 8
+    assert ideal * 0.98 - 8 <= len(data) <= ideal * 1.02 + 8
+    # The parent features are inputs: the children cost a different number of bits
+    # when their parent changes.
+    children = A.grids_ideal_bits(grids, arm, plan) - A.grids_ideal_bits(grids[:1], arm, A.Plan(((0,),), (None,), offsets[:1]))
+    zeroed = A.grids_ideal_bits([grids[0] * 0, *grids[1:]], arm, plan) - A.grids_ideal_bits([grids[0] * 0], arm, A.Plan(((0,),), (None,), offsets[:1]))
+    assert abs(children - zeroed) > 1
+    with pytest.raises(ValueError, match="every grid"):
+        A.encode_grids(EntropyEncoder(), grids, arm, A.Plan(((0,), (1,)), (None, (0, 2), (0, 1)), offsets))
+    with pytest.raises(CorruptPayloadError, match="inputs"):
+        A.decode_grids(EntropyDecoder(data), [g.shape for g in grids], arm, A.Plan.single(3))
+
+
+def test_parent_features():
+    parent = np.array([[1, -2], [0, 3]])
+    value, magnitude = A.parent_features(parent, 2, (4, 3))
+    assert value.tolist() == [[1, 1, -2], [1, 1, -2], [0, 0, 3], [0, 0, 3]]
+    assert magnitude.tolist() == [[6, 6, 6]] * 4                   # every 3×3 window holds all four
+    value, magnitude = A.parent_features(np.arange(9).reshape(3, 3), 1, (3, 3))
+    assert value.tolist() == np.arange(9).reshape(3, 3).tolist()
+    assert magnitude[0, 0] == 0 + 1 + 3 + 4 and magnitude[1, 1] == 36

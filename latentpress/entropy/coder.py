@@ -42,14 +42,20 @@ def categorical_model(freq: np.ndarray) -> "constriction.stream.model.Categorica
 
 class _ModelCache:
     def __init__(self) -> None:
-        self._models: dict[tuple[int, int], object] = {}
+        self._models: dict[int, list] = {}
+
+    def family(self, family: T.Family) -> list:
+        """The family's models indexed by table id (None until first used)."""
+        models = self._models.get(int(family))
+        if models is None:
+            models = self._models[int(family)] = [None] * (T.NUM_SCALES * T.NUM_OFFSETS)
+        return models
 
     def parametric(self, family: T.Family, table: int):
-        key = (int(family), int(table))
-        model = self._models.get(key)
+        models = self.family(family)
+        model = models[table]
         if model is None:
-            model = categorical_model(T.frequency_tables(family)[table])
-            self._models[key] = model
+            model = models[table] = categorical_model(T.frequency_tables(family)[table])
         return model
 
 
@@ -174,8 +180,18 @@ class EntropyDecoder:
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         index = np.empty(table_ids.size, np.int64)
         order, keys, starts = _groups(table_ids)
-        for key, lo, hi in zip(keys.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
-            index[order[lo:hi]] = self._read(_MODELS.parametric(family, key), hi - lo)
+        # The hot loop of every ARM-driven decoder (one constriction call per distinct
+        # table of the call): models from a list, one scatter at the end.
+        models, decode, parts = _MODELS.family(family), self._coder.decode, []
+        try:
+            for key, count in zip(keys.tolist(), np.diff(starts).tolist()):
+                parts.append(decode(models[key] or _MODELS.parametric(family, key), count))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:           # as _read
+            raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+        if parts:
+            index[order] = np.concatenate(parts)
         escaped = index == 2 * radius + 1
         residual = index - radius
         if escaped.any():

@@ -75,10 +75,13 @@ class IntegerMLP:
                      if np.abs(layer.weight).sum(axis=1, initial=0).max(initial=0) < limit else None
                      for layer in self.layers)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x: (n, in) int64 fixed-point inputs → (n, out) int64 fixed-point outputs."""
+    def __call__(self, x: np.ndarray, first_offsets: np.ndarray | None = None) -> np.ndarray:
+        """x: (n, in) int64 fixed-point inputs → (n, out) int64 fixed-point outputs.
+        first_offsets (n, out of the first layer), if given, is added to the first
+        layer's output before its ReLU: exactly what one-hot inputs x_k = 1 with
+        weights w_k would add (a product w_k·2**frac_bits shifts back to w_k exactly)."""
         x = np.asarray(x, dtype=np.int64)
-        for layer, float_weight in zip(self.layers, self._float_weights):
+        for index, (layer, float_weight) in enumerate(zip(self.layers, self._float_weights)):
             # Clamp keeps every product below 2**(MAX_INPUT_BITS + MAX_WEIGHT_BITS + log2 fan-in) < 2**63.
             x = np.clip(x, -(1 << MAX_INPUT_BITS) + 1, (1 << MAX_INPUT_BITS) - 1)
             if float_weight is not None:
@@ -86,6 +89,8 @@ class IntegerMLP:
             else:
                 product = x @ layer.weight.T
             x = (product >> self.frac_bits) + layer.bias
+            if index == 0 and first_offsets is not None:
+                x = x + first_offsets
             if layer.relu:
                 x = np.maximum(x, 0)
         return x

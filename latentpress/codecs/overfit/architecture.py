@@ -1,8 +1,9 @@
 """The overfit codec's architecture descriptor: one short string in the file header.
 
-``dwt6-arm16x2-syn16.16`` means latent grids holding a six-level CDF 9/7 wavelet
+``dwt6-arm16x2b-syn16.16`` means latent grids holding a six-level CDF 9/7 wavelet
 decomposition (resolutions 1/2 down to 1/64; wavelet.py), an ARM of two hidden layers
-of 16, and a synthesis of 1×1 layers of widths 16 and 16 followed by one 3×3 layer to
+of 16 that also sees each latent's parent and band ("b", payload version 4; without
+it, version 3: spatial neighbours only), and a synthesis of 1×1 layers of widths 16 and 16 followed by one 3×3 layer to
 the output channels. ``lat7-…`` (payload version 2) means seven grids of a Laplacian
 pyramid instead (full resolution down to 1/64, with a learned ×2 upsampler). The
 decoder rebuilds exactly this. Parsing is strict and bounded, so a file cannot ask
@@ -21,7 +22,7 @@ MAX_ARM_HIDDEN = 64
 MAX_ARM_LAYERS = 4
 MAX_SYNTHESIS_WIDTH = 64
 MAX_SYNTHESIS_LAYERS = 4
-_PATTERN = re.compile(r"(lat|dwt)(\d{1,2})-arm(\d{1,3})x(\d)-syn(\d{1,3}(?:\.\d{1,3}){0,7})", re.ASCII)
+_PATTERN = re.compile(r"(lat|dwt)(\d{1,2})-arm(\d{1,3})x(\d)(b?)-syn(\d{1,3}(?:\.\d{1,3}){0,7})", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Architecture:
     arm_layers: int = 2
     synthesis: tuple[int, ...] = (16, 16)
     transform: str = "pyramid"          # or "wavelet"
+    # The ARM also sees each latent's parent (the co-located latent of the same band
+    # one level coarser) and which band it codes (payload version 4, wavelet only):
+    # descriptor "arm…b".
+    band_context: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -46,20 +51,22 @@ class Architecture:
                             f"of 1-{MAX_SYNTHESIS_WIDTH})")
         if self.transform not in ("pyramid", "wavelet"):
             problems.append(f"transform {self.transform!r}")
+        if self.band_context and self.transform != "wavelet":
+            problems.append("a band-aware ARM without wavelet bands")
         if problems:
             raise CorruptPayloadError("unsupported overfit architecture: " + "; ".join(problems))
 
     def describe(self) -> str:
-        return (f"{'dwt' if self.transform == 'wavelet' else 'lat'}{self.levels}-arm{self.arm_hidden}x{self.arm_layers}-syn"
-                + ".".join(str(w) for w in self.synthesis))
+        return (f"{'dwt' if self.transform == 'wavelet' else 'lat'}{self.levels}-arm{self.arm_hidden}x{self.arm_layers}"
+                f"{'b' if self.band_context else ''}-syn" + ".".join(str(w) for w in self.synthesis))
 
     @classmethod
     def parse(cls, text: object) -> "Architecture":
         if not isinstance(text, str) or len(text) > 64 or not (match := _PATTERN.fullmatch(text)):
             raise CorruptPayloadError(f"invalid overfit architecture descriptor {text!r}")
-        kind, levels, hidden, layers, synthesis = match.groups()
+        kind, levels, hidden, layers, band, synthesis = match.groups()
         arch = cls(int(levels), int(hidden), int(layers), tuple(int(w) for w in synthesis.split(".")),
-                   "wavelet" if kind == "dwt" else "pyramid")
+                   "wavelet" if kind == "dwt" else "pyramid", band == "b")
         if arch.describe() != text:          # one spelling per architecture (no leading zeros)
             raise CorruptPayloadError(f"non-canonical overfit architecture descriptor {text!r}")
         return arch
@@ -101,8 +108,16 @@ class Architecture:
             return sum(6 * sum(channels[k:]) / 4 ** k for k in range(self.levels))
         return sum(16 * sum(channels[k + 1:]) / 4 ** k for k in range(self.levels - 1))
 
+    def arm_inputs(self, colours: int) -> int:
+        """Inputs of the ARM: 12 causal neighbours; with band_context also the parent's
+        latent and neighbourhood magnitude, and a one-hot band identity (level 1 … L
+        or the low band, colour, orientation)."""
+        return 12 + (2 + self.levels + 1 + colours + 3 if self.band_context else 0)
+
     def arm_macs_per_latent(self) -> int:
-        widths = (12,) + (self.arm_hidden,) * self.arm_layers + (2,)
+        # The band identity's one-hot inputs cost no multiplications: their weights
+        # are one offset per grid added to the first layer.
+        widths = (12 + 2 * self.band_context,) + (self.arm_hidden,) * self.arm_layers + (2,)
         return sum(a * b for a, b in zip(widths, widths[1:]))
 
     def latents_per_pixel(self, colours: int) -> float:

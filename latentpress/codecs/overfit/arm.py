@@ -25,6 +25,7 @@ a little more than that estimate.)
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ WAVEFRONT_ROW_STRIDE = 3          # > the largest column offset in a row above
 # so decoding takes 3·TILE_ROWS + TILE_COLS steps whatever the image size.
 TILE_ROWS = 64
 TILE_COLS = 256
+PARENT_INPUTS = 2                 # a parent grid's latent and its neighbourhood's Σ|latent|
 MAX_LATENT = 1 << 11              # latents are clipped to ±2**11 before entering the ARM
 FRAC_BITS = 8
 # ln(SCALE_MIN) written out, so the thresholds below use no libm at all.
@@ -83,11 +85,13 @@ def gather_context(padded_grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) 
 
 
 class ARM(nn.Module):
-    """Float ARM for training: context (n, 12) → (mean, ln scale)."""
+    """Float ARM for training: context (n, inputs) → (mean, ln scale). A band-aware
+    ARM's band identity is one-hot inputs here; the integer ARM folds their weights
+    into one first-layer offset per plane (Plan.offsets)."""
 
-    def __init__(self, hidden: int = 16, layers: int = 2) -> None:
+    def __init__(self, hidden: int = 16, layers: int = 2, inputs: int = len(CONTEXT)) -> None:
         super().__init__()
-        sizes = [len(CONTEXT)] + [hidden] * layers
+        sizes = [inputs] + [hidden] * layers
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
         self.out = nn.Linear(sizes[-1], 2)
 
@@ -109,8 +113,36 @@ def _predict(arm: IntegerMLP, context: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How a list of grids is coded.
+
+    phases: grid indices; the phases are coded one after another, the tiles of one
+      phase's grids in one interleaved wavefront.
+    parents: per grid, (parent grid, stride) or None; None for all: the ARM has no
+      parent inputs. A parent (of an earlier phase) gives two inputs: its latent at
+      (row // stride, col // stride) and the sum of |latent| over that latent's 3×3
+      neighbourhood (zero outside the grid; both zero for a grid without a parent).
+    offsets: per grid, a vector added to the ARM's first hidden layer (its weights for
+      a one-hot input of the grid's band identity; codec.py), or None.
+    """
+
+    phases: tuple[tuple[int, ...], ...]
+    parents: tuple[tuple[int, int] | None, ...] | None = None
+    offsets: np.ndarray | None = None
+
+    @classmethod
+    def single(cls, count: int) -> "Plan":
+        """All grids in one wavefront, spatial contexts only (payload versions 2 and 3)."""
+        return cls((tuple(range(count)),))
+
+    @property
+    def inputs(self) -> int:
+        return len(CONTEXT) + (PARENT_INPUTS if self.parents is not None else 0)
+
+
 def encode_grid(encoder: EntropyEncoder, grid: np.ndarray, arm: IntegerMLP) -> None:
-    """Code one integer grid under the integer ARM, one call per wavefront step."""
+    """Code one integer grid under the integer ARM."""
     encode_grids(encoder, [grid], arm)
 
 
@@ -118,7 +150,7 @@ def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerML
     return decode_grids(decoder, [(height, width)], arm)[0]
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=16)
 def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The interleaved wavefront of several grids, laid out in one flat buffer.
 
@@ -141,6 +173,9 @@ def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarra
         offset += (h + 2 * PAD) * stride
     if offset >= 1 << 31:
         raise LimitError(f"overfit: {offset:,} latent buffer entries exceed 2^31")
+    if not sizes:                        # a phase of empty grids
+        empty = np.zeros(0, np.int32)
+        return empty, empty, np.zeros(1, np.int64), np.zeros((0, len(CONTEXT)), np.int64), 0
     time_of = np.concatenate(times)
     del times
     order = np.argsort(time_of, kind="stable")
@@ -184,53 +219,155 @@ def _tiles(grid: np.ndarray) -> list[np.ndarray]:
             for r in range(0, grid.shape[0], TILE_ROWS) for c in range(0, grid.shape[1], TILE_COLS)]
 
 
-def _untile(tiles: list[np.ndarray], sizes: list[tuple[int, int]]) -> list[np.ndarray]:
-    grids, tiles = [], iter(tiles)
-    for h, w in sizes:
-        grid = np.empty((h, w), np.int64)
-        for r in range(0, h, TILE_ROWS):
-            for c in range(0, w, TILE_COLS):
-                grid[r:r + TILE_ROWS, c:c + TILE_COLS] = next(tiles)
-        grids.append(grid)
-    return grids
+def parent_features(parent: np.ndarray, stride: int, shape: tuple[int, int]) -> np.ndarray:
+    """(2, h, w): a parent grid's latent under each position of a grid of ``shape``
+    (at row // stride, col // stride, clamped to the parent), and the sum of |latent|
+    over its 3×3 neighbourhood."""
+    parent = np.clip(np.asarray(parent, np.int64), -MAX_LATENT, MAX_LATENT)
+    if parent.size == 0:                 # only in crafted files: levels beyond the image
+        return np.zeros((PARENT_INPUTS, *shape), np.int64)
+    magnitude = np.pad(np.abs(parent), 1)
+    ph, pw = parent.shape
+    box = sum(magnitude[dr:dr + ph, dc:dc + pw] for dr in range(3) for dc in range(3))
+    rows = np.minimum(np.arange(shape[0]) // stride, ph - 1)[:, None]
+    cols = np.minimum(np.arange(shape[1]) // stride, pw - 1)[None, :]
+    return np.stack([parent[rows, cols], box[rows, cols]])
 
 
-def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP) -> None:
-    """Code several grids, each cut into independent tiles, with interleaved wavefronts
-    (one call per step)."""
+class _Phase:
+    """One phase of a plan: its grids' tiles laid out in one buffer, their schedule,
+    and the extra inputs of every latent (parent features) in buffers of that layout."""
+
+    def __init__(self, plan: Plan, phase: tuple[int, ...], shapes: list[tuple[int, int]],
+                 grids: list[np.ndarray | None]) -> None:
+        self.spans = [(g, r, c) for g in phase for r in range(0, shapes[g][0], TILE_ROWS)
+                      for c in range(0, shapes[g][1], TILE_COLS)]
+        self.sizes = tuple(t for g in phase for t in tile_sizes(*shapes[g]))
+        self.positions, self.owners, self.bounds, self.deltas, self.length = _schedule(self.sizes)
+        self.tile_grid = np.array([g for g, _, _ in self.spans], np.int64)
+        # Tiles of one width share their context offsets: one row broadcast, no gather.
+        self.same_deltas = self.deltas[0] if len(self.deltas) and (self.deltas == self.deltas[0]).all() else None
+        self.extra = None
+        if plan.parents is not None:
+            maps = {}
+            for g in phase:
+                link = plan.parents[g]
+                maps[g] = (np.zeros((PARENT_INPUTS, *shapes[g]), np.int64) if link is None
+                           else parent_features(grids[link[0]], link[1], shapes[g]))
+            # (length, 2) in int32: |latent| ≤ 2**11, so a 3×3 sum of magnitudes fits easily.
+            self.extra = np.stack([_buffer([maps[g][k, r:r + TILE_ROWS, c:c + TILE_COLS] for g, r, c in self.spans],
+                                           self.sizes).astype(np.int32) for k in range(PARENT_INPUTS)], axis=1)
+
+    def contexts(self, buffer: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(contexts, grid index) of the latents start:stop of the coding order."""
+        where = self.positions[start:stop]
+        owners = self.owners[start:stop]
+        deltas = self.same_deltas if self.same_deltas is not None else self.deltas[owners]
+        if self.extra is None:
+            return buffer[where[:, None] + deltas], self.tile_grid[owners]
+        context = np.empty((where.size, len(CONTEXT) + PARENT_INPUTS), np.int64)
+        context[:, :len(CONTEXT)] = buffer[where[:, None] + deltas]
+        context[:, len(CONTEXT):] = self.extra[where]
+        return context, self.tile_grid[owners]
+
+    def write_back(self, buffer: np.ndarray, grids: list[np.ndarray]) -> None:
+        for tile, (g, r, c) in zip(_unbuffer(buffer, self.sizes), self.spans):
+            grids[g][r:r + TILE_ROWS, c:c + TILE_COLS] = tile
+
+
+class _Predictor:
+    """The integer ARM's (centre, table id) for contexts, with each grid's first-layer
+    offset; latents whose context is all zero (most of them at low rates) take their
+    grid's precomputed answer (the same numbers: every row is computed alone)."""
+
+    def __init__(self, arm: IntegerMLP, plan: Plan, count: int) -> None:
+        self.arm, self.offsets = arm, plan.offsets
+        zeros = np.zeros((count, arm.layers[0].weight.shape[1]), np.int64)
+        self.zero = self._run(zeros, np.arange(count))
+
+    def _run(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        offsets = None if self.offsets is None else self.offsets[grid]
+        out = self.arm(context.astype(np.int64) << self.arm.frac_bits, offsets)
+        return params_to_tables(out[:, 0], out[:, 1], self.arm.frac_bits)
+
+    def __call__(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        active = np.flatnonzero(context.any(axis=1))
+        if active.size == context.shape[0]:
+            return self._run(context, grid)
+        centres, ids = self.zero[0][grid], self.zero[1][grid]
+        if active.size:
+            centres[active], ids[active] = self._run(context[active], grid[active])
+        return centres, ids
+
+
+def _check_plan(plan: Plan, count: int, arm: IntegerMLP) -> None:
+    if sorted(g for phase in plan.phases for g in phase) != list(range(count)):
+        raise ValueError("a plan must code every grid exactly once")
+    if arm.layers[0].weight.shape[1] != plan.inputs:
+        raise CorruptPayloadError(f"ARM takes {arm.layers[0].weight.shape[1]} inputs, the plan gives {plan.inputs}")
+    if plan.offsets is not None and plan.offsets.shape != (count, arm.layers[0].weight.shape[0]):
+        raise CorruptPayloadError("ARM offsets do not match the grids")
+
+
+# Latents predicted at once when every value is known (encoding, rate estimates).
+_CHUNK = 1 << 16
+
+
+def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
+    """Per phase, (latents, centres, table ids) in coding order and the step
+    boundaries: the encoder knows every latent, so contexts are gathered in large
+    chunks, not one wavefront step at a time."""
+    _check_plan(plan, len(grids), arm)
+    predict = _Predictor(arm, plan, len(grids))
+    shapes = [g.shape for g in grids]
+    for phase_grids in plan.phases:
+        phase = _Phase(plan, phase_grids, shapes, grids)
+        buffer = _buffer([tile for g in phase_grids for tile in _tiles(grids[g])], phase.sizes)
+        chunks = [predict(*phase.contexts(buffer, start, min(start + _CHUNK, phase.positions.size)))
+                  for start in range(0, phase.positions.size, _CHUNK)]
+        centres = np.concatenate([c for c, _ in chunks]) if chunks else np.zeros(0, np.int64)
+        ids = np.concatenate([i for _, i in chunks]) if chunks else np.zeros(0, np.int64)
+        yield buffer[phase.positions], centres, ids, phase.bounds
+
+
+def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP, plan: Plan | None = None) -> None:
+    """Code several grids, each cut into independent tiles, phase by phase (one
+    interleaved wavefront per phase, one coder call per step: the coder groups a
+    call's symbols by table, so the decoder must see the same calls)."""
     grids = [np.asarray(g, np.int64) for g in grids]
     if any(np.abs(g).max(initial=0) > MAX_LATENT for g in grids):
         raise ValueError(f"latents must lie within ±{MAX_LATENT}")
-    grids = [tile for g in grids for tile in _tiles(g)]
-    sizes = tuple(g.shape for g in grids)
-    positions, owners, bounds, deltas, _ = _schedule(sizes)
-    buffer = _buffer(grids, sizes)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        where = positions[start:stop]
-        centres, ids = _predict(arm, buffer[where[:, None] + deltas[owners[start:stop]]])
-        encoder.encode_parametric(buffer[where], Family.LAPLACE, centres, ids)
+    for values, centres, ids, bounds in _known_predictions(grids, arm, plan or Plan.single(len(grids))):
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            encoder.encode_parametric(values[start:stop], Family.LAPLACE, centres[start:stop], ids[start:stop])
 
 
-def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm: IntegerMLP) -> list[np.ndarray]:
-    sizes = tuple(tile for h, w in grid_sizes for tile in tile_sizes(h, w))
-    positions, owners, bounds, deltas, length = _schedule(sizes)
-    buffer = np.zeros(length, np.int64)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        where = positions[start:stop]
-        centres, ids = _predict(arm, buffer[where[:, None] + deltas[owners[start:stop]]])
-        values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
-        if np.abs(values).max(initial=0) > MAX_LATENT:
-            raise CorruptPayloadError("decoded latent out of range")
-        buffer[where] = values
-    return _untile(_unbuffer(buffer, sizes), grid_sizes)
+def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm: IntegerMLP,
+                 plan: Plan | None = None) -> list[np.ndarray]:
+    plan = plan or Plan.single(len(grid_sizes))
+    _check_plan(plan, len(grid_sizes), arm)
+    predict = _Predictor(arm, plan, len(grid_sizes))
+    grids = [np.zeros(size, np.int64) for size in grid_sizes]
+    for phase_grids in plan.phases:
+        phase = _Phase(plan, phase_grids, grid_sizes, grids)
+        buffer = np.zeros(phase.length, np.int64)
+        for start, stop in zip(phase.bounds[:-1], phase.bounds[1:]):
+            centres, ids = predict(*phase.contexts(buffer, start, stop))
+            values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
+            if np.abs(values).max(initial=0) > MAX_LATENT:
+                raise CorruptPayloadError("decoded latent out of range")
+            buffer[phase.positions[start:stop]] = values
+        phase.write_back(buffer, grids)
+    return grids
+
+
+def grids_ideal_bits(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan | None = None) -> float:
+    """−log2 p of grids, as coded, under the integer ARM and the quantized tables."""
+    grids = [np.clip(np.asarray(g, np.int64), -MAX_LATENT, MAX_LATENT) for g in grids]
+    return sum(tables.ideal_bits(Family.LAPLACE, values, centres, ids)
+               for values, centres, ids, _ in _known_predictions(grids, arm, plan or Plan.single(len(grids))))
 
 
 def ideal_bits(grid: np.ndarray, arm: IntegerMLP) -> float:
-    """−log2 p of a grid (cut into tiles, as coded) under the integer ARM and the
-    quantized tables (no coding)."""
-    bits = 0.0
-    for tile in _tiles(np.asarray(grid, np.int64)):
-        rows, cols = (a.ravel() for a in np.mgrid[0:tile.shape[0], 0:tile.shape[1]])
-        centres, ids = _predict(arm, gather_context(padded(tile), rows, cols))
-        bits += tables.ideal_bits(Family.LAPLACE, tile[rows, cols], centres, ids)
-    return bits
+    """−log2 p of one grid (cut into tiles, as coded) under the integer ARM."""
+    return grids_ideal_bits([grid], arm)

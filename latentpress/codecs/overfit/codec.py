@@ -6,9 +6,10 @@ grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy mo
 run in integer arithmetic, rate-distortion training with noise then straight-through
 rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
 
-Payload version 3 (version 2 files, which hold pyramids only, still decode). Header
-parameters: ``arch`` (descriptor, architecture.py: ``dwt…`` a wavelet decomposition,
-``lat…`` a Laplacian pyramid), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
+Payload version 4 (versions 2, pyramids only, and 3, an ARM over spatial neighbours
+only, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
+a wavelet decomposition, ``lat…`` a Laplacian pyramid; ``arm…b`` a band-aware ARM,
+version 4 only), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
 (weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
 the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (each grid's
 latents are divided by its gain before synthesis: 2**(gain/4)·(ratio/2)**k for the
@@ -23,7 +24,9 @@ pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resoluti
           pyramid: level 0 luma, then Y, Cb, Cr of each coarser level), each cut into
           64×256 tiles, range-coded under the integer ARM in interleaved wavefront
           order (arm.py: step t codes band t of every tile, in grid then row-major
-          tile order)
+          tile order). A band-aware ARM codes in phases (model.coding_plan): the low
+          band, then each level from the coarsest, one wavefront each; otherwise all
+          grids form one wavefront
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def levels_for(arch: Architecture, height: int, width: int) -> Architecture:
             levels = min(arch.levels, min(height, width).bit_length() - 1,
                          max(1, (max(height, width) // 4).bit_length() - 1))
             return dataclasses.replace(arch, levels=levels)
-        arch = dataclasses.replace(arch, transform="pyramid", levels=arch.levels + 1)
+        arch = dataclasses.replace(arch, transform="pyramid", levels=arch.levels + 1, band_context=False)
     levels = max(1, min(arch.levels, (max(height, width) // 4).bit_length()))
     return dataclasses.replace(arch, levels=levels)
 
@@ -117,20 +120,28 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     started = time.monotonic()
     out_of_time = lambda: time_budget and time.monotonic() - started > time_budget  # noqa: E731
     arm_optimizer = torch.optim.Adam(model.arm.parameters(), lr=preset.arm_learning_rate)
-    # The ARM alone is fitted to the warm-start latents, each step on a random sample of
-    # them (an unbiased estimate of the rate; contexts gathered once).
-    contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
+    # The ARM alone is fitted to the warm-start latents, each step on a random part of
+    # them (an unbiased estimate of the rate): contexts gathered once, shuffled once,
+    # and taken in consecutive slices (a random gather per step cost more than the
+    # ARM's own forward and backward passes).
+    def shuffled_contexts() -> tuple[torch.Tensor, torch.Tensor]:
+        contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
+        order = torch.randperm(values.numel())
+        return contexts[order], values[order]
+
+    contexts, values = shuffled_contexts()
     sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
+    slices = max(1, values.numel() // sample)
     with tqdm(total=preset.arm_warmup + iterations, desc="overfit", unit="it", disable=None, leave=False) as bar:
         for step in range(preset.arm_warmup):
             if preset.rdoq and step == preset.arm_warmup // 2 and model.rdoq(x, lmbda):
                 # Half-way, with an ARM that knows the latents: rate-distortion optimized
                 # rounding, then the ARM goes on fitting the new latents.
-                contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
+                contexts, values = shuffled_contexts()
             for group in arm_optimizer.param_groups:          # cosine decay to 5%
                 group["lr"] = preset.arm_learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / preset.arm_warmup)))
-            keep = torch.randint(values.numel(), (sample,))
-            bpp = model.bits(contexts[keep], values[keep]) * (values.numel() / sample) / pixels
+            part = slice((step % slices) * sample, (step % slices + 1) * sample)
+            bpp = model.bits(contexts[part], values[part]) * (values.numel() / sample) / pixels
             arm_optimizer.zero_grad(set_to_none=True)
             bpp.backward()
             arm_optimizer.step()
@@ -191,13 +202,23 @@ def _arm_layers(model: OverfitModel) -> list[torch.nn.Linear]:
     return list(model.arm.hidden) + [model.arm.out]
 
 
-def _integer_arm(weights: list[np.ndarray], step: int, layers: int) -> IntegerMLP:
+def _integer_arm(model: OverfitModel, weights: list[np.ndarray], step: int) -> tuple[IntegerMLP, arm_module.Plan]:
+    """The integer ARM and the plan it codes under. A band-aware ARM's one-hot band
+    inputs become one first-layer offset per plane (arm.Plan)."""
     shift = arm_module.FRAC_BITS - step
+    layers = len(_arm_layers(model))
     linear = []
     for index in range(layers):
         weight, bias = weights[2 * index], weights[2 * index + 1]
         linear.append(IntegerLinear(weight << shift, bias << shift, relu=index < layers - 1))
-    return IntegerMLP(tuple(linear), arm_module.FRAC_BITS)
+    plan = model.plan
+    if plan.parents is not None:
+        first, inputs = linear[0], plan.inputs
+        band = first.weight[:, inputs:]
+        plan = dataclasses.replace(plan, offsets=np.stack([band[:, list(active)].sum(axis=1)
+                                                            for active in model.band_inputs]))
+        linear[0] = IntegerLinear(np.ascontiguousarray(first.weight[:, :inputs]), first.bias, first.relu)
+    return IntegerMLP(tuple(linear), arm_module.FRAC_BITS), plan
 
 
 def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
@@ -221,16 +242,16 @@ def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], step: int) 
             tensor.copy_(torch.from_numpy(values.astype(np.float32) / (1 << step)))
 
 
-def _code_latents(grids: list[np.ndarray], arm: IntegerMLP) -> bytes:
+def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Plan) -> bytes:
     encoder = EntropyEncoder()
-    arm_module.encode_grids(encoder, grids, arm)
+    arm_module.encode_grids(encoder, grids, arm, plan)
     return encoder.finish()
 
 
 @register
 class OverfitCodec(Codec):
     name = "overfit"
-    version = 3
+    version = 4
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
@@ -269,15 +290,15 @@ class OverfitCodec(Codec):
         for step in ARM_STEPS:
             try:
                 integers = _quantize(arm_float, step)
-                arm = _integer_arm(integers, step, len(_arm_layers(model)))
+                arm, plan = _integer_arm(model, integers, step)
             except CorruptPayloadError:
                 continue                  # weights too large for this precision
-            bits = 8 * len(encode_integers(integers)) + sum(arm_module.ideal_bits(g, arm) for g in grids)
+            bits = 8 * len(encode_integers(integers)) + arm_module.grids_ideal_bits(grids, arm, plan)
             if best is None or bits < best[0]:
-                best = (bits, step, integers, arm)
+                best = (bits, step, integers, arm, plan)
         if best is None:
             raise ParameterError("training diverged: the ARM weights are too large to store")
-        _, arm_step, arm_integers, arm = best
+        _, arm_step, arm_integers, arm, plan = best
 
         # Synthesis precision: the step that minimizes MSE + λ·bpp on the real decode.
         # Untrained, the synthesis is the transform's exact inverse, which the decoder
@@ -302,18 +323,20 @@ class OverfitCodec(Codec):
 
         sections = [Section("ARMW", encode_integers(arm_integers)),
                     Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
-                    Section("LATN", _code_latents(grids, arm))]
+                    Section("LATN", _code_latents(grids, arm, plan))]
         return Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                   "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
                                   "gain": model.gain_exp, "ratio": model.ratio})
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        if header.codec_version not in (2, 3):
+        if header.codec_version not in (2, 3, 4):
             self.check_version(header)
         _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
         if header.codec_version == 2 and arch.transform != "pyramid":
             raise CorruptPayloadError("overfit payload version 2 holds pyramids only")
+        if header.codec_version < 4 and arch.band_context:
+            raise CorruptPayloadError(f"overfit payload version {header.codec_version} has no band-aware ARM")
         _check_work(arch, header.height, header.width, header.channels)
         arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
         gain, ratio = header.params.get("gain"), header.params.get("ratio")
@@ -324,7 +347,7 @@ class OverfitCodec(Codec):
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
-        arm = _integer_arm(arm_integers, arm_step, len(arm_layers))
+        arm, plan = _integer_arm(model, arm_integers, arm_step)
         if syn_step == 0:                   # the transform's exact inverse (version 3)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
                 raise CorruptPayloadError("overfit: synthesis step 0 needs an empty SYNW and a synthesis wide "
@@ -333,7 +356,7 @@ class OverfitCodec(Codec):
             syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
             _load_synthesis(model, syn_integers, syn_step)
         decoder = EntropyDecoder(latent_data)
-        grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm)
+        grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm, plan)
         decoder.finish()
         model.load_integer_grids(grids)
         with torch.inference_mode():

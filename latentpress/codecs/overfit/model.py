@@ -164,7 +164,8 @@ class OverfitModel(nn.Module):
         self.latents = nn.ParameterList(nn.Parameter(torch.zeros(1, c, h, w))
                                         for c, (h, w) in zip(self.channels, self.shapes))
         self.synthesis = Synthesis(arch, sum(self.feature_channels), channels)
-        self.arm = arm_module.ARM(arch.arm_hidden, arch.arm_layers)
+        self.arm = arm_module.ARM(arch.arm_hidden, arch.arm_layers, arch.arm_inputs(channels))
+        self.plan, self.band_inputs = coding_plan(arch, channels)
         self.register_buffer("context_kernel", _context_kernel(), persistent=False)
         self.set_gain(gain_exp, ratio)
 
@@ -197,13 +198,24 @@ class OverfitModel(nn.Module):
         return features
 
     def contexts(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(every latent's 12 causal neighbours (n, 12), the latents (n,))."""
+        """(every latent's ARM inputs (n, inputs), the latents (n,)), plane by plane in
+        integer_grids order: 12 causal neighbours, then (band-aware ARM) the parent
+        features, as arm.py computes them, and the plane's one-hot band identity."""
         contexts, values = [], []
-        for grid in grids:
-            planes = grid.transpose(0, 1)                                   # (C, 1, h, w)
-            context = F.conv2d(planes, self.context_kernel, padding=2)      # (C, 12, h, w)
-            contexts.append(context.permute(0, 2, 3, 1).reshape(-1, len(arm_module.CONTEXT)))
-            values.append(planes.reshape(-1))
+        planes = [grid[0, c] for grid in grids for c in range(grid.shape[1])]
+        inputs = self.arm.hidden[0].in_features
+        for index, plane in enumerate(planes):
+            spatial = F.conv2d(plane[None, None], self.context_kernel, padding=2)[0]    # (12, h, w)
+            context = spatial.permute(1, 2, 0).reshape(-1, len(arm_module.CONTEXT))
+            if self.plan.parents is not None:
+                link = self.plan.parents[index]
+                parent = torch.zeros(context.shape[0], arm_module.PARENT_INPUTS) if link is None \
+                    else _parent_features(planes[link[0]], link[1], tuple(plane.shape))
+                band = torch.zeros(context.shape[0], inputs - context.shape[1] - arm_module.PARENT_INPUTS)
+                band[:, list(self.band_inputs[index])] = 1.0
+                context = torch.cat([context, parent, band], dim=1)
+            contexts.append(context)
+            values.append(plane.reshape(-1))
         return torch.cat(contexts), torch.cat(values)
 
     def bits(self, contexts: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -227,19 +239,22 @@ class OverfitModel(nn.Module):
         colours = x.shape[1]
         # Squared RGB error per unit of squared error in each working-space channel.
         weights = (YCBCR_TO_RGB ** 2).sum(0) / 3 if colours == 3 else torch.ones(1)
-        moved = 0
-        for latent, band, gain in zip(self.latents, self.wavelet_bands(x), self.grid_gains):
-            values = torch.round(latent)
-            toward_zero = values - torch.sign(values)
-            added_error = (band - toward_zero / gain) ** 2 - (band - values / gain) ** 2
-            contexts, flat = self.contexts([values])
-            mean, log_scale = self.arm(contexts)
-            scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-            bits_now = -torch.log2(laplace_interval_probability(flat - mean, scale))
-            bits_moved = -torch.log2(laplace_interval_probability(toward_zero.transpose(0, 1).reshape(-1) - mean, scale))
-            saved = (bits_now - bits_moved).view(values.shape[1], 1, *values.shape[-2:]).transpose(0, 1)
-            move = (values != 0) & (weights.view(1, -1, 1, 1) * added_error < lmbda * saved)
-            latent.copy_(torch.where(move, toward_zero, values))
+        grids = [torch.round(latent) for latent in self.latents]
+        toward_zero = [values - torch.sign(values) for values in grids]
+        contexts, flat = self.contexts(grids)
+        mean, log_scale = self.arm(contexts)
+        scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+        moved_flat = torch.cat([t[0].reshape(-1) for t in toward_zero])       # the contexts' order
+        saved = -torch.log2(laplace_interval_probability(flat - mean, scale)) \
+            + torch.log2(laplace_interval_probability(moved_flat - mean, scale))
+        moved, offset = 0, 0
+        for latent, values, toward, band, gain in zip(self.latents, grids, toward_zero, self.wavelet_bands(x),
+                                                      self.grid_gains):
+            saving = saved[offset:offset + values.numel()].view(values.shape)
+            offset += values.numel()
+            added_error = (band - toward / gain) ** 2 - (band - values / gain) ** 2
+            move = (values != 0) & (weights.view(1, -1, 1, 1) * added_error < lmbda * saving)
+            latent.copy_(torch.where(move, toward, values))
             moved += int(move.sum())
         return moved
 
@@ -408,6 +423,43 @@ class OverfitModel(nn.Module):
             out.weight[:, 2 * j, 1, 1] = matrix[:, j]
             out.weight[:, 2 * j + 1, 1, 1] = -matrix[:, j]
         return True
+
+
+def coding_plan(arch: Architecture, colours: int) -> tuple[arm_module.Plan, list[tuple[int, ...]]]:
+    """How the planes (integer_grids order) are coded, and each plane's one-hot band
+    inputs (indices into the ARM's band inputs). A band-aware ARM codes the low band
+    first, then each level coarse to fine (one wavefront per level); every detail
+    plane's parent is the same band and colour one level coarser (the low band for
+    the coarsest level, at the same resolution)."""
+    count = sum(arch.grid_channels(colours))
+    if not arch.band_context:
+        return arm_module.Plan.single(count), []
+    levels = arch.levels
+    plane = lambda grid, colour: grid * colours + colour        # noqa: E731
+    low = 3 * levels
+    parents, bands = [], []
+    for grid in range(low + 1):
+        level, orientation = divmod(grid, 3)
+        for colour in range(colours):
+            if grid == low:
+                parents.append(None)
+                bands.append((levels, levels + 1 + colour))
+            else:
+                parents.append((plane(grid + 3, colour), 2) if level < levels - 1 else (plane(low, colour), 1))
+                bands.append((level, levels + 1 + colour, levels + 1 + colours + orientation))
+    phases = [tuple(plane(low, c) for c in range(colours))]
+    phases += [tuple(plane(3 * level + o, c) for o in range(3) for c in range(colours))
+               for level in range(levels - 1, -1, -1)]
+    return arm_module.Plan(tuple(phases), tuple(parents)), bands
+
+
+def _parent_features(parent: torch.Tensor, stride: int, shape: tuple[int, int]) -> torch.Tensor:
+    """arm.parent_features in torch: (h·w, 2)."""
+    parent = parent.clamp(-arm_module.MAX_LATENT, arm_module.MAX_LATENT)
+    box = F.conv2d(parent.abs()[None, None], torch.ones(1, 1, 3, 3), padding=1)[0, 0]
+    rows = (torch.arange(shape[0]) // stride).clamp(max=parent.shape[0] - 1)[:, None]
+    cols = (torch.arange(shape[1]) // stride).clamp(max=parent.shape[1] - 1)[None, :]
+    return torch.stack([parent[rows, cols], box[rows, cols]], dim=-1).reshape(-1, 2)
 
 
 def _estimated_bits(grids: list[torch.Tensor]) -> float:

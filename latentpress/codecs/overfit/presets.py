@@ -35,11 +35,14 @@ PRESETS = {p.name: p for p in (
     # From the wavelet warm start, joint training bought little (0.02 dB net for 180
     # iterations at 0.55 s each on kodim23; docs/design.md): fast and medium only fit
     # the ARM, which is where the bits are saved.
-    Preset("fast", Architecture(levels=6, arm_hidden=8, arm_layers=2, synthesis=(8, 8), transform="wavelet"),
+    Preset("fast", Architecture(levels=6, arm_hidden=8, arm_layers=2, synthesis=(8, 8), transform="wavelet",
+                                band_context=True),
            iterations=0, arm_warmup=1000, arm_warmup_fraction=0.1, rdoq=True),
-    Preset("medium", Architecture(levels=6, arm_hidden=16, arm_layers=2, synthesis=(16, 16), transform="wavelet"),
+    Preset("medium", Architecture(levels=6, arm_hidden=16, arm_layers=2, synthesis=(16, 16), transform="wavelet",
+                                  band_context=True),
            iterations=0, arm_warmup=2000, arm_warmup_fraction=0.1, rdoq=True),
-    Preset("slow", Architecture(levels=6, arm_hidden=24, arm_layers=2, synthesis=(24, 24), transform="wavelet"),
+    Preset("slow", Architecture(levels=6, arm_hidden=24, arm_layers=2, synthesis=(24, 24), transform="wavelet",
+                                band_context=True),
            iterations=300, arm_warmup=4000, arm_warmup_fraction=0.25, latent_travel=2.0, rdoq=True),
 )}
 
