@@ -246,7 +246,9 @@ class _Phase:
         self.positions, self.owners, self.bounds, self.deltas, self.length = _schedule(self.sizes)
         self.tile_grid = np.array([g for g, _, _ in self.spans], np.int64)
         # Tiles of one width share their context offsets: one row broadcast, no gather.
-        self.same_deltas = self.deltas[0] if len(self.deltas) and (self.deltas == self.deltas[0]).all() else None
+        # (int32 index arithmetic: buffer lengths are below 2**31, _schedule.)
+        self.same_deltas = self.deltas[0].astype(np.int32) \
+            if len(self.deltas) and (self.deltas == self.deltas[0]).all() else None
         self.extra = None
         if plan.parents is not None:
             maps = {}
@@ -264,10 +266,10 @@ class _Phase:
         owners = self.owners[start:stop]
         deltas = self.same_deltas if self.same_deltas is not None else self.deltas[owners]
         if self.extra is None:
-            return buffer[where[:, None] + deltas], self.tile_grid[owners]
+            return np.take(buffer, where[:, None] + deltas), self.tile_grid[owners]
         context = np.empty((where.size, len(CONTEXT) + PARENT_INPUTS), np.int64)
-        context[:, :len(CONTEXT)] = buffer[where[:, None] + deltas]
-        context[:, len(CONTEXT):] = self.extra[where]
+        context[:, :len(CONTEXT)] = np.take(buffer, where[:, None] + deltas)
+        context[:, len(CONTEXT):] = np.take(self.extra, where, axis=0)
         return context, self.tile_grid[owners]
 
     def write_back(self, buffer: np.ndarray, grids: list[np.ndarray]) -> None:
