@@ -1,5 +1,5 @@
 """Decoder complexity of the overfit presets: multiply-accumulates per pixel of each
-decoding stage (RGB), from the architectures alone. Writes results/overfit/macs.json.
+decoding stage (RGB), from the architectures and schedules alone. Writes results/overfit/macs.json.
 
     python benchmarks/overfit_macs.py
 """
@@ -13,7 +13,10 @@ from latentpress.codecs.overfit.presets import PRESETS
 
 
 def main() -> None:
-    table = {name: {"architecture": p.architecture.describe(), **p.architecture.decoder_macs_per_pixel(3)}
+    # Presets without joint training leave the synthesis the wavelet's exact inverse,
+    # which the decoder computes directly (syn_step 0).
+    table = {name: {"architecture": p.architecture.describe(), "synthesis_trained": p.iterations > 0,
+                    **p.architecture.decoder_macs_per_pixel(3, trained_synthesis=p.iterations > 0)}
              for name, p in PRESETS.items()}
     out = Path(__file__).resolve().parent.parent / "results" / "overfit" / "macs.json"
     out.parent.mkdir(parents=True, exist_ok=True)

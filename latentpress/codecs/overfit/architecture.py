@@ -123,10 +123,16 @@ class Architecture:
     def latents_per_pixel(self, colours: int) -> float:
         return sum(c / 4 ** k for k, c in zip(self.grid_levels(), self.grid_channels(colours)))
 
-    def decoder_macs_per_pixel(self, colours: int) -> dict[str, float]:
+    def decoder_macs_per_pixel(self, colours: int, trained_synthesis: bool = True) -> dict[str, float]:
         """Multiply-accumulates per image pixel of each decoding stage (tile borders and
-        odd sizes ignored)."""
+        odd sizes ignored). An untrained wavelet synthesis (syn_step 0, what fast and
+        medium write) is decoded as one inverse wavelet transform per colour (about 6
+        MAC per sample and level, on 1 + ¼ + … of the pixels) and a colour conversion."""
         arm = self.arm_macs_per_latent() * self.latents_per_pixel(colours)
-        stages = {"arm": arm, "upsampling": self.upsampling_macs_per_pixel(colours),
-                  "synthesis": float(self.synthesis_macs_per_pixel(colours))}
+        if self.transform == "wavelet" and not trained_synthesis:
+            inverse = sum(6 * colours / 4 ** k for k in range(self.levels))
+            stages = {"arm": arm, "upsampling": inverse, "synthesis": float(colours * colours)}
+        else:
+            stages = {"arm": arm, "upsampling": self.upsampling_macs_per_pixel(colours),
+                      "synthesis": float(self.synthesis_macs_per_pixel(colours))}
         return {**stages, "total": sum(stages.values())}

@@ -20,6 +20,13 @@ the tiles of all grids run interleaved: step t decodes band t of every tile at o
 so any image decodes in at most 3·63 + 255 + 1 = 445 steps. (Training estimates the rate
 with whole-grid contexts; the tile borders, 2 of every 64 rows and 256 columns, cost
 a little more than that estimate.)
+
+A Plan may split the grids into phases coded one after another (445 steps at most
+each), and give each grid a parent grid of an earlier phase: the ARM then also sees
+the parent's latent under each position and the sum of its 3×3 neighbourhood's
+magnitudes (read from the whole parent grid, across tile borders), and a per-grid
+offset added to its first layer (payload version 4's band-aware ARM; model.coding_plan).
+Latents whose inputs are all zero take their grid's precomputed prediction.
 """
 
 from __future__ import annotations
