@@ -2,7 +2,7 @@
 record of an overfit variant (its current identity), the PSNR JPEG 2000 reaches on the
 same image at the same rate (interpolated in log-rate between the bench's JPEG 2000
 points; points outside JPEG 2000's range are left out) and the difference. Reads
-results/kodak/records.jsonl and meta.json, writes results/overfit/vs-jpeg2000.json
+results/kodak/records.jsonl and meta.json, writes results/overfit/vs-jpeg2000-PRESET.json
 with per-quality medians.
 
     python benchmarks/overfit_vs_jpeg2000.py [VARIANT]      (default: overfit-fast)
@@ -48,7 +48,7 @@ def main() -> None:
                            "max_db": max(diffs), "below": sum(d < 0 for d in diffs)}
         print(f"quality {q}: {len(diffs)} points, median {statistics.median(diffs):+.2f} dB, "
               f"{sum(d < 0 for d in diffs)} below JPEG 2000")
-    out = ROOT / "results" / "overfit" / "vs-jpeg2000.json"
+    out = ROOT / "results" / "overfit" / f"vs-jpeg2000-{variant.removeprefix('overfit-')}.json"
     out.write_text(json.dumps({"variant": variant, "identity": identity, "by_quality": summary, "points": points},
                               indent=1) + "\n")
 
