@@ -83,6 +83,7 @@ def _decode(data: bytes, limits: Limits, steps: int | None = None) -> tuple[np.n
         raise ParameterError(f"{header.codec} files are not progressive: decode them whole (no steps)")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ParameterError(f"steps must be a positive integer, got {steps!r}")
+    limits.check_decode_memory(header.codec, implementation.decode_memory(header))
     try:
         with container.limits_in_effect(limits):
             pixels = (implementation.decode(header, payload) if steps is None

@@ -33,12 +33,13 @@ class CliError(LatentpressError):
 
 def _limits(args: argparse.Namespace) -> Limits:
     chosen = {}
-    for option, flag in (("max_pixels", "--max-pixels"), ("max_macs_per_pixel", "--max-macs-per-pixel")):
+    for option, flag in (("max_pixels", "--max-pixels"), ("max_macs_per_pixel", "--max-macs-per-pixel"),
+                         ("max_decode_memory", "--max-decode-memory")):
         value = getattr(args, option, None)
         if value is not None:
             if value < 1:
                 raise CliError(f"{flag} must be positive")
-            chosen[option] = value
+            chosen[option] = value << 20 if option == "max_decode_memory" else value
     return Limits(**chosen) if chosen else DEFAULT_LIMITS
 
 
@@ -304,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-macs-per-pixel", type=int, default=None,
                        help="refuse files whose networks ask for more multiply-adds per pixel "
                             f"(default {DEFAULT_LIMITS.max_macs_per_pixel:,})")
+        p.add_argument("--max-decode-memory", type=int, default=None, metavar="MIB",
+                       help="refuse files whose decoding would need more memory, in MiB, as the codec "
+                            f"estimates it (default {DEFAULT_LIMITS.max_decode_memory >> 20:,})")
 
     p = sub.add_parser("encode", help="compress an image (PNG/JPEG/TIFF/BMP/WebP) to .lpx")
     p.add_argument("input")

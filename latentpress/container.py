@@ -57,6 +57,16 @@ class Limits:
     # Multiply-adds per pixel of the networks a file declares and the decoder must run
     # (overfit, lossless, mlp-lossless): a small file must not ask for hours of work.
     max_macs_per_pixel: int = 1 << 15
+    # Memory a decode may need, as its codec estimates it from the header before
+    # decoding (Codec.decode_memory: bytes per pixel measured with
+    # benchmarks/decode_memory.py): lower it for untrusted input.
+    max_decode_memory: int = 1 << 32
+
+    def check_decode_memory(self, codec: str, estimate: float) -> None:
+        if estimate > self.max_decode_memory:
+            raise LimitError(f"{codec}: decoding this file needs about {estimate / 2**20:,.0f} MiB, over the limit "
+                             f"of {self.max_decode_memory / 2**20:,.0f} MiB (raise it with max_decode_memory / "
+                             "--max-decode-memory)")
 
     def check_macs(self, codec: str, macs: float) -> None:
         if macs > self.max_macs_per_pixel:

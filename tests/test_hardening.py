@@ -337,6 +337,88 @@ def test_fuzz_finding_a_tiny_file_declaring_a_huge_flat_image():
     assert (header.width, header.height, len(data)) == (12352, 5376, 181)
     with pytest.raises(LimitError, match="pixels"):
         latentpress.decode(data, limits=container.Limits(max_pixels=1 << 22))
+    with pytest.raises(LimitError, match="MiB"):           # the default decode-memory limit
+        latentpress.decode(data)
     small = container.Header(codec=header.codec, codec_version=header.codec_version, width=40, height=24,
                              channels=3, params=header.params)
     assert latentpress.decode(container.write(small, container.read(data)[1])).shape == (24, 40, 3)
+
+
+@pytest.mark.parametrize("codec", sorted(SMALL))
+def test_decode_memory_is_a_configurable_limit_checked_before_decoding(codec, small_files, tmp_path, capsys,
+                                                                         monkeypatch):
+    """Every codec estimates its decode memory from the header (bytes per pixel) and
+    the decoder refuses a file over Limits.max_decode_memory before decoding (the
+    codec's decode is never entered); the CLI takes it in MiB."""
+    from latentpress import cli
+    data = small_files[codec]
+    header = latentpress.read_info(data)
+    implementation = type(get_codec(codec))
+    estimate = implementation.decode_memory(header)
+    assert estimate == implementation.decode_base_bytes + implementation.decode_bytes_per_pixel * header.width * header.height
+    latentpress.decode(data, limits=container.Limits(max_decode_memory=estimate))      # at the limit: decodes
+    monkeypatch.setattr(implementation, "decode", lambda *a, **k: pytest.fail("decoded over the limit"))
+    with pytest.raises(LimitError, match="MiB"):
+        latentpress.decode(data, limits=container.Limits(max_decode_memory=estimate - 1))
+    path, out = tmp_path / "in.lpx", tmp_path / "out.png"
+    bomb = container.write(dataclasses.replace(header, width=4096, height=4096, sections=(), file_bytes=0),
+                           container.read(data)[1])
+    path.write_bytes(bomb)
+    limit_mib = max(1, (implementation.decode_memory(latentpress.read_info(bomb)) >> 20) - 1)
+    assert cli.main(["decode", str(path), str(out), "--max-decode-memory", str(limit_mib)]) != 0
+    assert "MiB" in capsys.readouterr().err and not out.exists()
+
+
+def test_decode_memory_bounds_hold_where_measured():
+    """results/security/decode-memory.json (benchmarks/decode_memory.py) measured each
+    codec's peak decode memory at Kodak size and 4× that: the estimate each codec
+    declares must cover it, and must be the estimate the file was checked against."""
+    import json
+    measured = json.loads((PACKAGE.parent / "results" / "security" / "decode-memory.json").read_text())["codecs"]
+    assert set(measured) == set(SMALL)
+    for codec, row in measured.items():
+        implementation = type(get_codec(codec))
+        assert (row["decode_base_bytes"], row["decode_bytes_per_pixel"]) == \
+            (implementation.decode_base_bytes, implementation.decode_bytes_per_pixel), codec
+        for size, m in row["sizes"].items():
+            assert (m["pixels"] < 10_000 or m["peak_rss_growth_bytes"] > 0) and m["peak_rss_growth_bytes"] <= \
+                implementation.decode_base_bytes + \
+                implementation.decode_bytes_per_pixel * m["pixels"], (codec, size)
+
+
+_DECODE_PEAK_SCRIPT = r"""
+import sys, time
+import latentpress
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+latentpress.decode(open(sys.argv[1], "rb").read())            # warm-up: a small file
+data = open(sys.argv[2], "rb").read()
+with open("/proc/self/clear_refs", "w") as refs:              # reset the peak (VmHWM) to now
+    refs.write("5")
+before = status("VmRSS:")
+started = time.perf_counter()
+latentpress.decode(data)
+seconds = time.perf_counter() - started
+print(status("VmHWM:") - before, seconds)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's peak-RSS reset")
+def test_factorized_decode_stays_within_its_memory_estimate(kodim23, tmp_path):
+    """The estimate against the peak RSS of a decode of a Kodak image in a fresh process
+    (the cheapest codec to encode at that size; benchmarks/decode_memory.py covers the
+    others with the same script)."""
+    import subprocess
+    import sys
+    small = tmp_path / "small.lpx"
+    small.write_bytes(latentpress.encode(np.ascontiguousarray(kodim23[:48, :64]), "factorized"))
+    big = tmp_path / "big.lpx"
+    big.write_bytes(latentpress.encode(kodim23, "factorized"))
+    grown = int(subprocess.run([sys.executable, "-c", _DECODE_PEAK_SCRIPT, str(small), str(big)], capture_output=True,
+                               text=True, check=True, timeout=300).stdout.split()[0])
+    estimate = type(get_codec("factorized")).decode_memory(latentpress.read_info(big.read_bytes()))
+    assert 0 < grown <= estimate

@@ -51,6 +51,11 @@ class Codec(ABC):
     # Named settings the bench runs as codecs of their own (a curve each), e.g.
     # {"overfit-fast": {"preset": "fast"}}: fixed parameters merged into every point.
     bench_variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Peak memory of a decode: a fixed part and a part per pixel of the image, upper
+    # bounds of what benchmarks/decode_memory.py measured (results/security/
+    # decode-memory.json); checked against Limits.max_decode_memory before decoding.
+    decode_base_bytes: ClassVar[int] = 64 << 20
+    decode_bytes_per_pixel: ClassVar[int] = 64
 
     @classmethod
     def identity(cls) -> str:
@@ -65,6 +70,11 @@ class Codec(ABC):
     @abstractmethod
     def encode(self, image: np.ndarray, params: Any) -> Payload:
         """image: uint8 H×W or H×W×3 (C-contiguous); params: an instance of Params."""
+
+    @classmethod
+    def decode_memory(cls, header: Header) -> int:
+        """Bytes a decode of this header's image may need (beyond the library itself)."""
+        return cls.decode_base_bytes + cls.decode_bytes_per_pixel * header.width * header.height
 
     @abstractmethod
     def decode(self, header: Header, sections: Sequence[Section]) -> np.ndarray:

@@ -376,6 +376,9 @@ class _BlockCodec(Codec):
 @register
 class BlockCNNCodec(_BlockCodec):
     name = "block-cnn"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 40 << 20
+    decode_bytes_per_pixel = 8
     kind = "cnn"
     description = "seed 000 §3.3: shallow CNN block autoencoder trained on the image; decoder + block codes in the file"
 
@@ -383,5 +386,8 @@ class BlockCNNCodec(_BlockCodec):
 @register
 class BlockConvLSTMCodec(_BlockCodec):
     name = "block-convlstm"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 40 << 20
+    decode_bytes_per_pixel = 8
     kind = "convlstm"
     description = "seed 000 §3.4: shallow ConvLSTM+CNN block autoencoder trained on the image; decoder + codes in the file"

@@ -337,6 +337,9 @@ def _range_code(rows: np.ndarray, target_bytes: float) -> tuple[int, bytes]:
 @register
 class CAECodec(Codec):
     name = "cae"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 224 << 20
+    decode_bytes_per_pixel = 152
     version = 1
     description = "seed 003: pretrained convolutional autoencoder + PCA rotation + JPEG 2000 entropy coder, bpp target"
     Params = CAEParams

@@ -229,6 +229,9 @@ class AEParams:
 @register
 class CNNAECodec(_PretrainedBlockCodec):
     name = "cnn-ae"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 48 << 20
+    decode_bytes_per_pixel = 128
     description = "seed 001: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
     weights = "cnn-ae-v1.safetensors"
     Params = AEParams
@@ -255,6 +258,9 @@ class CNNAECodec(_PretrainedBlockCodec):
 class GANAECodec(CNNAECodec):
     """cnn-ae's architecture and file layout; the weights trained on with a critic (§6.3)."""
     name = "gan-ae"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 64 << 20
+    decode_bytes_per_pixel = 128
     description = "seed 001: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
     weights = "gan-ae-v1.safetensors"
     bench_variants = {}
@@ -278,6 +284,9 @@ class RNNParams:
 @register
 class CNNRNNAECodec(_PretrainedBlockCodec):
     name = "cnn-rnn-ae"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 40 << 20
+    decode_bytes_per_pixel = 160
     description = "seed 001: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
     weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams
@@ -396,6 +405,9 @@ def unpack_decoder(data: bytes, decoder: torch.nn.Module) -> None:
 @register
 class CNNAEFTCodec(_PretrainedBlockCodec):
     name = "cnn-ae-ft"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 24 << 20
+    decode_bytes_per_pixel = 88
     description = "seed 001: CNN-AE encoder + a narrow decoder fine-tuned on the image, stored in the file (int8)"
     weights = "cnn-ae-ft-v1.safetensors"
     Params = FineTuneParams

@@ -86,6 +86,9 @@ class FactorizedParams:
 @register
 class FactorizedCodec(Codec):
     name = "factorized"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 128 << 20
+    decode_bytes_per_pixel = 200
     version = 1
     description = "pretrained factorized-prior autoencoder (Ballé et al. 2017), quality 0-100"
     Params = FactorizedParams

@@ -232,6 +232,9 @@ def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> 
 @register
 class LosslessCodec(Codec):
     name = "lossless"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 16 << 20
+    decode_bytes_per_pixel = 56
     version = 1
     lossless = True
     description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
@@ -362,6 +365,9 @@ def _header_network(header: Header) -> tuple[ctx.ContextShape, int, int]:
 @register
 class MlpLosslessCodec(Codec):
     name = "mlp-lossless"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 48 << 20
+    decode_bytes_per_pixel = 112
     version = 1
     lossless = True
     description = ("lossless, seed 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "

@@ -251,6 +251,9 @@ def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Pla
 @register
 class OverfitCodec(Codec):
     name = "overfit"
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    decode_base_bytes = 48 << 20
+    decode_bytes_per_pixel = 704
     version = 4
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
