@@ -188,6 +188,8 @@ def test_phased_plan_with_parents_and_offsets_round_trips(monkeypatch):
     assert abs(children - zeroed) > 1
     with pytest.raises(ValueError, match="every grid"):
         A.encode_grids(EntropyEncoder(), grids, arm, A.Plan(((0,), (1,)), (None, (0, 2), (0, 1)), offsets))
+    with pytest.raises(ValueError, match="earlier phase"):       # a parent decoded alongside its child
+        A.encode_grids(EntropyEncoder(), grids, arm, A.Plan(((0, 1, 2),), (None, (0, 2), (0, 1)), offsets))
     with pytest.raises(CorruptPayloadError, match="inputs"):
         A.decode_grids(EntropyDecoder(data), [g.shape for g in grids], arm, A.Plan.single(3))
 

@@ -312,6 +312,12 @@ class _Predictor:
 def _check_plan(plan: Plan, count: int, arm: IntegerMLP) -> None:
     if sorted(g for phase in plan.phases for g in phase) != list(range(count)):
         raise ValueError("a plan must code every grid exactly once")
+    if plan.parents is not None:
+        phase_of = {g: index for index, phase in enumerate(plan.phases) for g in phase}
+        if len(plan.parents) != count or any(
+                link is not None and (link[1] not in (1, 2) or phase_of.get(link[0], len(plan.phases)) >= phase_of[g])
+                for g, link in enumerate(plan.parents)):
+            raise ValueError("a parent must be a grid of an earlier phase, at stride 1 or 2")
     if arm.layers[0].weight.shape[1] != plan.inputs:
         raise CorruptPayloadError(f"ARM takes {arm.layers[0].weight.shape[1]} inputs, the plan gives {plan.inputs}")
     if plan.offsets is not None and plan.offsets.shape != (count, arm.layers[0].weight.shape[0]):
