@@ -286,7 +286,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     name = "cnn-rnn-ae"
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 40 << 20
-    decode_bytes_per_pixel = 160
+    decode_bytes_per_pixel = 176
     description = "seed 001: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
     weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams

@@ -115,8 +115,9 @@ class ARM(nn.Module):
         return IntegerMLP.from_float(layers, frac_bits)
 
 
-def _predict(arm: IntegerMLP, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    out = arm(context.astype(np.int64) << arm.frac_bits)
+def _predict(arm: IntegerMLP, context: np.ndarray,
+             first_offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    out = arm(context.astype(np.int64) << arm.frac_bits, first_offsets)
     return params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
 
 
@@ -295,9 +296,7 @@ class _Predictor:
         self.zero = self._run(zeros, np.arange(count))
 
     def _run(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        offsets = None if self.offsets is None else self.offsets[grid]
-        out = self.arm(context.astype(np.int64) << self.arm.frac_bits, offsets)
-        return params_to_tables(out[:, 0], out[:, 1], self.arm.frac_bits)
+        return _predict(self.arm, context, None if self.offsets is None else self.offsets[grid])
 
     def __call__(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         active = np.flatnonzero(context.any(axis=1))
