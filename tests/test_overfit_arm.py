@@ -55,7 +55,7 @@ def test_tiled_wavefront_respects_causality(monkeypatch):
     inside[positions] = True
     for start, stop in zip(bounds[:-1], bounds[1:]):
         for where, owner in zip(positions[start:stop], owners[start:stop]):
-            for neighbour in where + deltas[owner]:
+            for neighbour in where + deltas[0]:
                 assert done[neighbour] or not inside[neighbour]
         done[positions[start:stop]] = True
     assert done[inside].all() and len(bounds) - 1 == 3 * 3 + 5 + 1
@@ -156,6 +156,39 @@ def test_float64_products_are_taken_only_where_exact():
     assert mlp._float_weights[0] is None
     inputs = np.full((3, 1024), big, np.int64)
     assert np.array_equal(mlp(inputs), (inputs @ wide.T) >> 8)
+
+
+def _integer_path(mlp: IntegerMLP, x: np.ndarray, offsets=None) -> np.ndarray:
+    """The reference: int64 arithmetic at every layer, whatever the weights."""
+    for index, layer in enumerate(mlp.layers):
+        x = np.clip(x, -(1 << MAX_INPUT_BITS) + 1, (1 << MAX_INPUT_BITS) - 1)
+        x = ((x @ layer.weight.T) >> mlp.frac_bits) + layer.bias
+        if index == 0 and offsets is not None:
+            x = x + offsets
+        if layer.relu:
+            x = np.maximum(x, 0)
+    return x
+
+
+@pytest.mark.parametrize("magnitude", [1 << 6, 1 << 12, 1 << 20])
+def test_float_paths_equal_the_integer_arithmetic(magnitude):
+    """__call__'s all-float64 path and on_integers (plain integer inputs, no shift)
+    give the int64 result bit for bit, negative products (floor) and clamps included."""
+    rng = np.random.default_rng(magnitude)
+    widths = (14, 16, 16, 2)
+    layers = tuple(IntegerLinear(rng.integers(-magnitude, magnitude, (b, a)), rng.integers(-(1 << 23), 1 << 23, b),
+                                 relu=i < 2) for i, (a, b) in enumerate(zip(widths, widths[1:])))
+    mlp = IntegerMLP(layers, 8)
+    assert all(w is not None for w in mlp._float_weights)
+    offsets = rng.integers(-magnitude * 100, magnitude * 100, (400, 16))
+    x = rng.integers(-(1 << 30), 1 << 30, (400, 14))           # many clamped at the first layer
+    assert np.array_equal(mlp(x, offsets), _integer_path(mlp, x, offsets))
+    small = rng.integers(-(1 << 15), 1 << 15, (400, 14))
+    expected = _integer_path(mlp, small << 8, offsets)
+    assert np.array_equal(mlp.on_integers(small, offsets), expected)
+    assert np.array_equal(mlp.on_integers(small.astype(np.float64), offsets), expected)
+    with pytest.raises(ValueError, match="below"):
+        mlp.on_integers(np.full((1, 14), 1 << 16))
 
 
 def test_phased_plan_with_parents_and_offsets_round_trips(monkeypatch):

@@ -63,8 +63,10 @@ _MODELS = _ModelCache()
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stable grouping: (order, distinct keys, group start offsets into order)."""
-    order = np.argsort(keys, kind="stable")
+    """Stable grouping: (order, distinct keys, group start offsets into order). Keys
+    are nonnegative; below 2**16 (table ids) they sort by radix sort, the same order."""
+    small = keys.size and 0 <= keys.min() and keys.max() < 1 << 16
+    order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])) if keys.size else np.zeros(0, np.int64)
     return order, sorted_keys[starts], np.append(starts, keys.size)
@@ -192,8 +194,8 @@ class EntropyDecoder:
             raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
         if parts:
             index[order] = np.concatenate(parts)
-        escaped = index == 2 * radius + 1
         residual = index - radius
+        escaped = residual == radius + 1
         if escaped.any():
             magnitude, negative = self._decode_excess(int(escaped.sum()))
             value = magnitude + radius[escaped] + 1

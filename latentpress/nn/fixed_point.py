@@ -80,6 +80,8 @@ class IntegerMLP:
         first_offsets (n, out of the first layer), if given, is added to the first
         layer's output before its ReLU: exactly what one-hot inputs x_k = 1 with
         weights w_k would add (a product w_k·2**frac_bits shifts back to w_k exactly)."""
+        if all(w is not None for w in self._float_weights):
+            return self._call_float(np.asarray(x), first_offsets)
         x = np.asarray(x, dtype=np.int64)
         for index, (layer, float_weight) in enumerate(zip(self.layers, self._float_weights)):
             # Clamp keeps every product below 2**(MAX_INPUT_BITS + MAX_WEIGHT_BITS + log2 fan-in) < 2**63.
@@ -94,6 +96,50 @@ class IntegerMLP:
             if layer.relu:
                 x = np.maximum(x, 0)
         return x
+
+    @functools.cached_property
+    def _float_biases(self) -> tuple[np.ndarray, ...]:
+        return tuple(layer.bias.astype(np.float64) for layer in self.layers)
+
+    def _call_float(self, x: np.ndarray, first_offsets: np.ndarray | None, start: int = 0) -> np.ndarray:
+        """__call__ with every value held in float64 (when every layer's product is exact,
+        _float_weights), from layer ``start`` on: integers below 2**53 are exact in
+        float64, a product's floor division by 2**frac_bits is a multiplication by an
+        exact power of two and a floor, which is the arithmetic right shift; so every
+        step gives the integer path's value, without converting between int64 and
+        float64 at every layer."""
+        bound = float((1 << MAX_INPUT_BITS) - 1)
+        unshift = 1.0 / (1 << self.frac_bits)
+        x = x.astype(np.float64)
+        for index in range(start, len(self.layers)):
+            np.clip(x, -bound, bound, out=x)
+            x = x @ self._float_weights[index]
+            x *= unshift
+            np.floor(x, out=x)
+            x += self._float_biases[index]
+            if index == 0 and first_offsets is not None:
+                x += first_offsets
+            if self.layers[index].relu:
+                np.maximum(x, 0.0, out=x)
+        return x.astype(np.int64)
+
+    def on_integers(self, x: np.ndarray, first_offsets: np.ndarray | None = None) -> np.ndarray:
+        """``self(x << frac_bits, first_offsets)`` for inputs that are plain integers
+        (float64 or int64) below 2**(MAX_INPUT_BITS − frac_bits) in magnitude, checked.
+        Then the first layer's input needs no clamp and its product needs no shift
+        (x·2**f·w >> f = x·w), so a float64 x goes straight into the product."""
+        limit = 1 << (MAX_INPUT_BITS - self.frac_bits)
+        if x.size and np.abs(x).max() >= limit:
+            raise ValueError(f"integer inputs must lie below 2**{MAX_INPUT_BITS - self.frac_bits}")
+        if any(w is None for w in self._float_weights):
+            return self(np.asarray(x).astype(np.int64) << self.frac_bits, first_offsets)
+        x = x @ self._float_weights[0]
+        x += self._float_biases[0]
+        if first_offsets is not None:
+            x += first_offsets
+        if self.layers[0].relu:
+            np.maximum(x, 0.0, out=x)
+        return self._call_float(x, None, 1) if len(self.layers) > 1 else x.astype(np.int64)
 
     def to_float(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         scale = float(1 << self.frac_bits)

@@ -117,7 +117,7 @@ class ARM(nn.Module):
 
 def _predict(arm: IntegerMLP, context: np.ndarray,
              first_offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    out = arm(context.astype(np.int64) << arm.frac_bits, first_offsets)
+    out = arm.on_integers(context, first_offsets)
     return params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
 
 
@@ -158,62 +158,72 @@ def decode_grid(decoder: EntropyDecoder, height: int, width: int, arm: IntegerML
     return decode_grids(decoder, [(height, width)], arm)[0]
 
 
+def _stride(sizes) -> int:
+    """The row stride of every block of a buffer: one stride for all grids, so all
+    share their context offsets (one row broadcast instead of a gather per latent)."""
+    return max((w for _, w in sizes), default=0) + 2 * PAD
+
+
+def _sort_times(times: np.ndarray) -> np.ndarray:
+    """A stable argsort of nonnegative times (a radix sort when they fit 16 bits)."""
+    if times.size and times.max() < 1 << 16:
+        times = times.astype(np.uint16)
+    return np.argsort(times, kind="stable")
+
+
 @functools.lru_cache(maxsize=16)
 def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The interleaved wavefront of several grids, laid out in one flat buffer.
 
-    Grid g occupies a zero-bordered (h + 4) × (w + 4) block of the buffer. Returns
-    (flat buffer index of every latent in coding order, its grid, step boundaries,
-    per-grid context offsets (G, 12), buffer length). Coding order: step t holds band
-    t of every grid that has one, finest grid first, each band in row order."""
+    Grid g occupies a zero-bordered block of h + 4 rows of _stride(sizes) entries of
+    the buffer. Returns (flat buffer index of every latent in coding order, its grid,
+    step boundaries, the context offsets (1, 12), buffer length). Coding order: step t
+    holds band t of every grid that has one, in grid order, each band in row order."""
     # Indices in int32 (a decoder at the pixel limit would otherwise hold about 1 GB of
     # int64 index arrays while sorting them; every value here is far below 2³¹). The
     # order is the same: a stable sort of the same times.
-    positions, owners, times, deltas = [], [], [], []
+    stride = _stride(sizes)
+    positions, owners, times = [], [], []
     offset = 0
     for g, (h, w) in enumerate(sizes):
-        stride = w + 2 * PAD
         rows, cols = np.divmod(np.arange(h * w, dtype=np.int32), np.int32(w))
         positions.append(np.int32(offset) + (rows + np.int32(PAD)) * np.int32(stride) + cols + np.int32(PAD))
         owners.append(np.full(h * w, g, np.int32))
         times.append(np.int32(WAVEFRONT_ROW_STRIDE) * rows + cols)
-        deltas.append([dr * stride + dc for dr, dc in CONTEXT])
         offset += (h + 2 * PAD) * stride
     if offset >= 1 << 31:
         raise LimitError(f"overfit: {offset:,} latent buffer entries exceed 2^31")
+    deltas = np.array([[dr * stride + dc for dr, dc in CONTEXT]], np.int32)
     if not sizes:                        # a phase of empty grids
         empty = np.zeros(0, np.int32)
-        return empty, empty, np.zeros(1, np.int64), np.zeros((0, len(CONTEXT)), np.int64), 0
+        return empty, empty, np.zeros(1, np.int64), deltas, 0
     time_of = np.concatenate(times)
     del times
-    order = np.argsort(time_of, kind="stable")
+    order = _sort_times(time_of)
     time_of = time_of[order]
-    bounds = np.flatnonzero(np.diff(time_of)) + 1
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(time_of)) + 1, [order.size]])
     del time_of
-    bounds = np.concatenate([[0], bounds, [order.size]])
-    return (np.concatenate(positions)[order], np.concatenate(owners)[order], bounds,
-            np.array(deltas, np.int64), offset)
+    return np.concatenate(positions)[order], np.concatenate(owners)[order], bounds, deltas, offset
+
+
+def _blocks(buffer: np.ndarray, sizes):
+    """Each grid's (h + 4) × (w + 4) block of a buffer, as a view."""
+    stride, offset = _stride(sizes), 0
+    for h, w in sizes:
+        yield buffer[offset:offset + (h + 2 * PAD) * stride].reshape(h + 2 * PAD, stride)[:, :w + 2 * PAD]
+        offset += (h + 2 * PAD) * stride
 
 
 def _buffer(grids: list[np.ndarray], sizes) -> np.ndarray:
     *_, length = _schedule(sizes)
     buffer = np.zeros(length, np.int64)
-    offset = 0
-    for grid in grids:
-        h, w = grid.shape
-        block = buffer[offset:offset + (h + 2 * PAD) * (w + 2 * PAD)].reshape(h + 2 * PAD, w + 2 * PAD)
-        block[PAD:PAD + h, PAD:PAD + w] = grid
-        offset += block.size
+    for grid, block in zip(grids, _blocks(buffer, sizes)):
+        block[PAD:-PAD, PAD:-PAD] = grid
     return buffer
 
 
 def _unbuffer(buffer: np.ndarray, sizes) -> list[np.ndarray]:
-    grids, offset = [], 0
-    for h, w in sizes:
-        block = buffer[offset:offset + (h + 2 * PAD) * (w + 2 * PAD)].reshape(h + 2 * PAD, w + 2 * PAD)
-        grids.append(block[PAD:PAD + h, PAD:PAD + w].copy())
-        offset += block.size
-    return grids
+    return [block[PAD:-PAD, PAD:-PAD].copy() for block in _blocks(buffer, sizes)]
 
 
 def tile_sizes(height: int, width: int) -> list[tuple[int, int]]:
@@ -253,10 +263,6 @@ class _Phase:
         self.sizes = tuple(t for g in phase for t in tile_sizes(*shapes[g]))
         self.positions, self.owners, self.bounds, self.deltas, self.length = _schedule(self.sizes)
         self.tile_grid = np.array([g for g, _, _ in self.spans], np.int64)
-        # Tiles of one width share their context offsets: one row broadcast, no gather.
-        # (int32 index arithmetic: buffer lengths are below 2**31, _schedule.)
-        self.same_deltas = self.deltas[0].astype(np.int32) \
-            if len(self.deltas) and (self.deltas == self.deltas[0]).all() else None
         self.extra = None
         if plan.parents is not None:
             maps = {}
@@ -271,14 +277,13 @@ class _Phase:
     def contexts(self, buffer: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(contexts, grid index) of the latents start:stop of the coding order."""
         where = self.positions[start:stop]
-        owners = self.owners[start:stop]
-        deltas = self.same_deltas if self.same_deltas is not None else self.deltas[owners]
+        grid = self.tile_grid[self.owners[start:stop]]
         if self.extra is None:
-            return np.take(buffer, where[:, None] + deltas), self.tile_grid[owners]
-        context = np.empty((where.size, len(CONTEXT) + PARENT_INPUTS), np.int64)
-        context[:, :len(CONTEXT)] = np.take(buffer, where[:, None] + deltas)
+            return np.take(buffer, where[:, None] + self.deltas), grid
+        context = np.empty((where.size, len(CONTEXT) + PARENT_INPUTS), buffer.dtype)
+        context[:, :len(CONTEXT)] = np.take(buffer, where[:, None] + self.deltas)
         context[:, len(CONTEXT):] = np.take(self.extra, where, axis=0)
-        return context, self.tile_grid[owners]
+        return context, grid
 
     def write_back(self, buffer: np.ndarray, grids: list[np.ndarray]) -> None:
         for tile, (g, r, c) in zip(_unbuffer(buffer, self.sizes), self.spans):
@@ -288,18 +293,20 @@ class _Phase:
 class _Predictor:
     """The integer ARM's (centre, table id) for contexts, with each grid's first-layer
     offset; latents whose context is all zero (most of them at low rates) take their
-    grid's precomputed answer (the same numbers: every row is computed alone)."""
+    grid's precomputed answer (the same numbers: every row is computed alone).
+    Contexts are integers (|value| ≤ 9·MAX_LATENT) in int64 or float64 arrays."""
 
     def __init__(self, arm: IntegerMLP, plan: Plan, count: int) -> None:
         self.arm, self.offsets = arm, plan.offsets
-        zeros = np.zeros((count, arm.layers[0].weight.shape[1]), np.int64)
-        self.zero = self._run(zeros, np.arange(count))
+        self.ones = np.ones(arm.layers[0].weight.shape[1])
+        self.zero = self._run(np.zeros((count, self.ones.size)), np.arange(count))
 
     def _run(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _predict(self.arm, context, None if self.offsets is None else self.offsets[grid])
 
     def __call__(self, context: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        active = np.flatnonzero(context.any(axis=1))
+        context = np.asarray(context, np.float64)
+        active = np.flatnonzero(np.abs(context) @ self.ones)
         if active.size == context.shape[0]:
             return self._run(context, grid)
         centres, ids = self.zero[0][grid], self.zero[1][grid]
@@ -356,6 +363,14 @@ def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerM
             encoder.encode_parametric(values[start:stop], Family.LAPLACE, centres[start:stop], ids[start:stop])
 
 
+def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.ndarray:
+    centres, ids = predict(*contexts)
+    values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
+    if np.abs(values).max(initial=0) > MAX_LATENT:
+        raise CorruptPayloadError("decoded latent out of range")
+    return values
+
+
 def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm: IntegerMLP,
                  plan: Plan | None = None) -> list[np.ndarray]:
     plan = plan or Plan.single(len(grid_sizes))
@@ -364,13 +379,9 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     grids = [np.zeros(size, np.int64) for size in grid_sizes]
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, grid_sizes, grids)
-        buffer = np.zeros(phase.length, np.int64)
-        for start, stop in zip(phase.bounds[:-1], phase.bounds[1:]):
-            centres, ids = predict(*phase.contexts(buffer, start, stop))
-            values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
-            if np.abs(values).max(initial=0) > MAX_LATENT:
-                raise CorruptPayloadError("decoded latent out of range")
-            buffer[phase.positions[start:stop]] = values
+        buffer = np.zeros(phase.length)       # float64: contexts go to the ARM unconverted
+        for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
+            buffer[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(buffer, start, stop))
         phase.write_back(buffer, grids)
     return grids
 
