@@ -11,6 +11,7 @@ the RSS before it is what ``Codec.decode_memory`` (``decode_base_bytes`` +
 against ``Limits.max_decode_memory`` before decoding. ::
 
     python benchmarks/decode_memory.py [CODEC ...]   # → results/security/decode-memory.json
+                                                    # (also overfit-inverse: VARIANTS)
     python benchmarks/decode_memory.py --recheck     # the codecs' bounds against it again
 
 Resumable: codecs already in the results file are kept unless named.
@@ -37,6 +38,10 @@ from latentpress.image import load_image  # noqa: E402
 from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE, SMALL  # noqa: E402
 
 OUT = ROOT / "results" / "security" / "decode-memory.json"
+# Decoding paths of one codec with an estimate of their own: name → (codec, settings,
+# the codec's attribute holding the bytes per pixel). overfit without joint training
+# (fast, medium) stores no synthesis and decodes by the inverse wavelet transform.
+VARIANTS = {"overfit-inverse": ("overfit", ("rgb", {"preset": "fast"}), "inverse_decode_bytes_per_pixel")}
 # Decodes per file, in fresh processes; the largest peak counts (it varies by tens of MB
 # from run to run: allocator arenas of the worker threads).
 REPEATS = 3
@@ -52,8 +57,13 @@ def _images() -> dict[str, np.ndarray]:
             "digit-other": np.ascontiguousarray(image[300:328, 400:428, 1])}
 
 
-def measure(codec: str, images: dict[str, np.ndarray], folder: Path) -> dict:
-    kind, params = SMALL[codec]
+def _setting(name: str) -> tuple[str, tuple[str, dict], str]:
+    """(codec, (image kind, parameters), attribute of its bytes per pixel) of a row."""
+    return VARIANTS.get(name, (name, SMALL.get(name), "decode_bytes_per_pixel"))
+
+
+def measure(name: str, images: dict[str, np.ndarray], folder: Path) -> dict:
+    codec, (kind, params), _ = _setting(name)
     digit = kind == "digit"
     small = folder / f"{codec}-small.lpx"
     small.write_bytes(latentpress.encode(images[kind], codec, **params))
@@ -75,14 +85,15 @@ def measure(codec: str, images: dict[str, np.ndarray], folder: Path) -> dict:
     return {"params": params, "sizes": rows}
 
 
-def with_bounds(codec: str, row: dict) -> dict:
+def with_bounds(name: str, row: dict) -> dict:
     """The codec's declared estimate (base + bytes per pixel) at every measured size,
     and whether it covers the measurement."""
+    codec, _, attribute = _setting(name)
     implementation = type(get_codec(codec))
-    estimates = {size: implementation.decode_base_bytes + implementation.decode_bytes_per_pixel * m["pixels"]
-                 for size, m in row["sizes"].items()}
+    per_pixel = getattr(implementation, attribute)
+    estimates = {size: implementation.decode_base_bytes + per_pixel * m["pixels"] for size, m in row["sizes"].items()}
     return {"params": row["params"], "sizes": row["sizes"], "decode_base_bytes": implementation.decode_base_bytes,
-            "decode_bytes_per_pixel": implementation.decode_bytes_per_pixel, "estimates": estimates,
+            "decode_bytes_per_pixel": per_pixel, "estimates": estimates,
             "bound_holds": all(m["peak_rss_growth_bytes"] <= estimates[size] for size, m in row["sizes"].items())}
 
 
@@ -101,7 +112,7 @@ def main() -> None:
         return
     images = _images()
     with tempfile.TemporaryDirectory() as folder:
-        for codec in sorted(SMALL):
+        for codec in sorted([*SMALL, *VARIANTS]):
             if (named and codec not in named) or (not named and codec in results):
                 continue
             results[codec] = measure(codec, images, Path(folder))

@@ -375,15 +375,32 @@ def test_decode_memory_bounds_hold_where_measured():
     declares must cover it, and must be the estimate the file was checked against."""
     import json
     measured = json.loads((PACKAGE.parent / "results" / "security" / "decode-memory.json").read_text())["codecs"]
-    assert set(measured) == set(SMALL)
-    for codec, row in measured.items():
+    # Decoding paths with an estimate of their own (benchmarks/decode_memory.py VARIANTS).
+    variants = {"overfit-inverse": ("overfit", "inverse_decode_bytes_per_pixel")}
+    assert set(measured) == set(SMALL) | set(variants)
+    for name, row in measured.items():
+        codec, attribute = variants.get(name, (name, "decode_bytes_per_pixel"))
         implementation = type(get_codec(codec))
+        per_pixel = getattr(implementation, attribute)
         assert (row["decode_base_bytes"], row["decode_bytes_per_pixel"]) == \
-            (implementation.decode_base_bytes, implementation.decode_bytes_per_pixel), codec
+            (implementation.decode_base_bytes, per_pixel), name
         for size, m in row["sizes"].items():
             assert (m["pixels"] < 10_000 or m["peak_rss_growth_bytes"] > 0) and m["peak_rss_growth_bytes"] <= \
-                implementation.decode_base_bytes + \
-                implementation.decode_bytes_per_pixel * m["pixels"], (codec, size)
+                implementation.decode_base_bytes + per_pixel * m["pixels"], (name, size)
+
+
+def test_overfit_decode_estimate_follows_the_synthesis_it_declares():
+    """A file without a trained synthesis (syn_step 0) decodes by the inverse wavelet
+    and is estimated at the lower rate; any other value, a crafted ``false`` included,
+    at the full one."""
+    from latentpress.codecs.overfit.codec import OverfitCodec
+    header = lambda step: container.Header("overfit", OverfitCodec.version, 1000, 2000, 3,  # noqa: E731
+                                           params={"syn_step": step})
+    base = OverfitCodec.decode_base_bytes
+    assert OverfitCodec.decode_memory(header(0)) == base + OverfitCodec.inverse_decode_bytes_per_pixel * 2_000_000
+    for step in (7, False, 0.0, None):
+        assert OverfitCodec.decode_memory(header(step)) == base + OverfitCodec.decode_bytes_per_pixel * 2_000_000
+    assert OverfitCodec.inverse_decode_bytes_per_pixel < OverfitCodec.decode_bytes_per_pixel
 
 
 _DECODE_PEAK_SCRIPT = r"""

@@ -94,6 +94,22 @@ def test_wavefront_is_causal_within_tiles(monkeypatch):
     assert shape.size == 2 * 7 + 3
 
 
+@pytest.mark.parametrize(("tile", "size"), [((4, 7), (9, 19)), ((4, 7), (3, 30)), ((3, 5), (37, 6)),
+                                            ((128, 512), (130, 513)), ((128, 512), (1, 1))])
+@pytest.mark.parametrize("row_stride", [1, 2, 4])
+def test_decoders_step_order_is_the_schedule(monkeypatch, tile, size, row_stride):
+    """ctx.steps (the decoders' order, built one step at a time) is schedule()'s."""
+    monkeypatch.setattr(ctx, "TILE_ROWS", tile[0])
+    monkeypatch.setattr(ctx, "TILE_COLS", tile[1])
+    ctx.schedule.cache_clear()
+    rows, cols, bounds = ctx.schedule(*size, row_stride)
+    ctx.schedule.cache_clear()
+    steps = list(ctx.steps(*size, row_stride))
+    assert len(steps) == len(bounds) - 1
+    for (r, c), start, stop in zip(steps, bounds[:-1], bounds[1:]):
+        assert np.array_equal(r, rows[start:stop]) and np.array_equal(c, cols[start:stop])
+
+
 @pytest.mark.parametrize("name", CODECS)
 def test_decoding_is_bit_identical_in_other_processes_and_thread_counts(encoded, name, tmp_path):
     path = tmp_path / "x.lpx"

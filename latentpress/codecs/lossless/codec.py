@@ -234,7 +234,7 @@ class LosslessCodec(Codec):
     name = "lossless"
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 16 << 20
-    decode_bytes_per_pixel = 56
+    decode_bytes_per_pixel = 40
     version = 1
     lossless = True
     description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
@@ -319,10 +319,8 @@ class LosslessCodec(Codec):
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)
-        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
         limits = [(0, 255), (-255, 255), (-255, 255)]
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            rows, cols = order_rows[start:stop], order_cols[start:stop]
+        for rows, cols in ctx.steps(height, width, shape.row_stride):
             for p, net in enumerate(nets):
                 features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
                 centres, ids = _predict_tables(net, features, base)
@@ -445,9 +443,7 @@ class MlpLosslessCodec(Codec):
             raise CorruptPayloadError("residuals out of range")
         residuals = residuals.reshape(channels, height, width).astype(np.int64)
         planes = np.zeros((channels, height, width), np.int64)
-        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            rows, cols = order_rows[start:stop], order_cols[start:stop]
+        for rows, cols in ctx.steps(height, width, shape.row_stride):
             features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
             predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
             for p in range(channels):

@@ -114,3 +114,27 @@ def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.n
     del rows32
     cols = cols32[order].astype(np.int64)
     return rows, cols, bounds
+
+
+def steps(height: int, width: int, row_stride: int):
+    """schedule()'s steps one at a time, (rows, cols) each: the decoders' order without
+    index arrays over the whole image (whose memory a tiny file claiming a large image
+    would otherwise cost before its payload is found inconsistent). Step t holds local
+    position (i, j) = (i, t − row_stride·i) of every tile, in raster order."""
+    tile_tops = np.arange(0, height, TILE_ROWS)
+    tile_lefts = np.arange(0, width, TILE_COLS)
+    local_rows = np.arange(min(TILE_ROWS, height))
+    for t in range(row_stride * (local_rows.size - 1) + min(TILE_COLS, width)):
+        local_cols = t - row_stride * local_rows
+        valid = (local_cols >= 0) & (local_cols < TILE_COLS)
+        if not valid.any():
+            continue
+        # Rows ascend with (tile top, local row); on one row, columns with the tile's left.
+        rows = (tile_tops[:, None] + local_rows[valid][None, :]).ravel()
+        cols = tile_lefts[None, :] + np.tile(local_cols[valid], tile_tops.size)[:, None]
+        rows = np.repeat(rows, tile_lefts.size)
+        cols = cols.ravel()
+        inside = (rows < height) & (cols < width)
+        if inside.any():
+            yield rows[inside], cols[inside]
+

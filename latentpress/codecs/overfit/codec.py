@@ -251,14 +251,25 @@ def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Pla
 @register
 class OverfitCodec(Codec):
     name = "overfit"
-    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
+    # Measured peak decode memory (results/security/decode-memory.json), with a margin:
+    # a trained synthesis runs its network over every level's full-resolution planes;
+    # without one (syn_step 0, what fast and medium write) the decoder runs the inverse
+    # wavelet transform directly and needs much less (decode_memory).
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 704
+    inverse_decode_bytes_per_pixel = 200
     version = 4
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
     bench_variants = {f"overfit-{name}": {"preset": name} for name in PRESETS}
+
+    @classmethod
+    def decode_memory(cls, header: Header) -> int:
+        syn_step = header.params.get("syn_step")
+        per_pixel = cls.inverse_decode_bytes_per_pixel if type(syn_step) is int and syn_step == 0 \
+            else cls.decode_bytes_per_pixel
+        return cls.decode_base_bytes + per_pixel * header.width * header.height
 
     @classmethod
     def identity(cls) -> str:
