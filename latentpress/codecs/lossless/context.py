@@ -137,4 +137,3 @@ def steps(height: int, width: int, row_stride: int):
         inside = (rows < height) & (cols < width)
         if inside.any():
             yield rows[inside], cols[inside]
-
