@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import latentpress
 from latentpress import cli, container
@@ -92,6 +93,17 @@ def test_wavefront_is_causal_within_tiles(monkeypatch):
     assert done.all()
     assert len(bounds) - 1 == shape.row_stride * (4 - 1) + 7      # the steps of one full tile
     assert shape.size == 2 * 7 + 3
+
+
+@pytest.mark.parametrize("name", CODECS)
+def test_encoding_is_reproducible_whatever_the_global_random_state(name):
+    """The networks' initial weights come from the seed parameter, not from whatever
+    torch's global generator holds (which made encodes differ between processes)."""
+    image = np.random.default_rng(3).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    first = latentpress.encode(image, name, iterations=3)
+    torch.rand(1000)                                   # move the global generator on
+    assert latentpress.encode(image, name, iterations=3) == first
+    assert latentpress.encode(image, name, iterations=3, seed=1) != first
 
 
 @pytest.mark.parametrize(("tile", "size"), [((4, 7), (9, 19)), ((4, 7), (3, 30)), ((3, 5), (37, 6)),

@@ -251,6 +251,7 @@ class LosslessCodec(Codec):
         rows, cols = _sample(height, width, TRAINING_PIXELS, params.seed)
         data = [_plane_features(planes, p, rows, cols, shape, neutrals) for p in range(len(planes))]
         targets = [planes[p, rows, cols] - base for p, (_, base) in enumerate(data)]
+        torch.manual_seed(params.seed)              # the networks' initial weights: reproducible encodes
         nets = [_Net(f.shape[1], hidden, 2) for f, _ in data]
 
         def batches(generator):
@@ -385,6 +386,7 @@ class MlpLosslessCodec(Codec):
         features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
         features, bases = np.concatenate(features).astype(np.int16), np.concatenate(bases)
         targets = np.concatenate([planes[p, rows, cols] for p in range(channels)])
+        torch.manual_seed(params.seed)              # the network's initial weights: reproducible encodes
         net = _Net(shape.size, hidden, 1)
 
         def batches(generator):
