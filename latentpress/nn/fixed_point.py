@@ -101,45 +101,43 @@ class IntegerMLP:
     def _float_biases(self) -> tuple[np.ndarray, ...]:
         return tuple(layer.bias.astype(np.float64) for layer in self.layers)
 
-    def _call_float(self, x: np.ndarray, first_offsets: np.ndarray | None, start: int = 0) -> np.ndarray:
+    def _call_float(self, x: np.ndarray, first_offsets: np.ndarray | None, plain_inputs: bool = False) -> np.ndarray:
         """__call__ with every value held in float64 (when every layer's product is exact,
-        _float_weights), from layer ``start`` on: integers below 2**53 are exact in
-        float64, a product's floor division by 2**frac_bits is a multiplication by an
-        exact power of two and a floor, which is the arithmetic right shift; so every
-        step gives the integer path's value, without converting between int64 and
-        float64 at every layer."""
+        _float_weights): integers below 2**53 are exact in float64, a product's floor
+        division by 2**frac_bits is a multiplication by an exact power of two and a
+        floor, which is the arithmetic right shift; so every step gives the integer
+        path's value, without converting between int64 and float64 at every layer.
+        plain_inputs: x holds the integers themselves, not shifted, within the clamp
+        (on_integers): the first layer neither clamps nor shifts (x·2**f·w >> f = x·w)."""
         bound = float((1 << MAX_INPUT_BITS) - 1)
         unshift = 1.0 / (1 << self.frac_bits)
-        x = x.astype(np.float64)
-        for index in range(start, len(self.layers)):
-            np.clip(x, -bound, bound, out=x)
-            x = x @ self._float_weights[index]
-            x *= unshift
-            np.floor(x, out=x)
-            x += self._float_biases[index]
+        # The clamp works in place: copy the caller's array unless it is only read.
+        x = np.asarray(x, np.float64) if plain_inputs else x.astype(np.float64)
+        for index, (layer, weight, bias) in enumerate(zip(self.layers, self._float_weights, self._float_biases)):
+            shifted = not (plain_inputs and index == 0)
+            if shifted:
+                np.clip(x, -bound, bound, out=x)
+            x = x @ weight
+            if shifted:
+                x *= unshift
+                np.floor(x, out=x)
+            x += bias
             if index == 0 and first_offsets is not None:
                 x += first_offsets
-            if self.layers[index].relu:
+            if layer.relu:
                 np.maximum(x, 0.0, out=x)
         return x.astype(np.int64)
 
     def on_integers(self, x: np.ndarray, first_offsets: np.ndarray | None = None) -> np.ndarray:
         """``self(x << frac_bits, first_offsets)`` for inputs that are plain integers
-        (float64 or int64) below 2**(MAX_INPUT_BITS − frac_bits) in magnitude, checked.
-        Then the first layer's input needs no clamp and its product needs no shift
-        (x·2**f·w >> f = x·w), so a float64 x goes straight into the product."""
+        (float64 or int64) below 2**(MAX_INPUT_BITS − frac_bits) in magnitude, checked;
+        a float64 x goes straight into the first product."""
         limit = 1 << (MAX_INPUT_BITS - self.frac_bits)
         if x.size and np.abs(x).max() >= limit:
             raise ValueError(f"integer inputs must lie below 2**{MAX_INPUT_BITS - self.frac_bits}")
         if any(w is None for w in self._float_weights):
             return self(np.asarray(x).astype(np.int64) << self.frac_bits, first_offsets)
-        x = x @ self._float_weights[0]
-        x += self._float_biases[0]
-        if first_offsets is not None:
-            x += first_offsets
-        if self.layers[0].relu:
-            np.maximum(x, 0.0, out=x)
-        return self._call_float(x, None, 1) if len(self.layers) > 1 else x.astype(np.int64)
+        return self._call_float(x, first_offsets, plain_inputs=True)
 
     def to_float(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         scale = float(1 << self.frac_bits)

@@ -101,26 +101,21 @@ def median_edge(context: np.ndarray, offsets) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, step boundaries) of every pixel in decoding order: by step
-    t = row_stride·(i − tile top) + (j − tile left), then raster order."""
-    # int32 while sorting (a 2²⁴-pixel image would otherwise hold about 1 GB of int64
-    # index arrays at once); the order is the same, the values are small.
-    rows32, cols32 = np.indices((height, width), dtype=np.int32).reshape(2, -1)
-    time = row_stride * (rows32 % TILE_ROWS) + cols32 % TILE_COLS        # = … (rows − top) + (cols − left)
-    order = np.argsort(time, kind="stable")
-    time = time[order]
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(time)) + 1, [time.size]])
-    del time
-    rows = rows32[order].astype(np.int64)
-    del rows32
-    cols = cols32[order].astype(np.int64)
-    return rows, cols, bounds
+    t = row_stride·(i − tile top) + (j − tile left), then raster order (the encoder's
+    view of ``steps``, all at once)."""
+    parts = list(steps(height, width, row_stride))
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(1, np.int64)
+    bounds = np.concatenate([[0], np.cumsum([r.size for r, _ in parts])])
+    return np.concatenate([r for r, _ in parts]), np.concatenate([c for _, c in parts]), bounds
 
 
 def steps(height: int, width: int, row_stride: int):
-    """schedule()'s steps one at a time, (rows, cols) each: the decoders' order without
-    index arrays over the whole image (whose memory a tiny file claiming a large image
-    would otherwise cost before its payload is found inconsistent). Step t holds local
-    position (i, j) = (i, t − row_stride·i) of every tile, in raster order."""
+    """The decoding order one step at a time, (rows, cols) each: the decoders' order
+    without index arrays over the whole image (whose memory a tiny file claiming a
+    large image would otherwise cost before its payload is found inconsistent). Step t
+    holds local position (i, j) = (i, t − row_stride·i) of every tile, in raster order."""
     tile_tops = np.arange(0, height, TILE_ROWS)
     tile_lefts = np.arange(0, width, TILE_COLS)
     local_rows = np.arange(min(TILE_ROWS, height))
