@@ -261,3 +261,38 @@ def test_rdoq_moves_latents_toward_zero_only_when_the_bits_are_worth_it(crop):
     assert all(torch.all(b.abs() <= a.abs()) and torch.all(b * a >= 0) for a, b in zip(before, after))
     assert sum(int((a != b).sum()) for a, b in zip(before, after)) == moved
     assert all(torch.all((a - b).abs() <= 1) for a, b in zip(before, after))
+
+
+def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypatch):
+    """A preset with arm_widths encodes once per width, narrowest first, and keeps the
+    file of least MSE + λ·bpp; a time budget spent on the first width ends the search."""
+    from latentpress.codecs.overfit import codec as overfit_codec
+    searching = dataclasses.replace(PRESETS["slow"], name="search", arm_warmup=40, arm_widths=(8, 16))
+    monkeypatch.setitem(PRESETS, "search", searching)
+    params = overfit_codec.OverfitParams(quality=4, preset="search")
+    x, lmbda = _image_tensor(crop), lambda_for_quality(4)
+    arch = levels_for(searching.architecture, *crop.shape[:2])
+    single = {w: overfit_codec._encode_once(x, dataclasses.replace(arch, arm_hidden=w), searching, lmbda, 0, 0.0,
+                                            params, "test") for w in (8, 16)}
+    for (cost, payload), w in ((single[w], w) for w in (8, 16)):
+        decoded = latentpress.decode(container.write(
+            container.Header("overfit", 4, crop.shape[1], crop.shape[0], 3, params=payload.params), payload.sections))
+        mse = np.mean((decoded.astype(np.float64) - crop) ** 2) / 255 ** 2
+        bpp = 8 * sum(len(s.data) for s in payload.sections) / (crop.shape[0] * crop.shape[1])
+        assert cost == pytest.approx(mse + lmbda * bpp)        # the cost is the real file's
+        assert payload.params["arch"] == f"dwt4-arm{w}x2b-syn24.24"
+    chosen = latentpress.encode(crop, "overfit", quality=4, preset="search")
+    best = min((8, 16), key=lambda w: single[w][0])
+    assert latentpress.read_info(chosen).params["arch"] == f"dwt4-arm{best}x2b-syn24.24"
+    hurried = latentpress.encode(crop, "overfit", quality=4, preset="search", time_budget=1e-6)
+    assert latentpress.read_info(hurried).params["arch"] == "dwt4-arm8x2b-syn24.24"
+
+
+def test_a_change_to_one_preset_leaves_the_others_bench_identity(monkeypatch):
+    from latentpress.codecs.overfit.codec import OverfitCodec
+    before = {p: OverfitCodec.variant_identity({"preset": p}) for p in PRESETS}
+    assert len(set(before.values())) == len(PRESETS)
+    monkeypatch.setitem(PRESETS, "slow", dataclasses.replace(PRESETS["slow"], arm_warmup=1))
+    after = {p: OverfitCodec.variant_identity({"preset": p}) for p in PRESETS}
+    assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("fast", "medium"))
+    assert OverfitCodec.variant_identity({}) == after["medium"]          # the default preset

@@ -28,7 +28,8 @@ class BenchCodec:
         if self.family == "lpx":
             import latentpress
             variant = "".join(f"/{key}={value}" for key, value in self.fixed)
-            return f"{type(get_codec(self.codec or self.name)).identity()}{variant}/latentpress-{latentpress.__version__}"
+            implementation = type(get_codec(self.codec or self.name))
+            return f"{implementation.variant_identity(dict(self.fixed))}{variant}/latentpress-{latentpress.__version__}"
         return f"{self.name}/{CLASSIC[self.name].library()}"
 
     def library(self) -> str:

@@ -67,6 +67,12 @@ class Codec(ABC):
         defaults = hashlib.sha256(repr(cls.Params()).encode()).hexdigest()[:8]
         return f"{cls.name}/v{cls.version}/{defaults}"
 
+    @classmethod
+    def variant_identity(cls, fixed: dict[str, Any]) -> str:
+        """identity() of a bench variant that fixes some parameters (e.g. a preset): a
+        codec may narrow it to what decides that variant's output."""
+        return cls.identity()
+
     @abstractmethod
     def encode(self, image: np.ndarray, params: Any) -> Payload:
         """image: uint8 H×W or H×W×3 (C-contiguous); params: an instance of Params."""
