@@ -4,8 +4,8 @@
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a
 # second job. Measured with payload version 4 (README): about 12 s per encode for fast
-# (about 20 minutes for the 96 files), 25 s for medium (about 41 minutes); slow not yet
-# swept.
+# (about 20 minutes for the 96 files), 25 s for medium (about 41 minutes), 48 s for slow
+# (about 98 minutes).
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."

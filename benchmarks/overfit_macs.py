@@ -1,11 +1,14 @@
 """Decoder complexity of the overfit presets: multiply-accumulates per pixel of each
-decoding stage (RGB), from the architectures and schedules alone. Writes results/overfit/macs.json.
+decoding stage (RGB), from the architectures and schedules alone. A preset that searches
+the ARM width (slow) writes a file with one of them: its row is the widest, and
+``by_arm_width`` gives each. Writes results/overfit/macs.json.
 
     python benchmarks/overfit_macs.py
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,17 +18,25 @@ from latentpress.codecs.overfit.presets import PRESETS
 def main() -> None:
     # Presets without joint training leave the synthesis the wavelet's exact inverse,
     # which the decoder computes directly (syn_step 0).
-    table = {name: {"architecture": p.architecture.describe(), "synthesis_trained": p.iterations > 0,
-                    **p.architecture.decoder_macs_per_pixel(3, trained_synthesis=p.iterations > 0)}
-             for name, p in PRESETS.items()}
+    def row(architecture, trained: bool) -> dict:
+        return {"architecture": architecture.describe(), "synthesis_trained": trained,
+                **architecture.decoder_macs_per_pixel(3, trained_synthesis=trained)}
+
+    table = {}
+    for name, p in PRESETS.items():
+        table[name] = row(p.architecture, p.iterations > 0)
+        if p.arm_widths:
+            table[name]["by_arm_width"] = {
+                w: row(dataclasses.replace(p.architecture, arm_hidden=w), p.iterations > 0) for w in p.arm_widths}
     out = Path(__file__).resolve().parent.parent / "results" / "overfit" / "macs.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(table, indent=2) + "\n")
     print("| preset | architecture | ARM | upsampling | synthesis | total MAC/pixel |")
     print("|---|---|---|---|---|---|")
-    for name, row in table.items():
-        print(f"| {name} | `{row['architecture']}` | {row['arm']:.0f} | {row['upsampling']:.0f} | "
-              f"{row['synthesis']:.0f} | {row['total']:.0f} |")
+    for name, entry in table.items():
+        for widest in entry.get("by_arm_width", {None: entry}).values():
+            print(f"| {name} | `{widest['architecture']}` | {widest['arm']:.0f} | {widest['upsampling']:.0f} | "
+                  f"{widest['synthesis']:.0f} | {widest['total']:.0f} |")
 
 
 if __name__ == "__main__":
