@@ -389,6 +389,25 @@ def test_decode_memory_bounds_hold_where_measured():
                 implementation.decode_base_bytes + per_pixel * m["pixels"], (name, size)
 
 
+def test_largest_allowed_files_decode_within_their_estimates():
+    """results/security/cap-memory.json (benchmarks/cap_memory.py) decoded a valid file of
+    the largest size each codec accepts by default: today's estimate for that size must
+    cover the measured peak and stay within the default limit."""
+    import json
+    from latentpress.container import Header, Limits
+    cases = json.loads((PACKAGE.parent / "results" / "security" / "cap-memory.json").read_text())["cases"]
+    # A case whose encode or decode failed records why instead of a peak.
+    measured = {case: row for case, row in cases.items() if "decode_peak_rss_growth_bytes" in row}
+    assert len(measured) >= 8
+    for case, row in measured.items():
+        codec = type(get_codec(case.removesuffix("-inverse")))
+        header = Header(codec.name, codec.version, row["width"], row["height"], 3,
+                        params={"syn_step": 0} if case.endswith("-inverse") else {})
+        estimate = codec.decode_memory(header)
+        assert 0 < row["decode_peak_rss_growth_bytes"] <= estimate <= Limits().max_decode_memory, case
+        assert row["accepted_by_default_limits"] and row["next_size_refused"], case
+
+
 def test_overfit_decode_estimate_follows_the_synthesis_it_declares():
     """A file without a trained synthesis (syn_step 0) decodes by the inverse wavelet
     and is estimated at the lower rate; any other value, a crafted ``false`` included,
