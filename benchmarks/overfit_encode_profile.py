@@ -25,19 +25,10 @@ from latentpress.bench.run import machine_description
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import codec as overfit_codec
 from latentpress.codecs.overfit.model import OverfitModel
+from overfit_decode_profile import _timed     # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
-
-
-def _timed(totals: dict, key: str, function):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-    return wrapper
 
 
 def main() -> None:
