@@ -115,6 +115,17 @@ def test_payload_version_2_pyramid_files_still_decode():
         latentpress.decode(_rewrite(data, arch=header.params["arch"].replace("lat", "dwt")))
 
 
+def test_payload_version_4_files_still_decode():
+    """tests/data/overfit-v4.lpx was written by the version-4 encoder (band-aware ARM,
+    no post-filter: three sections); its decoded pixels' digest was recorded with that
+    build."""
+    data = (Path(__file__).parent / "data" / "overfit-v4.lpx").read_bytes()
+    header = latentpress.read_info(data)
+    assert header.codec_version == 4 and "filter" not in header.params
+    digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
+    assert digest == "2a3bc3acd834db893f36aec34fabcff9ffab8f8524164f9cdb9bff8c0b5fb3a2"
+
+
 def test_payload_version_3_files_still_decode():
     """tests/data/overfit-v3.lpx was written by the version-3 encoder (wavelet grids, an
     ARM over spatial neighbours only, all grids in one wavefront); its decoded pixels'
@@ -276,7 +287,7 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
                                             params, "test") for w in (8, 16)}
     for (cost, payload), w in ((single[w], w) for w in (8, 16)):
         decoded = latentpress.decode(container.write(
-            container.Header("overfit", 4, crop.shape[1], crop.shape[0], 3, params=payload.params), payload.sections))
+            container.Header("overfit", overfit_codec.OverfitCodec.version, crop.shape[1], crop.shape[0], 3, params=payload.params), payload.sections))
         mse = np.mean((decoded.astype(np.float64) - crop) ** 2) / 255 ** 2
         bpp = 8 * sum(len(s.data) for s in payload.sections) / (crop.shape[0] * crop.shape[1])
         assert cost == pytest.approx(mse + lmbda * bpp)        # the cost is the real file's

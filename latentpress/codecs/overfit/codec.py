@@ -6,15 +6,17 @@ grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy mo
 run in integer arithmetic, rate-distortion training with noise then straight-through
 rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
 
-Payload version 4 (versions 2, pyramids only, and 3, an ARM over spatial neighbours
-only, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
+Payload version 5 (versions 2, pyramids only, 3, an ARM over spatial neighbours
+only, and 4, no post-filter, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
 a wavelet decomposition, ``lat…`` a Laplacian pyramid; ``arm…b`` a band-aware ARM,
 version 4 only), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
 (weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
 the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (each grid's
 latents are divided by its gain before synthesis: 2**(gain/4)·(ratio/2)**k for the
 pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resolution
-1/2**k, ratio 8 today; model.grid_gains). Sections, in order:
+1/2**k, ratio 8 today; model.grid_gains), and (version 5) ``filter``,
+``filter_cross`` and ``filter_step``: the post-filter's support (0: none, else 3, 5
+or 7), channels and precision (postfilter.py). Sections, in order:
 
 ``ARMW``  the ARM's integer weights and biases (weights.py layout)
 ``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
@@ -27,6 +29,8 @@ pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resoluti
           tile order). A band-aware ARM codes in phases (model.coding_plan): the low
           band, then each level from the coarsest, one wavefront each; otherwise all
           grids form one wavefront
+``FILT``  (version 5) the post-filter's integer weights (weights.py layout: centre
+          weights, pair weights, biases), empty without one
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
+from latentpress.codecs.overfit import postfilter
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
@@ -300,16 +305,24 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
 
     if syn_step:
         _load_synthesis(model, syn_integers, syn_step)
-    decoded = _reconstruct(model, syn_step, channels).astype(np.float64)
-    target = x[0].permute(1, 2, 0).numpy().astype(np.float64) * 255.0
-    mse = float(np.mean((decoded.reshape(target.shape) - target) ** 2)) / 255.0 ** 2
+    decoded = _reconstruct(model, syn_step, channels)
+    original = np.rint(x[0].permute(1, 2, 0).numpy().astype(np.float64) * 255.0).reshape(decoded.shape)
+    mse = lambda image: float(np.mean((image.astype(np.float64) - original) ** 2)) / 255.0 ** 2  # noqa: E731
+    # The post-filter (version 5), where it pays for its weights on the real output.
+    filter_fields, filter_data, distortion = {"filter": 0, "filter_cross": 0, "filter_step": 0}, b"", mse(decoded)
+    candidate = postfilter.design(decoded, original.astype(np.uint8), lmbda)
+    if candidate is not None:
+        fields, data, filtered = candidate
+        if mse(filtered) + lmbda * 8 * len(data) / pixels < distortion:
+            filter_fields, filter_data, distortion = fields, data, mse(filtered)
     sections = [Section("ARMW", encode_integers(arm_integers)),
                 Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
-                Section("LATN", _code_latents(grids, arm, plan))]
-    cost = mse + lmbda * 8 * sum(len(section.data) for section in sections) / pixels
+                Section("LATN", _code_latents(grids, arm, plan)),
+                Section("FILT", filter_data)]
+    cost = distortion + lmbda * 8 * sum(len(section.data) for section in sections) / pixels
     return cost, Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                     "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
-                                    "gain": model.gain_exp, "ratio": model.ratio})
+                                    "gain": model.gain_exp, "ratio": model.ratio, **filter_fields})
 
 
 def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarray:
@@ -331,7 +344,7 @@ class OverfitCodec(Codec):
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 704
     inverse_decode_bytes_per_pixel = 200
-    version = 4
+    version = 5
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
@@ -389,7 +402,7 @@ class OverfitCodec(Codec):
         return best[1]
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        if header.codec_version not in (2, 3, 4):
+        if header.codec_version not in (2, 3, 4, 5):
             self.check_version(header)
         _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
@@ -403,7 +416,16 @@ class OverfitCodec(Codec):
         if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
                 or syn_step not in (0, *SYNTHESIS_STEPS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
-        arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
+        if header.codec_version >= 5:
+            arm_data, syn_data, latent_data, filter_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN", "FILT"])
+            post = postfilter.decode_filter(header.params, filter_data, header.channels)
+            if post is not None:
+                size, cross = post[0].shape[-1], bool(header.params["filter_cross"])
+                active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(header.channels)["total"]
+                                           + postfilter.macs_per_pixel(size, cross, header.channels))
+        else:
+            arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
+            post = None
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
@@ -419,4 +441,5 @@ class OverfitCodec(Codec):
         grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm, plan)
         decoder.finish()
         model.load_integer_grids(grids)
-        return _reconstruct(model, syn_step, header.channels)
+        decoded = _reconstruct(model, syn_step, header.channels)
+        return decoded if post is None else postfilter.apply(decoded, *post)

@@ -1,0 +1,155 @@
+"""The overfit codec's post-filter (payload version 5): exact integer filtering, the
+least-squares design, and the FILT section through the container."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import latentpress
+from latentpress import container
+from latentpress.codecs.overfit import postfilter
+from latentpress.errors import CorruptPayloadError
+
+
+def _reference(image: np.ndarray, full: np.ndarray, bias: np.ndarray, step: int) -> np.ndarray:
+    """The filter's definition in int64, tap by tap."""
+    pixels = image.reshape(*image.shape[:2], -1).astype(np.int64)
+    radius = full.shape[-1] // 2
+    padded = np.pad(pixels, ((radius, radius), (radius, radius), (0, 0)), mode="edge") - 128
+    height, width, colours = pixels.shape
+    out = np.empty_like(pixels)
+    for c in range(colours):
+        r = np.full((height, width), bias[c], np.int64)
+        for source in range(colours):
+            for dy in range(full.shape[2]):
+                for dx in range(full.shape[3]):
+                    r += full[c, source, dy, dx] * padded[dy:dy + height, dx:dx + width, source]
+        out[..., c] = np.clip(pixels[..., c] + ((r + (1 << (step - 1))) >> step), 0, 255)
+    return out.reshape(image.shape).astype(np.uint8)
+
+
+def _random_filter(rng, size, cross, colours, magnitude):
+    shapes = postfilter.tensor_shapes(size, cross, colours)
+    return [rng.integers(-magnitude, magnitude + 1, shape) for shape in shapes]
+
+
+@pytest.mark.parametrize("size,cross,colours", [(3, False, 1), (5, False, 3), (7, True, 3), (3, True, 3)])
+def test_filtering_is_exact_integer_arithmetic(size, cross, colours):
+    rng = np.random.default_rng(size + 10 * cross + colours)
+    shape = (37, 29, 3) if colours == 3 else (37, 29)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image[:5] = 255                                   # extremes: every product at its largest
+    image[-5:] = 0
+    for magnitude, step in ((40, 7), (200, 11)):
+        full, bias = postfilter.kernel(_random_filter(rng, size, cross, colours, magnitude), size, cross, colours)
+        assert np.array_equal(postfilter.apply(image, full, bias, step), _reference(image, full, bias, step))
+
+
+def test_a_kernel_at_the_exactness_bound_still_filters_exactly():
+    """128·Σ|K| + |b| = 2**23 is allowed (every partial sum stays below 2**24, exact
+    in float32); one more is refused."""
+    size, colours = 7, 3
+    taps = len(postfilter.pairs(size))
+    centre = np.zeros((colours, colours), np.int64)
+    weights = np.zeros((colours, colours, taps), np.int64)
+    # Pair weights w put w on two taps and −2w on the centre: 4|w| of Σ|K| each.
+    weights[:, :, :] = (postfilter.MAX_SUM // 128) // (4 * colours * taps)
+    used = 128 * 4 * colours * taps * weights[0, 0, 0]
+    bias = np.full(colours, postfilter.MAX_SUM - used, np.int64)
+    full, b = postfilter.kernel([centre, weights, bias], size, True, colours)
+    assert (128 * np.abs(full).sum(axis=(1, 2, 3)) + np.abs(b) == postfilter.MAX_SUM).all()
+    image = np.zeros((20, 20, 3), np.uint8)
+    image[::2, ::2] = 255                             # a checkerboard of extremes
+    assert np.array_equal(postfilter.apply(image, full, b, 6), _reference(image, full, b, 6))
+    with pytest.raises(CorruptPayloadError, match="range"):
+        postfilter.kernel([centre, weights, bias + 1], size, True, colours)
+
+
+def test_design_fits_a_blur_and_pays_only_when_the_weights_are_worth_it(kodim23):
+    """On a blurred crop the filter the design picks lowers the squared error; at an
+    absurd rate weight no filter is worth its bytes."""
+    original = np.ascontiguousarray(kodim23[100:228, 200:392])
+    padded = np.pad(original.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    rows = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4                  # a symmetric [1 2 1] blur
+    blurred = np.rint((rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4).astype(np.uint8)
+    fields, data, filtered = postfilter.design(blurred, original, 1e-6)
+    assert fields["filter"] in postfilter.SIZES and len(data) > 0
+    mse = lambda image: np.mean((image.astype(np.float64) - original) ** 2)  # noqa: E731
+    assert mse(filtered) < 0.7 * mse(blurred)
+    full, bias, step = postfilter.decode_filter(fields, data, 3)
+    assert np.array_equal(postfilter.apply(blurred, full, bias, step), filtered)
+    assert postfilter.design(blurred, original, 10.0) is None
+
+
+def _with_filter(data: bytes, fields: dict, filt: bytes) -> bytes:
+    header, sections = container.read(data)
+    new = dataclasses.replace(header, params={**header.params, **fields})
+    return container.write(new, [s if s.type != "FILT" else container.Section("FILT", filt) for s in sections])
+
+
+@pytest.fixture(scope="module")
+def plain(kodim23):
+    crop = np.ascontiguousarray(kodim23[200:264, 300:380])
+    data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
+    header = latentpress.read_info(data)
+    assert header.codec_version == 5 and header.params["filter"] == 0   # too small to pay for one
+    return data
+
+
+def test_a_filter_in_the_file_is_what_the_decoder_applies(plain, tmp_path):
+    rng = np.random.default_rng(3)
+    tensors = _random_filter(rng, 5, True, 3, 20)
+    fields = {"filter": 5, "filter_cross": 1, "filter_step": 8}
+    from latentpress.codecs.overfit.weights import encode_integers
+    data = _with_filter(plain, fields, encode_integers(tensors))
+    full, bias = postfilter.kernel(tensors, 5, True, 3)
+    decoded = latentpress.decode(data)
+    assert np.array_equal(decoded, _reference(latentpress.decode(plain), full, bias, 8))
+    assert not np.array_equal(decoded, latentpress.decode(plain))
+    path = tmp_path / "f.lpx"
+    path.write_bytes(data)
+    for threads in (1, 2):
+        code = (f"import torch, hashlib, latentpress; torch.set_num_threads({threads}); "
+                f"print(hashlib.sha256(latentpress.decode(open({str(path)!r}, 'rb').read()).tobytes()).hexdigest())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == hashlib.sha256(decoded.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("fields,filt", [
+    ({"filter": 4, "filter_cross": 0, "filter_step": 8}, None),          # no such support
+    ({"filter": 5, "filter_cross": 2, "filter_step": 8}, None),
+    ({"filter": 5, "filter_cross": 0, "filter_step": 3}, None),          # no such precision
+    ({"filter": 5, "filter_cross": 0, "filter_step": 8.0}, None),
+    ({"filter": 0, "filter_cross": 0, "filter_step": 8}, b""),           # off, yet a step
+    ({"filter": 0, "filter_cross": 0, "filter_step": 0}, b"\x01"),       # off, yet weights
+    ({"filter": 5, "filter_cross": 0, "filter_step": 8}, b""),           # on, no weights
+])
+def test_invalid_filter_fields_and_sections_are_refused(plain, fields, filt):
+    from latentpress.codecs.overfit.weights import encode_integers
+    if filt is None:
+        filt = encode_integers(_random_filter(np.random.default_rng(0), 5, False, 3, 5))
+    with pytest.raises(CorruptPayloadError):
+        latentpress.decode(_with_filter(plain, fields, filt))
+    header, sections = container.read(plain)
+    with pytest.raises(CorruptPayloadError, match="sections"):         # version 5 needs FILT
+        latentpress.decode(container.write(header, [s for s in sections if s.type != "FILT"]))
+
+
+def test_greyscale_files_take_no_cross_channel_filter(kodim23):
+    grey = np.ascontiguousarray(kodim23[200:264, 300:380, 1])
+    data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
+    from latentpress.codecs.overfit.weights import encode_integers
+    tensors = _random_filter(np.random.default_rng(1), 3, True, 1, 5)
+    with pytest.raises(CorruptPayloadError):
+        latentpress.decode(_with_filter(data, {"filter": 3, "filter_cross": 1, "filter_step": 8}, encode_integers(tensors)))
+    tensors = _random_filter(np.random.default_rng(1), 3, False, 1, 5)
+    decoded = latentpress.decode(_with_filter(data, {"filter": 3, "filter_cross": 0, "filter_step": 8},
+                                              encode_integers(tensors)))
+    full, bias = postfilter.kernel(tensors, 3, False, 1)
+    assert np.array_equal(decoded, _reference(latentpress.decode(data), full, bias, 8))
