@@ -35,6 +35,8 @@ _PREFIX = struct.Struct("<8sBBH")          # magic, version, flags, body length
 _GEOMETRY = struct.Struct("<HIIBBBH")      # codec version, w, h, channels, depth, colour, params length
 _SECTION_HEAD = struct.Struct("<4sI")
 _CRC = struct.Struct("<I")
+# Bytes a section adds to a file beside its data: type and length, then CRC.
+SECTION_FRAMING_BYTES = _SECTION_HEAD.size + _CRC.size
 _CODEC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _SECTION_TYPE = re.compile(rb"[A-Za-z0-9 ]{4}")
 MAX_CODEC_NAME = 32

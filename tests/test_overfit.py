@@ -236,7 +236,8 @@ def test_thin_images_decode_in_a_bounded_number_of_steps(monkeypatch, shape):
     monkeypatch.setattr(arm._Predictor, "__call__", lambda *a: calls.append(1) or original(*a))
     assert latentpress.decode(data).shape == image.shape
     phases = arch.levels + 1 if arch.band_context else 1
-    assert 0 < len(calls) <= phases * (3 * (arm.TILE_ROWS - 1) + arm.TILE_COLS)
+    rows, cols = arm.SMALL_TILE                              # payload version 5's tiles
+    assert 0 < len(calls) <= phases * (3 * (rows - 1) + cols)
 
 
 def test_descriptor_must_be_canonical_ascii():
@@ -289,7 +290,8 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
         decoded = latentpress.decode(container.write(
             container.Header("overfit", overfit_codec.OverfitCodec.version, crop.shape[1], crop.shape[0], 3, params=payload.params), payload.sections))
         mse = np.mean((decoded.astype(np.float64) - crop) ** 2) / 255 ** 2
-        bpp = 8 * sum(len(s.data) for s in payload.sections) / (crop.shape[0] * crop.shape[1])
+        framed = sum(container.SECTION_FRAMING_BYTES + len(s.data) for s in payload.sections)
+        bpp = 8 * framed / (crop.shape[0] * crop.shape[1])
         assert cost == pytest.approx(mse + lmbda * bpp)        # the cost is the real file's
         assert payload.params["arch"] == f"dwt4-arm{w}x2b-syn24.24"
     chosen = latentpress.encode(crop, "overfit", quality=4, preset="search")

@@ -78,36 +78,40 @@ def test_design_fits_a_blur_and_pays_only_when_the_weights_are_worth_it(kodim23)
     padded = np.pad(original.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
     rows = (padded[:-2] + 2 * padded[1:-1] + padded[2:]) / 4                  # a symmetric [1 2 1] blur
     blurred = np.rint((rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4).astype(np.uint8)
-    fields, data, filtered = postfilter.design(blurred, original, 1e-6)
-    assert fields["filter"] in postfilter.SIZES and len(data) > 0
+    data, filtered = postfilter.design(blurred, original, 1e-6)
+    assert data[0] in postfilter.SIZES and len(data) > 3
     mse = lambda image: np.mean((image.astype(np.float64) - original) ** 2)  # noqa: E731
     assert mse(filtered) < 0.7 * mse(blurred)
-    full, bias, step = postfilter.decode_filter(fields, data, 3)
+    full, bias, step = postfilter.decode_filter(data, 3)
     assert np.array_equal(postfilter.apply(blurred, full, bias, step), filtered)
     assert postfilter.design(blurred, original, 10.0) is None
 
 
-def _with_filter(data: bytes, fields: dict, filt: bytes) -> bytes:
+def _with_filter(data: bytes, filt: bytes | None) -> bytes:
+    """The file with FILT replaced (None: removed)."""
     header, sections = container.read(data)
-    new = dataclasses.replace(header, params={**header.params, **fields})
-    return container.write(new, [s if s.type != "FILT" else container.Section("FILT", filt) for s in sections])
+    kept = [s for s in sections if s.type != "FILT"]
+    return container.write(header, kept + ([] if filt is None else [container.Section("FILT", filt)]))
+
+
+def _filt(tensors, size, cross, step) -> bytes:
+    from latentpress.codecs.overfit.weights import encode_integers
+    return bytes([size, int(cross), step]) + encode_integers(tensors)
 
 
 @pytest.fixture(scope="module")
 def plain(kodim23):
     crop = np.ascontiguousarray(kodim23[200:264, 300:380])
     data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
-    header = latentpress.read_info(data)
-    assert header.codec_version == 5 and header.params["filter"] == 0   # too small to pay for one
+    header, sections = container.read(data)
+    assert header.codec_version == 5 and [s.type for s in sections] == ["ARMW", "SYNW", "LATN"]  # too small for one
     return data
 
 
 def test_a_filter_in_the_file_is_what_the_decoder_applies(plain, tmp_path):
     rng = np.random.default_rng(3)
     tensors = _random_filter(rng, 5, True, 3, 20)
-    fields = {"filter": 5, "filter_cross": 1, "filter_step": 8}
-    from latentpress.codecs.overfit.weights import encode_integers
-    data = _with_filter(plain, fields, encode_integers(tensors))
+    data = _with_filter(plain, _filt(tensors, 5, True, 8))
     full, bias = postfilter.kernel(tensors, 5, True, 3)
     decoded = latentpress.decode(data)
     assert np.array_equal(decoded, _reference(latentpress.decode(plain), full, bias, 8))
@@ -121,35 +125,29 @@ def test_a_filter_in_the_file_is_what_the_decoder_applies(plain, tmp_path):
         assert out.stdout.strip() == hashlib.sha256(decoded.tobytes()).hexdigest()
 
 
-@pytest.mark.parametrize("fields,filt", [
-    ({"filter": 4, "filter_cross": 0, "filter_step": 8}, None),          # no such support
-    ({"filter": 5, "filter_cross": 2, "filter_step": 8}, None),
-    ({"filter": 5, "filter_cross": 0, "filter_step": 3}, None),          # no such precision
-    ({"filter": 5, "filter_cross": 0, "filter_step": 8.0}, None),
-    ({"filter": 0, "filter_cross": 0, "filter_step": 8}, b""),           # off, yet a step
-    ({"filter": 0, "filter_cross": 0, "filter_step": 0}, b"\x01"),       # off, yet weights
-    ({"filter": 5, "filter_cross": 0, "filter_step": 8}, b""),           # on, no weights
-])
-def test_invalid_filter_fields_and_sections_are_refused(plain, fields, filt):
+@pytest.mark.parametrize("head", [bytes([4, 0, 8]), bytes([5, 2, 8]), bytes([5, 0, 3]), bytes([5, 0, 12]), b"", b"\x05\x00"])
+def test_invalid_filter_sections_are_refused(plain, head):
     from latentpress.codecs.overfit.weights import encode_integers
-    if filt is None:
-        filt = encode_integers(_random_filter(np.random.default_rng(0), 5, False, 3, 5))
-    with pytest.raises(CorruptPayloadError):
-        latentpress.decode(_with_filter(plain, fields, filt))
-    header, sections = container.read(plain)
-    with pytest.raises(CorruptPayloadError, match="sections"):         # version 5 needs FILT
-        latentpress.decode(container.write(header, [s for s in sections if s.type != "FILT"]))
+    body = encode_integers(_random_filter(np.random.default_rng(0), 5, False, 3, 5)) if len(head) == 3 else b""
+    with pytest.raises(CorruptPayloadError, match="FILT"):
+        latentpress.decode(_with_filter(plain, head + body))
+
+
+def test_a_filter_section_only_from_version_5_and_only_last(plain):
+    good = _with_filter(plain, _filt(_random_filter(np.random.default_rng(0), 3, False, 3, 5), 3, False, 8))
+    header, sections = container.read(good)
+    with pytest.raises(CorruptPayloadError, match="sections"):
+        latentpress.decode(container.write(dataclasses.replace(header, codec_version=4), sections))
+    with pytest.raises(CorruptPayloadError, match="sections"):
+        latentpress.decode(container.write(header, [sections[0], sections[3], sections[1], sections[2]]))
 
 
 def test_greyscale_files_take_no_cross_channel_filter(kodim23):
     grey = np.ascontiguousarray(kodim23[200:264, 300:380, 1])
     data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
-    from latentpress.codecs.overfit.weights import encode_integers
-    tensors = _random_filter(np.random.default_rng(1), 3, True, 1, 5)
-    with pytest.raises(CorruptPayloadError):
-        latentpress.decode(_with_filter(data, {"filter": 3, "filter_cross": 1, "filter_step": 8}, encode_integers(tensors)))
+    with pytest.raises(CorruptPayloadError, match="FILT"):
+        latentpress.decode(_with_filter(data, _filt(_random_filter(np.random.default_rng(1), 3, True, 1, 5), 3, True, 8)))
     tensors = _random_filter(np.random.default_rng(1), 3, False, 1, 5)
-    decoded = latentpress.decode(_with_filter(data, {"filter": 3, "filter_cross": 0, "filter_step": 8},
-                                              encode_integers(tensors)))
+    decoded = latentpress.decode(_with_filter(data, _filt(tensors, 3, False, 8)))
     full, bias = postfilter.kernel(tensors, 3, False, 1)
     assert np.array_equal(decoded, _reference(latentpress.decode(data), full, bias, 8))

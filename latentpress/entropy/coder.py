@@ -62,13 +62,19 @@ class _ModelCache:
 _MODELS = _ModelCache()
 
 
-def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _groups(keys: np.ndarray, small: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stable grouping: (order, distinct keys, group start offsets into order). Keys
-    are nonnegative; below 2**16 (table ids) they sort by radix sort, the same order."""
-    small = keys.size and 0 <= keys.min() and keys.max() < 1 << 16
+    are nonnegative; below 2**16 (table ids; ``small`` where the caller knows) they
+    sort by radix sort, the same order."""
+    if small is None:
+        small = keys.size and 0 <= keys.min() and keys.max() < 1 << 16
     order = np.argsort(keys.astype(np.uint16) if small else keys, kind="stable")
     sorted_keys = keys[order]
-    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])) if keys.size else np.zeros(0, np.int64)
+    first = np.empty(keys.size, bool)
+    if keys.size:
+        first[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
     return order, sorted_keys[starts], np.append(starts, keys.size)
 
 
@@ -108,7 +114,7 @@ class EntropyEncoder:
             raise ValueError("a symbol lies 2**62 or more from its model's centre; it cannot be coded")
         escaped = np.abs(residual) > radius
         index = np.where(escaped, 2 * radius + 1, residual + radius).astype(np.int32)
-        order, keys, starts = _groups(table_ids)
+        order, keys, starts = _groups(table_ids, small=T.NUM_SCALES * T.NUM_OFFSETS <= 1 << 16)
         for key, lo, hi in zip(keys.tolist(), starts[:-1].tolist(), starts[1:].tolist()):
             self._coder.encode(index[order[lo:hi]], _MODELS.parametric(family, key))
         if escaped.any():
@@ -181,7 +187,7 @@ class EntropyDecoder:
         _check_tables(table_ids)
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         index = np.empty(table_ids.size, np.int64)
-        order, keys, starts = _groups(table_ids)
+        order, keys, starts = _groups(table_ids, small=T.NUM_SCALES * T.NUM_OFFSETS <= 1 << 16)
         # The hot loop of every ARM-driven decoder (one constriction call per distinct
         # table of the call): models from a list, one scatter at the end.
         models, decode, parts = _MODELS.family(family), self._coder.decode, []

@@ -15,14 +15,16 @@ operations only, so encoder and decoder derive the same probabilities on any mac
 Decoding is a wavefront: latent (i, j) depends only on positions with a smaller
 t = 3i + j, so every latent of one anti-diagonal band t is decoded in one vectorized
 step (3H + W steps for an H×W grid instead of H·W). Every grid is cut into tiles of
-64 × 256 latents coded independently (a neighbour outside the tile counts as 0), and
-the tiles of all grids run interleaved: step t decodes band t of every tile at once,
-so any image decodes in at most 3·63 + 255 + 1 = 445 steps. (Training estimates the rate
-with whole-grid contexts; the tile borders, 2 of every 64 rows and 256 columns, cost
-a little more than that estimate.)
+64 × 256 latents (32 × 128 from the overfit codec's payload version 5: Plan.tile) coded
+independently (a neighbour outside the tile counts as 0), and the tiles of all grids
+run interleaved: step t decodes band t of every tile at once, so any image decodes in
+at most 3·63 + 255 + 1 = 445 steps (3·31 + 127 + 1 = 221 with the smaller tiles).
+(Training estimates the rate with whole-grid contexts; the tile borders, 2 of every 64
+rows and 256 columns, cost a little more than that estimate.) Most of a decode's time
+is a fixed cost per step, so the smaller tiles decode about 10% faster.
 
-A Plan may split the grids into phases coded one after another (445 steps at most
-each), and give each grid a parent grid of an earlier phase: the ARM then also sees
+A Plan may split the grids into phases coded one after another (445 or 221 steps at
+most each), and give each grid a parent grid of an earlier phase: the ARM then also sees
 the parent's latent under each position and the sum of its 3×3 neighbourhood's
 magnitudes (read from the whole parent grid, across tile borders), and a per-grid
 offset added to its first layer (payload version 4's band-aware ARM; model.coding_plan).
@@ -50,9 +52,12 @@ CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
 PAD = 2
 WAVEFRONT_ROW_STRIDE = 3          # > the largest column offset in a row above
 # Grids are cut into tiles coded independently (neighbours outside a tile count as 0),
-# so decoding takes 3·TILE_ROWS + TILE_COLS steps whatever the image size.
+# so decoding takes 3·TILE_ROWS + TILE_COLS steps whatever the image size. Payload
+# versions 2-4 of the overfit codec use these; version 5 smaller tiles (Plan.tile):
+# 221 steps instead of 445, for about 0.3% more bits at the tile borders (README).
 TILE_ROWS = 64
 TILE_COLS = 256
+SMALL_TILE = (32, 128)
 PARENT_INPUTS = 2                 # a parent grid's latent and its neighbourhood's Σ|latent|
 MAX_LATENT = 1 << 11              # latents are clipped to ±2**11 before entering the ARM
 FRAC_BITS = 8
@@ -75,7 +80,8 @@ def params_to_tables(mean_fixed: np.ndarray, log_scale_fixed: np.ndarray,
     centres = (mean_fixed + (one >> 1)) >> frac_bits
     remainder = mean_fixed - (centres << frac_bits)                  # in [−one/2, one/2)
     offsets = (remainder * (2 * tables.OFFSET_STEPS) + (one >> 1)) >> frac_bits
-    offsets = np.clip(offsets, -tables.OFFSET_STEPS, tables.OFFSET_STEPS)
+    # np.minimum/np.maximum: np.clip's own overhead is most of its cost on one step's latents.
+    offsets = np.minimum(np.maximum(offsets, -tables.OFFSET_STEPS, out=offsets), tables.OFFSET_STEPS, out=offsets)
     scale_index = np.searchsorted(log_scale_thresholds(frac_bits), log_scale_fixed, side="right")
     return centres, tables.table_id(scale_index, offsets)
 
@@ -117,7 +123,10 @@ class ARM(nn.Module):
 
 def _predict(arm: IntegerMLP, context: np.ndarray,
              first_offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    out = arm.on_integers(context, first_offsets)
+    # Contexts are bounded by construction: latents within ±MAX_LATENT (checked as they
+    # are decoded, or clipped before coding) and 3×3 sums of their magnitudes, at most
+    # 9·2**11 < 2**(MAX_INPUT_BITS − FRAC_BITS) = 2**16.
+    out = arm.on_integers(context, first_offsets, within_bound=True)
     return params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
 
 
@@ -133,11 +142,17 @@ class Plan:
       neighbourhood (zero outside the grid; both zero for a grid without a parent).
     offsets: per grid, a vector added to the ARM's first hidden layer (its weights for
       a one-hot input of the grid's band identity; codec.py), or None.
+    tile: the shape of the tiles every grid is cut into.
     """
 
     phases: tuple[tuple[int, ...], ...]
     parents: tuple[tuple[int, int] | None, ...] | None = None
     offsets: np.ndarray | None = None
+    tile: tuple[int, int] | None = None        # (rows, columns); None: (TILE_ROWS, TILE_COLS)
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        return self.tile or (TILE_ROWS, TILE_COLS)
 
     @classmethod
     def single(cls, count: int) -> "Plan":
@@ -226,15 +241,10 @@ def _unbuffer(buffer: np.ndarray, sizes) -> list[np.ndarray]:
     return [block[PAD:-PAD, PAD:-PAD].copy() for block in _blocks(buffer, sizes)]
 
 
-def tile_sizes(height: int, width: int) -> list[tuple[int, int]]:
+def tile_sizes(height: int, width: int, tile: tuple[int, int] | None = None) -> list[tuple[int, int]]:
     """Shapes of the tiles of one grid, in row-major tile order."""
-    return [(min(TILE_ROWS, height - r), min(TILE_COLS, width - c))
-            for r in range(0, height, TILE_ROWS) for c in range(0, width, TILE_COLS)]
-
-
-def _tiles(grid: np.ndarray) -> list[np.ndarray]:
-    return [grid[r:r + TILE_ROWS, c:c + TILE_COLS]
-            for r in range(0, grid.shape[0], TILE_ROWS) for c in range(0, grid.shape[1], TILE_COLS)]
+    rows, cols = tile or (TILE_ROWS, TILE_COLS)
+    return [(min(rows, height - r), min(cols, width - c)) for r in range(0, height, rows) for c in range(0, width, cols)]
 
 
 def parent_features(parent: np.ndarray, stride: int, shape: tuple[int, int]) -> np.ndarray:
@@ -254,40 +264,60 @@ def parent_features(parent: np.ndarray, stride: int, shape: tuple[int, int]) -> 
 
 class _Phase:
     """One phase of a plan: its grids' tiles laid out in one buffer, their schedule,
-    and the extra inputs of every latent (parent features) in buffers of that layout."""
+    and the extra inputs of every latent (parent features) in buffers of that layout.
+    The latents' buffer and the extra inputs' buffers are consecutive parts of one
+    store, so one gather with per-input offsets (self.deltas) reads a whole context."""
 
     def __init__(self, plan: Plan, phase: tuple[int, ...], shapes: list[tuple[int, int]],
                  grids: list[np.ndarray | None]) -> None:
-        self.spans = [(g, r, c) for g in phase for r in range(0, shapes[g][0], TILE_ROWS)
-                      for c in range(0, shapes[g][1], TILE_COLS)]
-        self.sizes = tuple(t for g in phase for t in tile_sizes(*shapes[g]))
+        self.tile = rows, cols = plan.tile_shape
+        self.spans = [(g, r, c) for g in phase for r in range(0, shapes[g][0], rows)
+                      for c in range(0, shapes[g][1], cols)]
+        self.sizes = tuple(t for g in phase for t in tile_sizes(*shapes[g], self.tile))
         self.positions, self.owners, self.bounds, self.deltas, self.length = _schedule(self.sizes)
         self.tile_grid = np.array([g for g, _, _ in self.spans], np.int64)
-        self.extra = None
+        self._grids, self._parents = grids, None
+        if (1 + (PARENT_INPUTS if plan.parents is not None else 0)) * self.length >= 1 << 31:
+            raise LimitError(f"overfit: a phase of {self.length:,} latent buffer entries is too large")
         if plan.parents is not None:
-            maps = {}
-            for g in phase:
-                link = plan.parents[g]
-                maps[g] = (np.zeros((PARENT_INPUTS, *shapes[g]), np.int64) if link is None
-                           else parent_features(grids[link[0]], link[1], shapes[g]))
-            # (length, 2) in int32: |latent| ≤ 2**11, so a 3×3 sum of magnitudes fits easily.
-            self.extra = np.stack([_buffer([maps[g][k, r:r + TILE_ROWS, c:c + TILE_COLS] for g, r, c in self.spans],
-                                           self.sizes).astype(np.int32) for k in range(PARENT_INPUTS)], axis=1)
+            self._parents = [plan.parents[g] for g in phase]
+            # Input k of the extra ones sits (k + 1)·length entries after the latent.
+            self.deltas = np.concatenate([self.deltas, [[(k + 1) * self.length for k in range(PARENT_INPUTS)]]],
+                                         axis=1).astype(self.deltas.dtype)
+        self._phase, self._shapes = phase, shapes
 
-    def contexts(self, buffer: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    def store(self, dtype, grids: list[np.ndarray] | None = None) -> np.ndarray:
+        """The phase's store: the latents' buffer (the grids' tiles, or zeros to decode
+        into), then each extra input's buffer. Integers: |latent| ≤ 2**11 and a 3×3 sum
+        of magnitudes below 2**15, exact in float64."""
+        parts = 1 + (PARENT_INPUTS if self._parents is not None else 0)
+        store = np.zeros(parts * self.length, dtype)
+        if grids is not None:
+            store[:self.length] = _buffer([self._tile_of(grids[g], r, c) for g, r, c in self.spans], self.sizes)
+        if self._parents is not None:
+            for g, link in zip(self._phase, self._parents):
+                if link is None:
+                    continue
+                features = parent_features(self._grids[link[0]], link[1], self._shapes[g])
+                for k in range(PARENT_INPUTS):
+                    part = store[(k + 1) * self.length:(k + 2) * self.length]
+                    blocks = list(_blocks(part, self.sizes))
+                    for index, (owner, r, c) in enumerate(self.spans):
+                        if owner == g:
+                            blocks[index][PAD:-PAD, PAD:-PAD] = self._tile_of(features[k], r, c)
+        return store
+
+    def _tile_of(self, grid: np.ndarray, r: int, c: int) -> np.ndarray:
+        return grid[r:r + self.tile[0], c:c + self.tile[1]]
+
+    def contexts(self, store: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(contexts, grid index) of the latents start:stop of the coding order."""
         where = self.positions[start:stop]
-        grid = self.tile_grid[self.owners[start:stop]]
-        if self.extra is None:
-            return np.take(buffer, where[:, None] + self.deltas), grid
-        context = np.empty((where.size, len(CONTEXT) + PARENT_INPUTS), buffer.dtype)
-        context[:, :len(CONTEXT)] = np.take(buffer, where[:, None] + self.deltas)
-        context[:, len(CONTEXT):] = np.take(self.extra, where, axis=0)
-        return context, grid
+        return np.take(store, where[:, None] + self.deltas), self.tile_grid[self.owners[start:stop]]
 
-    def write_back(self, buffer: np.ndarray, grids: list[np.ndarray]) -> None:
-        for tile, (g, r, c) in zip(_unbuffer(buffer, self.sizes), self.spans):
-            grids[g][r:r + TILE_ROWS, c:c + TILE_COLS] = tile
+    def write_back(self, store: np.ndarray, grids: list[np.ndarray]) -> None:
+        for tile, (g, r, c) in zip(_unbuffer(store[:self.length], self.sizes), self.spans):
+            self._tile_of(grids[g], r, c)[...] = tile
 
 
 class _Predictor:
@@ -343,12 +373,12 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
     shapes = [g.shape for g in grids]
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, shapes, grids)
-        buffer = _buffer([tile for g in phase_grids for tile in _tiles(grids[g])], phase.sizes)
-        chunks = [predict(*phase.contexts(buffer, start, min(start + _CHUNK, phase.positions.size)))
+        store = phase.store(np.int64, grids)
+        chunks = [predict(*phase.contexts(store, start, min(start + _CHUNK, phase.positions.size)))
                   for start in range(0, phase.positions.size, _CHUNK)]
         centres = np.concatenate([c for c, _ in chunks]) if chunks else np.zeros(0, np.int64)
         ids = np.concatenate([i for _, i in chunks]) if chunks else np.zeros(0, np.int64)
-        yield buffer[phase.positions], centres, ids, phase.bounds
+        yield store[phase.positions], centres, ids, phase.bounds
 
 
 def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP, plan: Plan | None = None) -> None:
@@ -379,10 +409,10 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     grids = [np.zeros(size, np.int64) for size in grid_sizes]
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, grid_sizes, grids)
-        buffer = np.zeros(phase.length)       # float64: contexts go to the ARM unconverted
+        store = phase.store(np.float64)       # float64: contexts go to the ARM unconverted
         for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
-            buffer[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(buffer, start, stop))
-        phase.write_back(buffer, grids)
+            store[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(store, start, stop))
+        phase.write_back(store, grids)
     return grids
 
 

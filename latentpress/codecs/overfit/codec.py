@@ -14,9 +14,7 @@ version 4 only), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
 the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (each grid's
 latents are divided by its gain before synthesis: 2**(gain/4)·(ratio/2)**k for the
 pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resolution
-1/2**k, ratio 8 today; model.grid_gains), and (version 5) ``filter``,
-``filter_cross`` and ``filter_step``: the post-filter's support (0: none, else 3, 5
-or 7), channels and precision (postfilter.py). Sections, in order:
+1/2**k, ratio 8 today; model.grid_gains). Sections, in order:
 
 ``ARMW``  the ARM's integer weights and biases (weights.py layout)
 ``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
@@ -24,13 +22,13 @@ or 7), channels and precision (postfilter.py). Sections, in order:
 ``LATN``  the latent grids, one per grid and channel in model order (wavelet: the HL,
           LH, HH bands of each level, finest first, Y, Cb, Cr each, then the low band;
           pyramid: level 0 luma, then Y, Cb, Cr of each coarser level), each cut into
-          64×256 tiles, range-coded under the integer ARM in interleaved wavefront
-          order (arm.py: step t codes band t of every tile, in grid then row-major
-          tile order). A band-aware ARM codes in phases (model.coding_plan): the low
+          64×256 tiles (32×128 from version 5), range-coded under the integer ARM in
+          interleaved wavefront order (arm.py: step t codes band t of every tile, in
+          grid then row-major tile order). A band-aware ARM codes in phases (model.coding_plan): the low
           band, then each level from the coarsest, one wavefront each; otherwise all
           grids form one wavefront
-``FILT``  (version 5) the post-filter's integer weights (weights.py layout: centre
-          weights, pair weights, biases), empty without one
+``FILT``  (version 5, optional) the post-filter: support, channels, precision and its
+          integer weights (postfilter.py); absent: no post-filter
 """
 
 from __future__ import annotations
@@ -207,16 +205,18 @@ def _arm_layers(model: OverfitModel) -> list[torch.nn.Linear]:
     return list(model.arm.hidden) + [model.arm.out]
 
 
-def _integer_arm(model: OverfitModel, weights: list[np.ndarray], step: int) -> tuple[IntegerMLP, arm_module.Plan]:
-    """The integer ARM and the plan it codes under. A band-aware ARM's one-hot band
-    inputs become one first-layer offset per plane (arm.Plan)."""
+def _integer_arm(model: OverfitModel, weights: list[np.ndarray], step: int,
+                 version: int = 5) -> tuple[IntegerMLP, arm_module.Plan]:
+    """The integer ARM and the plan it codes under (payload ``version``: from 5, the
+    smaller tiles). A band-aware ARM's one-hot band inputs become one first-layer
+    offset per plane (arm.Plan)."""
     shift = arm_module.FRAC_BITS - step
     layers = len(_arm_layers(model))
     linear = []
     for index in range(layers):
         weight, bias = weights[2 * index], weights[2 * index + 1]
         linear.append(IntegerLinear(weight << shift, bias << shift, relu=index < layers - 1))
-    plan = model.plan
+    plan = model.plan if version < 5 else dataclasses.replace(model.plan, tile=arm_module.SMALL_TILE)
     if plan.parents is not None:
         first, inputs = linear[0], plan.inputs
         band = first.weight[:, inputs:]
@@ -308,21 +308,22 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     decoded = _reconstruct(model, syn_step, channels)
     original = np.rint(x[0].permute(1, 2, 0).numpy().astype(np.float64) * 255.0).reshape(decoded.shape)
     mse = lambda image: float(np.mean((image.astype(np.float64) - original) ** 2)) / 255.0 ** 2  # noqa: E731
-    # The post-filter (version 5), where it pays for its weights on the real output.
-    filter_fields, filter_data, distortion = {"filter": 0, "filter_cross": 0, "filter_step": 0}, b"", mse(decoded)
-    candidate = postfilter.design(decoded, original.astype(np.uint8), lmbda)
-    if candidate is not None:
-        fields, data, filtered = candidate
-        if mse(filtered) + lmbda * 8 * len(data) / pixels < distortion:
-            filter_fields, filter_data, distortion = fields, data, mse(filtered)
     sections = [Section("ARMW", encode_integers(arm_integers)),
                 Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
-                Section("LATN", _code_latents(grids, arm, plan)),
-                Section("FILT", filter_data)]
-    cost = distortion + lmbda * 8 * sum(len(section.data) for section in sections) / pixels
+                Section("LATN", _code_latents(grids, arm, plan))]
+    # The post-filter (version 5), where it pays for its weights on the real output.
+    distortion = mse(decoded)
+    candidate = postfilter.design(decoded, original.astype(np.uint8), lmbda)
+    if candidate is not None:
+        data, filtered = candidate
+        extra = lmbda * 8 * (postfilter.SECTION_BYTES + len(data)) / pixels
+        if mse(filtered) + extra < distortion:
+            sections.append(Section("FILT", data))
+            distortion = mse(filtered)
+    cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
     return cost, Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                     "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
-                                    "gain": model.gain_exp, "ratio": model.ratio, **filter_fields})
+                                    "gain": model.gain_exp, "ratio": model.ratio})
 
 
 def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarray:
@@ -416,20 +417,19 @@ class OverfitCodec(Codec):
         if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
                 or syn_step not in (0, *SYNTHESIS_STEPS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
-        if header.codec_version >= 5:
+        post = None
+        if header.codec_version >= 5 and len(sections) == 4:
             arm_data, syn_data, latent_data, filter_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN", "FILT"])
-            post = postfilter.decode_filter(header.params, filter_data, header.channels)
-            if post is not None:
-                size, cross = post[0].shape[-1], bool(header.params["filter_cross"])
-                active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(header.channels)["total"]
-                                           + postfilter.macs_per_pixel(size, cross, header.channels))
+            post = postfilter.decode_filter(filter_data, header.channels)
+            active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(header.channels)["total"]
+                                       + postfilter.macs_per_pixel(post[0].shape[-1], bool(filter_data[1]),
+                                                                   header.channels))
         else:
             arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
-            post = None
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
-        arm, plan = _integer_arm(model, arm_integers, arm_step)
+        arm, plan = _integer_arm(model, arm_integers, arm_step, header.codec_version)
         if syn_step == 0:                   # the transform's exact inverse (version 3)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
                 raise CorruptPayloadError("overfit: synthesis step 0 needs an empty SYNW and a synthesis wide "

@@ -6,9 +6,11 @@ For output channel c and pixel p::
     r = b_c + Σ_{c'} Σ_o K[c, c', o] · (x_{c'}(p + o) − 128)
     y_c(p) = clip(x_c(p) + ⌊(r + 2**(s−1)) / 2**s⌋, 0, 255)
 
-with integer kernels K and biases b at precision 2**−s (``filter_step``), a square
-support of 3, 5 or 7 (``filter``), only the output's own channel (``filter_cross`` 0) or
-every channel (1), and replicated borders. Kernels are point-symmetric (K[o] = K[−o]), so
+with integer kernels K and biases b at precision 2**−s, a square support of 3, 5 or 7,
+only the output's own channel or every channel, and replicated borders. The FILT
+section holds it all: three bytes (support, 0 own or 1 cross-channel, s), then the
+integers (weights.py layout: centre weights, pair weights, biases). No FILT section:
+no filter. Kernels are point-symmetric (K[o] = K[−o]), so
 the file stores, per output channel and input channel, one centre weight v and one
 weight w per pair of opposite taps, and the filter reads as
 v·(x − 128) + Σ w·(x(p + o) + x(p − o) − 2·x(p)): a correction of the decoded value
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from latentpress import container
 from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.errors import CorruptPayloadError
 
@@ -34,7 +37,8 @@ SIZES = (3, 5, 7)
 STEPS = (6, 7, 8, 9, 10, 11)
 MAX_SUM = 1 << 23              # bound of 128·Σ|K| + |b| per output channel
 _CENTRE = 128
-_ROWS_PER_CHUNK = 64           # of the image, while the encoder accumulates its normal equations
+_ROWS_PER_CHUNK = 64
+SECTION_BYTES = container.SECTION_FRAMING_BYTES           # of the image, while the encoder accumulates its normal equations
 
 
 def pairs(size: int) -> list[tuple[int, int]]:
@@ -131,9 +135,9 @@ def _columns(size: int, sources: list[int]) -> list[int]:
 
 def design(decoded: np.ndarray, original: np.ndarray, lmbda: float):
     """The post-filter that minimizes MSE + λ·bpp for this image, by the normal
-    equations' prediction of its squared error: (header fields, FILT bytes, filtered
-    image) of the best candidate, or None where no filter predicts a gain. The caller
-    compares the real filtered image with the unfiltered one."""
+    equations' prediction of its squared error: (FILT bytes, filtered image) of the
+    best candidate, or None where no filter predicts a gain. The caller compares the
+    real filtered image with the unfiltered one."""
     shape = decoded.shape
     decoded = decoded.reshape(*shape[:2], -1)
     original = original.reshape(decoded.shape)
@@ -171,28 +175,23 @@ def design(decoded: np.ndarray, original: np.ndarray, lmbda: float):
                     full, bias = kernel(tensors, size, cross, colours)
                 except CorruptPayloadError:
                     continue
-                data = encode_integers(tensors)
-                cost = (sse - energy.sum()) / scale + lmbda * 8 * len(data) / (height * width)
+                data = bytes([size, int(cross), step]) + encode_integers(tensors)
+                cost = (sse - energy.sum()) / scale + lmbda * 8 * (SECTION_BYTES + len(data)) / (height * width)
                 if best is None or cost < best[0]:
-                    best = (cost, {"filter": size, "filter_cross": int(cross), "filter_step": step}, data, full, bias)
+                    best = (cost, data, full, bias, step)
     if best is None or best[0] >= 0:
         return None
-    cost, params, data, full, bias = best
-    return params, data, apply(decoded.reshape(shape), full, bias, params["filter_step"])
+    _, data, full, bias, step = best
+    return data, apply(decoded.reshape(shape), full, bias, step)
 
 
-def decode_filter(params: dict, data: bytes, colours: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """The header's filter fields and FILT → (kernels, biases, step), or None (no
-    filter: filter 0, empty FILT)."""
-    size, cross, step = params.get("filter"), params.get("filter_cross"), params.get("filter_step")
-    if not all(type(v) is int for v in (size, cross, step)):
-        raise CorruptPayloadError(f"invalid post-filter fields {size!r}, {cross!r}, {step!r}")
-    if size == 0:
-        if cross or step or data:
-            raise CorruptPayloadError("overfit: no post-filter needs filter_cross 0, filter_step 0 and an empty FILT")
-        return None
+def decode_filter(data: bytes, colours: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """A FILT section → (kernels, biases, step)."""
+    if len(data) < 3:
+        raise CorruptPayloadError("FILT: truncated post-filter")
+    size, cross, step = data[:3]
     if size not in SIZES or cross not in (0, 1) or (cross and colours == 1) or step not in STEPS:
-        raise CorruptPayloadError(f"invalid post-filter fields {size!r}, {cross!r}, {step!r}")
-    tensors = decode_integers(data, tensor_shapes(size, bool(cross), colours), "FILT")
+        raise CorruptPayloadError(f"FILT: invalid post-filter (support {size}, cross-channel {cross}, step {step})")
+    tensors = decode_integers(data[3:], tensor_shapes(size, bool(cross), colours), "FILT")
     full, bias = kernel(tensors, size, bool(cross), colours)
     return full, bias, step
