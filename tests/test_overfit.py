@@ -309,3 +309,32 @@ def test_a_change_to_one_preset_leaves_the_others_bench_identity(monkeypatch):
     after = {p: OverfitCodec.variant_identity({"preset": p}) for p in PRESETS}
     assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("fast", "medium"))
     assert OverfitCodec.variant_identity({}) == after["medium"]          # the default preset
+
+
+def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
+    """Beyond MAX_CONTEXT_ROWS latents the encoder builds ARM contexts a group of planes
+    at a time and fits the ARM on a random subset of them (bounded memory): the same
+    contexts row for row, the same rounding, and a file that decodes."""
+    from latentpress.codecs.overfit import codec as overfit_codec
+    from latentpress.codecs.overfit import model as overfit_model
+    x, lmbda = _image_tensor(crop), lambda_for_quality(4)
+    model = OverfitModel(levels_for(PRESETS["fast"].architecture, *crop.shape[:2]), *crop.shape[:2], 3)
+    model.warm_start(x, lmbda)
+    grids = model.quantized_grids("round")
+    whole, values = model.contexts(grids)
+    assert values.numel() == model.latent_count() > 1000
+    rows = torch.randperm(values.numel())[:700]
+    part, part_values = model.contexts(grids, rows=rows)
+    assert torch.equal(part, whole[rows]) and torch.equal(part_values, values[rows])
+    start = [y.detach().clone() for y in model.latents]
+    moved = model.rdoq(x, lmbda)
+    rounded = [y.detach().clone() for y in model.latents]
+    with torch.no_grad():
+        for y, s in zip(model.latents, start):
+            y.copy_(s)
+    monkeypatch.setattr(overfit_model, "MAX_CONTEXT_ROWS", 300)       # many groups of planes
+    assert model.rdoq(x, lmbda) == moved > 0
+    assert all(torch.equal(a, y) for a, y in zip(rounded, model.latents))
+    monkeypatch.setattr(overfit_codec, "MAX_CONTEXT_ROWS", 300)       # fitted on 300 latents
+    data = latentpress.encode(crop, "overfit", preset="fast", quality=4)
+    assert psnr(crop, latentpress.decode(data)) > 25

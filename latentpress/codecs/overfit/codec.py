@@ -46,7 +46,7 @@ from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import postfilter
 from latentpress.codecs.overfit.architecture import Architecture
-from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, ratios
+from latentpress.codecs.overfit.model import GAIN_EXPONENTS, MAX_CONTEXT_ROWS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
 from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
@@ -126,11 +126,13 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     # The ARM alone is fitted to the warm-start latents, each step on a random part of
     # them (an unbiased estimate of the rate): contexts gathered once, shuffled once,
     # and taken in consecutive slices (a random gather per step cost more than the
-    # ARM's own forward and backward passes).
+    # ARM's own forward and backward passes). Beyond MAX_CONTEXT_ROWS latents, on a
+    # random subset of that many (bounded memory).
+    total = model.latent_count()
+
     def shuffled_contexts() -> tuple[torch.Tensor, torch.Tensor]:
-        contexts, values = model.contexts([g.detach() for g in model.quantized_grids("round")])
-        order = torch.randperm(values.numel())
-        return contexts[order], values[order]
+        order = torch.randperm(total)[:MAX_CONTEXT_ROWS]
+        return model.contexts([g.detach() for g in model.quantized_grids("round")], rows=order)
 
     contexts, values = shuffled_contexts()
     sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
@@ -144,7 +146,7 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
             for group in arm_optimizer.param_groups:          # cosine decay to 5%
                 group["lr"] = preset.arm_learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / preset.arm_warmup)))
             part = slice((step % slices) * sample, (step % slices + 1) * sample)
-            bpp = model.bits(contexts[part], values[part]) * (values.numel() / sample) / pixels
+            bpp = model.bits(contexts[part], values[part]) * (total / sample) / pixels
             arm_optimizer.zero_grad(set_to_none=True)
             bpp.backward()
             arm_optimizer.step()

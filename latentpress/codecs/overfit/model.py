@@ -61,6 +61,10 @@ WAVELET_RATIOS = (8,)
 # Warm-start rounding of wavelet coefficients: |c|·gain below this rounds to 0 (a dead
 # zone, as in JPEG 2000: cheaper zeros for the same distortion).
 DEAD_ZONE = 0.6
+# The encoder's ARM contexts (float32, about 30 per latent) are built at most this many
+# latents at a time, and the ARM is fitted on at most this many (a random subset of a
+# larger image's latents): about 0.5 GB at any image size. A Kodak image has 1.2 M.
+MAX_CONTEXT_ROWS = 1 << 22
 # YCbCr (BT.601, centred) → RGB; the synthesis' output layer starts as this map.
 YCBCR_TO_RGB = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
 
@@ -197,26 +201,47 @@ class OverfitModel(nn.Module):
             features = torch.cat([detail, wavelet.synthesize2(features, None, parent)], dim=1)
         return features
 
-    def contexts(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def contexts(self, grids: list[torch.Tensor], planes: range | None = None,
+                 rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(every latent's ARM inputs (n, inputs), the latents (n,)), plane by plane in
         integer_grids order: 12 causal neighbours, then (band-aware ARM) the parent
-        features, as arm.py computes them, and the plane's one-hot band identity."""
-        contexts, values = [], []
-        planes = [grid[0, c] for grid in grids for c in range(grid.shape[1])]
+        features, as arm.py computes them, and the plane's one-hot band identity. Only
+        the given planes, and of them (rows: indices into their concatenation) only
+        those rows, in that order: the whole tensor is never built."""
+        all_planes = [grid[0, c] for grid in grids for c in range(grid.shape[1])]
+        planes = range(len(all_planes)) if planes is None else planes
+        sizes = [all_planes[i].numel() for i in planes]
+        if rows is None:
+            return torch.cat([self._plane_context(all_planes, i) for i in planes]), \
+                torch.cat([all_planes[i].reshape(-1) for i in planes])
+        contexts = torch.empty(rows.numel(), self.arm.hidden[0].in_features)
+        values = torch.empty(rows.numel())
+        start = 0
+        for i, size in zip(planes, sizes):
+            mine = torch.nonzero((rows >= start) & (rows < start + size)).flatten()
+            if mine.numel():
+                local = rows[mine] - start
+                contexts[mine] = self._plane_context(all_planes, i)[local]
+                values[mine] = all_planes[i].reshape(-1)[local]
+            start += size
+        return contexts, values
+
+    def _plane_context(self, planes: list[torch.Tensor], index: int) -> torch.Tensor:
+        plane = planes[index]
         inputs = self.arm.hidden[0].in_features
-        for index, plane in enumerate(planes):
-            spatial = F.conv2d(plane[None, None], self.context_kernel, padding=2)[0]    # (12, h, w)
-            context = spatial.permute(1, 2, 0).reshape(-1, len(arm_module.CONTEXT))
-            if self.plan.parents is not None:
-                link = self.plan.parents[index]
-                parent = torch.zeros(context.shape[0], arm_module.PARENT_INPUTS) if link is None \
-                    else _parent_features(planes[link[0]], link[1], tuple(plane.shape))
-                band = torch.zeros(context.shape[0], inputs - context.shape[1] - arm_module.PARENT_INPUTS)
-                band[:, list(self.band_inputs[index])] = 1.0
-                context = torch.cat([context, parent, band], dim=1)
-            contexts.append(context)
-            values.append(plane.reshape(-1))
-        return torch.cat(contexts), torch.cat(values)
+        spatial = F.conv2d(plane[None, None], self.context_kernel, padding=2)[0]    # (12, h, w)
+        context = spatial.permute(1, 2, 0).reshape(-1, len(arm_module.CONTEXT))
+        if self.plan.parents is not None:
+            link = self.plan.parents[index]
+            parent = torch.zeros(context.shape[0], arm_module.PARENT_INPUTS) if link is None \
+                else _parent_features(planes[link[0]], link[1], tuple(plane.shape))
+            band = torch.zeros(context.shape[0], inputs - context.shape[1] - arm_module.PARENT_INPUTS)
+            band[:, list(self.band_inputs[index])] = 1.0
+            context = torch.cat([context, parent, band], dim=1)
+        return context
+
+    def latent_count(self) -> int:
+        return sum(latent.numel() for latent in self.latents)
 
     def bits(self, contexts: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Bits of the latents under the (float) ARM."""
@@ -241,12 +266,25 @@ class OverfitModel(nn.Module):
         weights = (YCBCR_TO_RGB ** 2).sum(0) / 3 if colours == 3 else torch.ones(1)
         grids = [torch.round(latent) for latent in self.latents]
         toward_zero = [values - torch.sign(values) for values in grids]
-        contexts, flat = self.contexts(grids)
-        mean, log_scale = self.arm(contexts)
-        scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
         moved_flat = torch.cat([t[0].reshape(-1) for t in toward_zero])       # the contexts' order
-        saved = -torch.log2(laplace_interval_probability(flat - mean, scale)) \
-            + torch.log2(laplace_interval_probability(moved_flat - mean, scale))
+        # Bits saved per latent, a group of planes at a time (bounded memory: one group
+        # for a Kodak image).
+        saved, sizes = [], [plane.numel() for grid in grids for plane in grid[0]]
+        first, offset = 0, 0
+        while first < len(sizes):
+            last, count = first + 1, sizes[first]
+            while last < len(sizes) and count + sizes[last] <= MAX_CONTEXT_ROWS:
+                count += sizes[last]
+                last += 1
+            contexts, flat = self.contexts(grids, range(first, last))
+            mean, log_scale = self.arm(contexts)
+            del contexts
+            scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+            moved_part = moved_flat[offset:offset + count]
+            saved.append(-torch.log2(laplace_interval_probability(flat - mean, scale))
+                         + torch.log2(laplace_interval_probability(moved_part - mean, scale)))
+            first, offset = last, offset + count
+        saved = torch.cat(saved)
         moved, offset = 0, 0
         for latent, values, toward, band, gain in zip(self.latents, grids, toward_zero, self.wavelet_bands(x),
                                                       self.grid_gains):
@@ -369,20 +407,22 @@ class OverfitModel(nn.Module):
         else:
             scales = self.scales(x)
             grids_at = lambda g, r: self.pyramid(x, g, r, scales)        # noqa: E731
-        tried = {}
+        tried, best = {}, {}
 
         def cost(gain_exp: int, ratio: int) -> float:
             if (gain_exp, ratio) not in tried:
                 grids, image = grids_at(gain_exp, ratio)
                 mse = torch.mean((image.clamp(0, 1) - x) ** 2).item()
-                tried[gain_exp, ratio] = (mse + lmbda * _estimated_bits(grids) / pixels, grids)
-            return tried[gain_exp, ratio][0]
+                tried[gain_exp, ratio] = mse + lmbda * _estimated_bits(grids) / pixels
+                if not best or tried[gain_exp, ratio] < tried[best["key"]]:      # only the best grids are kept
+                    best.update(key=(gain_exp, ratio), grids=grids)
+            return tried[gain_exp, ratio]
 
         # Every other gain, then the neighbours of the best.
         coarse = min(((g, r) for r in ratios(self.arch) for g in GAIN_EXPONENTS[::2]), key=lambda key: cost(*key))
         gain_exp, ratio = min(((g, coarse[1]) for g in (coarse[0] - 1, coarse[0], coarse[0] + 1)
                                if g in GAIN_EXPONENTS), key=lambda key: cost(*key))
-        grids = tried[gain_exp, ratio][1]
+        grids = best["grids"] if best["key"] == (gain_exp, ratio) else grids_at(gain_exp, ratio)[0]
         self.set_gain(gain_exp, ratio)
         for latent, grid in zip(self.latents, grids):
             latent.copy_(grid)
