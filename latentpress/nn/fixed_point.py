@@ -101,32 +101,44 @@ class IntegerMLP:
     def _float_biases(self) -> tuple[np.ndarray, ...]:
         return tuple(layer.bias.astype(np.float64) for layer in self.layers)
 
+    @functools.cached_property
+    def _float_shifted_weights(self) -> tuple[np.ndarray | None, ...]:
+        """_float_weights times 2**−frac_bits (exact: a power of two)."""
+        return tuple(None if w is None else w * (1.0 / (1 << self.frac_bits)) for w in self._float_weights)
+
     def _call_float(self, x: np.ndarray, first_offsets: np.ndarray | None, plain_inputs: bool = False) -> np.ndarray:
         """__call__ with every value held in float64 (when every layer's product is exact,
-        _float_weights): integers below 2**53 are exact in float64, a product's floor
-        division by 2**frac_bits is a multiplication by an exact power of two and a
-        floor, which is the arithmetic right shift; so every step gives the integer
-        path's value, without converting between int64 and float64 at every layer.
+        _float_weights): integers below 2**53 are exact in float64, so is a product by
+        weights pre-scaled by 2**−frac_bits (every partial sum a multiple of 2**−frac_bits
+        below 2**53 of them), and its floor is the arithmetic right shift; an integer
+        bias or offset added before the floor is the same as after it; a ReLU followed
+        by the next layer's clamp is one clamp to [0, bound]. So every step gives the
+        integer path's value, in fewer passes over the activations.
         plain_inputs: x holds the integers themselves, not shifted, within the clamp
         (on_integers): the first layer neither clamps nor shifts (x·2**f·w >> f = x·w)."""
         bound = float((1 << MAX_INPUT_BITS) - 1)
-        unshift = 1.0 / (1 << self.frac_bits)
         # The clamp works in place: copy the caller's array unless it is only read.
         x = np.asarray(x, np.float64) if plain_inputs else x.astype(np.float64)
-        for index, (layer, weight, bias) in enumerate(zip(self.layers, self._float_weights, self._float_biases)):
+        clamped = False                 # x is already within [0, bound] (a ReLU and a clamp)
+        last = len(self.layers) - 1
+        for index, (layer, weight, shifted_weight, bias) in enumerate(
+                zip(self.layers, self._float_weights, self._float_shifted_weights, self._float_biases)):
             shifted = not (plain_inputs and index == 0)
-            if shifted:                     # a clip (np.clip's own overhead is larger)
+            if shifted and not clamped:     # a clip (np.clip's own overhead is larger)
                 np.maximum(x, -bound, out=x)
                 np.minimum(x, bound, out=x)
-            x = x @ weight
-            if shifted:
-                x *= unshift
-                np.floor(x, out=x)
+            x = x @ (shifted_weight if shifted else weight)
             x += bias
             if index == 0 and first_offsets is not None:
                 x += first_offsets
+            if shifted:
+                np.floor(x, out=x)
+            clamped = False
             if layer.relu:
                 np.maximum(x, 0.0, out=x)
+                if index < last:            # the next layer's clamp, at once
+                    np.minimum(x, bound, out=x)
+                    clamped = True
         return x.astype(np.int64)
 
     def on_integers(self, x: np.ndarray, first_offsets: np.ndarray | None = None,
