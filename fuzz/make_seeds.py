@@ -1,9 +1,11 @@
 """Write the fuzzers' seed inputs: fuzz/seeds/CODEC.lpx (one small valid file per
 registered codec, made as tests/test_hardening.py makes them), fuzz/seeds/container/
 (the same files, for the container harness) and fuzz/seeds/CODEC/seed (the framed parts
-of CODEC.lpx, for the codec harness).
+of CODEC.lpx, for the codec harness). The overfit seed carries a post-filter (a FILT
+section, payload version 5: designed with a negligible rate weight, as the encoder
+would not spend its bytes on so small an image), so the harness reaches its parser.
 
-    python fuzz/make_seeds.py --kodak ../shared/data/kodak
+    python fuzz/make_seeds.py [--only overfit] --kodak ../shared/data/kodak
 """
 
 import argparse
@@ -17,13 +19,22 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import latentpress  # noqa: E402
 from harness import frame, seed_parts  # noqa: E402
+from latentpress import container  # noqa: E402
+from latentpress.codecs.overfit import postfilter  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
 from tests.test_hardening import SMALL  # noqa: E402
+
+
+def with_post_filter(data: bytes, original: np.ndarray) -> bytes:
+    header, sections = container.read(data)
+    filt, _ = postfilter.design(latentpress.decode(data), original, 1e-9)
+    return container.write(header, list(sections) + [container.Section("FILT", filt)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kodak", default=str(HERE.parent.parent / "shared" / "data" / "kodak"))
+    parser.add_argument("--only", help="one codec's seed (the others stay as they are)")
     args = parser.parse_args()
     image = load_image(Path(args.kodak) / "kodim23.png")
     images = {"rgb": np.ascontiguousarray(image[200:248, 300:364]),
@@ -32,7 +43,11 @@ def main() -> None:
     seeds = HERE / "seeds"
     (seeds / "container").mkdir(parents=True, exist_ok=True)
     for name, (kind, params) in sorted(SMALL.items()):
+        if args.only and name != args.only:
+            continue
         data = latentpress.encode(images[kind], name, **params)
+        if name == "overfit":
+            data = with_post_filter(data, images[kind])
         (seeds / f"{name}.lpx").write_bytes(data)
         (seeds / "container" / f"{name}.lpx").write_bytes(data)
         (seeds / name).mkdir(exist_ok=True)

@@ -51,6 +51,15 @@ def test_filtering_is_exact_integer_arithmetic(size, cross, colours):
         assert np.array_equal(postfilter.apply(image, full, bias, step), _reference(image, full, bias, step))
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (1, 9), (6, 1)])
+def test_images_smaller_than_the_support_filter_as_defined(shape):
+    rng = np.random.default_rng(len(shape) + shape[0])
+    colours = 3 if len(shape) == 3 else 1
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    full, bias = postfilter.kernel(_random_filter(rng, 7, colours == 3, colours, 30), 7, colours == 3, colours)
+    assert np.array_equal(postfilter.apply(image, full, bias, 8), _reference(image, full, bias, 8))
+
+
 def test_a_kernel_at_the_exactness_bound_still_filters_exactly():
     """128·Σ|K| + |b| = 2**23 is allowed (every partial sum stays below 2**24, exact
     in float32); one more is refused."""
