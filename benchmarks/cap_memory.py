@@ -149,15 +149,18 @@ def main() -> None:
     unknown = [n for n in named if n not in CASES]
     if unknown:
         sys.exit(f"unknown cases {unknown}; choose from {', '.join(CASES)}")
-    results = json.loads(OUT.read_text())["cases"] if OUT.exists() else {}
+    previous = json.loads(OUT.read_text()) if OUT.exists() else {"cases": {}}
+    results = previous["cases"]
+    for row in results.values():      # files from before each case recorded its machine
+        row.setdefault("machine", previous.get("machine"))
     with tempfile.TemporaryDirectory() as folder:
         for case in CASES:
             if (named and case not in named) or (not named and case in results):
                 continue
-            results[case] = measure(case, Path(folder))
+            results[case] = {**measure(case, Path(folder)), "machine": machine_description()}
             print(case, json.dumps(results[case]), flush=True)
             OUT.parent.mkdir(parents=True, exist_ok=True)
-            OUT.write_text(json.dumps({"machine": machine_description(), "command": "python benchmarks/cap_memory.py",
+            OUT.write_text(json.dumps({"command": "python benchmarks/cap_memory.py",
                                        "cases": {c: results[c] for c in CASES if c in results}}, indent=1) + "\n")
 
 
