@@ -149,10 +149,7 @@ def main() -> None:
     unknown = [n for n in named if n not in CASES]
     if unknown:
         sys.exit(f"unknown cases {unknown}; choose from {', '.join(CASES)}")
-    previous = json.loads(OUT.read_text()) if OUT.exists() else {"cases": {}}
-    results = previous["cases"]
-    for row in results.values():      # files from before each case recorded its machine
-        row.setdefault("machine", previous.get("machine"))
+    results = json.loads(OUT.read_text())["cases"] if OUT.exists() else {}
     with tempfile.TemporaryDirectory() as folder:
         for case in CASES:
             if (named and case not in named) or (not named and case in results):

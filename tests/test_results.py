@@ -24,7 +24,7 @@ def _same_numbers(new, old, where="summary.json") -> None:
         assert isinstance(new, list) and len(new) == len(old), where
         for index, (a, b) in enumerate(zip(new, old)):
             _same_numbers(a, b, f"{where}[{index}]")
-    elif isinstance(old, float) and not isinstance(new, bool):
+    elif isinstance(old, float):
         assert new == pytest.approx(old, rel=1e-9, abs=1e-12), where
     else:
         assert new == old, where
