@@ -126,6 +126,18 @@ def test_payload_version_4_files_still_decode():
     assert digest == "2a3bc3acd834db893f36aec34fabcff9ffab8f8524164f9cdb9bff8c0b5fb3a2"
 
 
+def test_payload_version_5_files_still_decode():
+    """tests/data/overfit-v5.lpx was written by the version-5 encoder, with a FILT
+    section of version 5's layout (the linear post-filter alone, designed at a tiny λ so
+    that a 64×96 crop carries one); its decoded pixels' digest was recorded with that
+    build."""
+    data = (Path(__file__).parent / "data" / "overfit-v5.lpx").read_bytes()
+    header, sections = container.read(data)
+    assert header.codec_version == 5 and [s.type for s in sections] == ["ARMW", "SYNW", "LATN", "FILT"]
+    digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
+    assert digest == "7e80206108c54a33dfb70484959a2213c7923477b1e9655d995e53033eba7e90"
+
+
 def test_payload_version_3_files_still_decode():
     """tests/data/overfit-v3.lpx was written by the version-3 encoder (wavelet grids, an
     ARM over spatial neighbours only, all grids in one wavefront); its decoded pixels'
