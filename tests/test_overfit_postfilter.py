@@ -1,5 +1,6 @@
-"""The overfit codec's post-filter (payload version 5): exact integer filtering, the
-least-squares design, and the FILT section through the container."""
+"""The overfit codec's linear post-filter (payload version 5 on): exact integer
+filtering, the least-squares design, and the FILT section through the container (in
+version 6, after the byte that selects the restoration network: 0 here, none)."""
 
 from __future__ import annotations
 
@@ -104,8 +105,9 @@ def _with_filter(data: bytes, filt: bytes | None) -> bytes:
 
 
 def _filt(tensors, size, cross, step) -> bytes:
+    """A version-6 FILT section: no restoration network, then the linear filter."""
     from latentpress.codecs.overfit.weights import encode_integers
-    return bytes([size, int(cross), step]) + encode_integers(tensors)
+    return bytes([0, size, int(cross), step]) + encode_integers(tensors)
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +115,8 @@ def plain(kodim23):
     crop = np.ascontiguousarray(kodim23[200:264, 300:380])
     data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
     header, sections = container.read(data)
-    assert header.codec_version == 5 and [s.type for s in sections] == ["ARMW", "SYNW", "LATN"]  # too small for one
-    return data
+    assert header.codec_version == 6 and [s.type for s in sections][:3] == ["ARMW", "SYNW", "LATN"]
+    return _with_filter(data, None)
 
 
 def test_a_filter_in_the_file_is_what_the_decoder_applies(plain, tmp_path):
@@ -139,7 +141,7 @@ def test_invalid_filter_sections_are_refused(plain, head):
     from latentpress.codecs.overfit.weights import encode_integers
     body = encode_integers(_random_filter(np.random.default_rng(0), 5, False, 3, 5)) if len(head) == 3 else b""
     with pytest.raises(CorruptPayloadError, match="FILT"):
-        latentpress.decode(_with_filter(plain, head + body))
+        latentpress.decode(_with_filter(plain, bytes([0]) + head + body if head else b""))
 
 
 def test_a_filter_section_only_from_version_5_and_only_last(plain):

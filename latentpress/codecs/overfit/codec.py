@@ -6,8 +6,8 @@ grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy mo
 run in integer arithmetic, rate-distortion training with noise then straight-through
 rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
 
-Payload version 5 (versions 2, pyramids only, 3, an ARM over spatial neighbours
-only, and 4, no post-filter, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
+Payload version 6 (versions 2, pyramids only, 3, an ARM over spatial neighbours
+only, 4, no post-filter, and 5, no restoration network, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
 a wavelet decomposition, ``lat…`` a Laplacian pyramid; ``arm…b`` a band-aware ARM,
 version 4 only), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
 (weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
@@ -27,8 +27,11 @@ pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resoluti
           grid then row-major tile order). A band-aware ARM codes in phases (model.coding_plan): the low
           band, then each level from the coarsest, one wavefront each; otherwise all
           grids form one wavefront
-``FILT``  (version 5, optional) the post-filter: support, channels, precision and its
-          integer weights (postfilter.py); absent: no post-filter
+``FILT``  (optional; absent: the decoded image as it is) version 6: one byte, the
+          strength + 1 of the shipped restoration network (restoration.py) or 0 for none,
+          then the linear post-filter or nothing; version 5: the linear post-filter
+          alone. The linear post-filter: support, channels, precision and its integer
+          weights (postfilter.py), applied after the restoration network
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
-from latentpress.codecs.overfit import postfilter
+from latentpress.codecs.overfit import postfilter, restoration
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, MAX_CONTEXT_ROWS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
@@ -256,8 +259,10 @@ def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Pla
 
 
 def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: float, iterations: int,
-                 time_budget: float, params: OverfitParams, label: str) -> tuple[float, Payload]:
-    """One encode with one architecture: (MSE + λ·bpp of the file as decoded, payload)."""
+                 time_budget: float, params: OverfitParams, label: str,
+                 post_process: bool = True) -> tuple[float, Payload]:
+    """One encode with one architecture: (MSE + λ·bpp of the file as decoded, payload);
+    post_process False: without its FILT section."""
     channels, height, width = x.shape[1:]
     pixels = height * width
     torch.manual_seed(params.seed)                   # the networks' initial weights
@@ -313,19 +318,73 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     sections = [Section("ARMW", encode_integers(arm_integers)),
                 Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
                 Section("LATN", _code_latents(grids, arm, plan))]
-    # The post-filter (version 5), where it pays for its weights on the real output.
-    distortion = mse(decoded)
-    candidate = postfilter.design(decoded, original.astype(np.uint8), lmbda)
-    if candidate is not None:
-        data, filtered = candidate
-        extra = lmbda * 8 * (postfilter.SECTION_BYTES + len(data)) / pixels
-        if mse(filtered) + extra < distortion:
-            sections.append(Section("FILT", data))
-            distortion = mse(filtered)
+    filt, distortion = _post_processing(decoded, original, lmbda, mse) if post_process else (None, mse(decoded))
+    if filt is not None:
+        sections.append(Section("FILT", filt))
     cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
     return cost, Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
                                     "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
                                     "gain": model.gain_exp, "ratio": model.ratio})
+
+
+def _post_processing(decoded: np.ndarray, original: np.ndarray, lmbda: float, mse) -> tuple[bytes | None, float]:
+    """The FILT section of least MSE + λ·bpp (None: no section) and its MSE. Colour
+    images try the restoration network at the strength that restores this image best,
+    and the linear post-filter after it or alone, each only where it pays for its bytes
+    on the real output."""
+    pixels = decoded.shape[0] * decoded.shape[1]
+    candidates = [(0, decoded)]
+    if decoded.ndim == 3:
+        net = restoration.shipped()
+        restored = [(t + 1, net(decoded, t)) for t in range(restoration.STRENGTHS)]
+        candidates.append(min(restored, key=lambda candidate: mse(candidate[1])))
+    best = None
+    for code, image in candidates:
+        options = [(b"", image)]
+        linear = postfilter.design(image, original.astype(np.uint8), lmbda)
+        if linear is not None:
+            options.append(linear)
+        for data, output in options:
+            filt = None if code == 0 and not data else bytes([code]) + data
+            cost = mse(output) + (0.0 if filt is None else lmbda * 8 * (postfilter.SECTION_BYTES + len(filt)) / pixels)
+            if best is None or cost < best[0]:
+                best = (cost, filt, mse(output))
+    return best[1], best[2]
+
+
+def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True) -> Payload:
+    """The payload of least MSE + λ·bpp over the preset's ARM widths."""
+    height, width = image.shape[:2]
+    _check_size(height, width)
+    preset = PRESETS[params.preset]
+    channels = 1 if image.ndim == 2 else 3
+    lmbda = params.lmbda or lambda_for_quality(params.quality)
+    x = _image_tensor(image)
+    arch = levels_for(preset.architecture, height, width)
+    _check_work(arch, height, width, channels)
+    iterations = params.iterations or preset.iterations
+    widths = preset.arm_widths or (arch.arm_hidden,)
+    started, best = time.monotonic(), None
+    for arm_width in widths:
+        budget = params.time_budget
+        if budget:
+            budget -= time.monotonic() - started
+            if best is not None and budget <= 0:
+                break                            # the time budget covers the search
+        candidate = _encode_once(x, dataclasses.replace(arch, arm_hidden=arm_width), preset, lmbda, iterations,
+                                 budget, params, label=f"overfit arm{arm_width}" if len(widths) > 1 else "overfit",
+                                 post_process=post_process)
+        if best is not None and candidate[0] >= best[0]:
+            break                                # wider ARMs only cost more weight bits from here
+        best = candidate
+    return best[1]
+
+
+def encode_without_post_processing(image: np.ndarray, params: OverfitParams) -> Payload:
+    """The payload without its FILT section, chosen as if there were none: the decoded
+    image the restoration network is trained to restore (train/restoration.py). Needs
+    no shipped restoration weights."""
+    return _encode(image, params, post_process=False)
 
 
 def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarray:
@@ -335,6 +394,11 @@ def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarra
         x_hat = _finite(model.decode_inverse(latents) if syn_step == 0 else model.decode(latents))
     pixels = x_hat[0].permute(1, 2, 0).numpy() * 255.0
     return to_uint8(pixels[:, :, 0] if channels == 1 else pixels)
+
+
+def _restoration_id() -> str:
+    from latentpress.weights import CHECKSUMS
+    return f"/{CHECKSUMS[restoration.WEIGHTS][:12]}"
 
 
 @register
@@ -347,7 +411,7 @@ class OverfitCodec(Codec):
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 704
     inverse_decode_bytes_per_pixel = 200
-    version = 5
+    version = 6
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
     bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
@@ -362,11 +426,12 @@ class OverfitCodec(Codec):
 
     @classmethod
     def identity(cls) -> str:
-        # Presets and the quality→λ map decide the output as much as the payload
-        # layout does; the bench cache must not reuse results across changes to them.
+        # Presets, the quality→λ map and the shipped restoration network decide the
+        # output as much as the payload layout does; the bench cache must not reuse
+        # results across changes to them.
         import hashlib
         training = repr(sorted(PRESETS.items())) + repr([lambda_for_quality(q) for q in QUALITIES])
-        return f"{cls.name}/v{cls.version}/{hashlib.sha256(training.encode()).hexdigest()[:12]}"
+        return f"{cls.name}/v{cls.version}/{hashlib.sha256(training.encode()).hexdigest()[:12]}{_restoration_id()}"
 
     @classmethod
     def variant_identity(cls, fixed: dict) -> str:
@@ -377,35 +442,14 @@ class OverfitCodec(Codec):
         if preset not in PRESETS:
             return cls.identity()
         training = repr(PRESETS[preset]) + repr([lambda_for_quality(q) for q in QUALITIES]) + repr(OverfitParams())
-        return f"{cls.name}/v{cls.version}/{preset}-{hashlib.sha256(training.encode()).hexdigest()[:12]}"
+        return f"{cls.name}/v{cls.version}/{preset}-{hashlib.sha256(training.encode()).hexdigest()[:12]}" \
+            f"{_restoration_id()}"
 
     def encode(self, image: np.ndarray, params: OverfitParams) -> Payload:
-        height, width = image.shape[:2]
-        _check_size(height, width)
-        preset = PRESETS[params.preset]
-        channels = 1 if image.ndim == 2 else 3
-        lmbda = params.lmbda or lambda_for_quality(params.quality)
-        x = _image_tensor(image)
-        arch = levels_for(preset.architecture, height, width)
-        _check_work(arch, height, width, channels)
-        iterations = params.iterations or preset.iterations
-        widths = preset.arm_widths or (arch.arm_hidden,)
-        started, best = time.monotonic(), None
-        for arm_width in widths:
-            budget = params.time_budget
-            if budget:
-                budget -= time.monotonic() - started
-                if best is not None and budget <= 0:
-                    break                            # the time budget covers the search
-            candidate = _encode_once(x, dataclasses.replace(arch, arm_hidden=arm_width), preset, lmbda, iterations,
-                                     budget, params, label=f"overfit arm{arm_width}" if len(widths) > 1 else "overfit")
-            if best is not None and candidate[0] >= best[0]:
-                break                                # wider ARMs only cost more weight bits from here
-            best = candidate
-        return best[1]
+        return _encode(image, params)
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        if header.codec_version not in (2, 3, 4, 5):
+        if header.codec_version not in (2, 3, 4, 5, 6):
             self.check_version(header)
         _check_size(header.height, header.width)
         arch = Architecture.parse(header.params.get("arch"))
@@ -419,13 +463,24 @@ class OverfitCodec(Codec):
         if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
                 or syn_step not in (0, *SYNTHESIS_STEPS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
-        post = None
+        linear, strength = None, None
         if header.codec_version >= 5 and len(sections) == 4:
             arm_data, syn_data, latent_data, filter_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN", "FILT"])
-            post = postfilter.decode_filter(filter_data, header.channels)
-            active_limits().check_macs("overfit", arch.decoder_macs_per_pixel(header.channels)["total"]
-                                       + postfilter.macs_per_pixel(post[0].shape[-1], bool(filter_data[1]),
-                                                                   header.channels))
+            macs = arch.decoder_macs_per_pixel(header.channels)["total"]
+            if header.codec_version >= 6:
+                if not filter_data:
+                    raise CorruptPayloadError("FILT: empty section")
+                code, filter_data = filter_data[0], filter_data[1:]
+                if code > restoration.STRENGTHS or (code and header.channels != 3):
+                    raise CorruptPayloadError(f"FILT: invalid restoration strength {code - 1} "
+                                              f"for a {header.channels}-channel image")
+                if code:
+                    strength = code - 1
+                    macs += restoration.shipped().macs_per_pixel()
+            if filter_data or header.codec_version == 5:
+                linear = postfilter.decode_filter(filter_data, header.channels)
+                macs += postfilter.macs_per_pixel(linear[0].shape[-1], bool(filter_data[1]), header.channels)
+            active_limits().check_macs("overfit", macs)
         else:
             arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
@@ -444,4 +499,6 @@ class OverfitCodec(Codec):
         decoder.finish()
         model.load_integer_grids(grids)
         decoded = _reconstruct(model, syn_step, header.channels)
-        return decoded if post is None else postfilter.apply(decoded, *post)
+        if strength is not None:
+            decoded = restoration.shipped()(decoded, strength)
+        return decoded if linear is None else postfilter.apply(decoded, *linear)

@@ -1,0 +1,361 @@
+"""Training of the overfit codec's shipped restoration network
+(latentpress/codecs/overfit/restoration.py): a small CNN that learns, from photographs
+the codec has compressed, to undo what the wavelet leaves.
+
+Three stages, each resumable:
+
+``pairs``     crops of the training photos (../shared/data/photos) compressed with the
+              real ``overfit`` encoder (``fast`` preset) at every quality, without its
+              post-processing (no FILT section), and decoded: (original, decoded)
+              pairs, one ``.npz`` per photo and quality in a cache folder.
+``train``     the float network (train/loop.py), on random patches of the pairs, each
+              conditioned on its quality (strength t = quality − 1), MSE on 8-bit pixels;
+              then quantization-aware fine-tuning of the integer network (weights,
+              biases and activations on their integer grids, straight-through
+              gradients), with the activations' precisions calibrated on the float one.
+``export``    the integer weights as safetensors (int32 tensors), for
+              latentpress/weights/.
+
+Photos in crops.HELD_OUT are never trained on; ``evaluate`` measures on them what the
+network adds, alone and under the per-image linear post-filter.
+
+    python -m latentpress.train.restoration pairs --photos ../shared/data/photos --cache runs/restoration-pairs
+    python -m latentpress.train.restoration train --cache runs/restoration-pairs --run runs/restoration
+    python -m latentpress.train.restoration export --run runs/restoration --out latentpress/weights/overfit-restore-v1.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from latentpress.codecs.overfit import restoration
+from latentpress.codecs.overfit.restoration import FACTOR, STRENGTHS, IntegerConv, RestorationNet
+from latentpress.train.crops import HELD_OUT
+from latentpress.train.loop import CHECKPOINT, TrainConfig, read_checkpoint, train
+
+QUALITIES = tuple(range(1, STRENGTHS + 1))
+INPUT_BITS = 7                    # the float network sees (pixel − 128) / 2**7
+ACTIVATION_CEILING = 255
+
+
+# ---- pairs -----------------------------------------------------------------------
+
+def pair_path(cache: Path, stem: str, quality: int) -> Path:
+    return cache / f"{stem}-q{quality}.npz"
+
+
+def make_pairs(photos: Path, cache: Path, crop: int = 384, qualities=QUALITIES, preset: str = "fast") -> None:
+    """One crop per photo and quality (its place seeded by both), compressed and decoded
+    without the FILT section; skips pairs already in the cache."""
+    from PIL import Image
+
+    from latentpress import api, container
+    from latentpress.codecs.base import get_codec
+    from latentpress.codecs.overfit.codec import encode_without_post_processing
+
+    cache.mkdir(parents=True, exist_ok=True)
+    codec = get_codec("overfit")
+    paths = sorted(photos.glob("*.png"))
+    for quality in qualities:
+        for index, path in enumerate(paths):
+            target = pair_path(cache, path.stem, quality)
+            if target.exists():
+                continue
+            image = np.asarray(Image.open(path).convert("RGB"))
+            rng = np.random.default_rng(1000 * index + quality)
+            top = rng.integers(0, image.shape[0] - crop + 1)
+            left = rng.integers(0, image.shape[1] - crop + 1)
+            original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
+            payload = encode_without_post_processing(original, codec.parse_params({"quality": quality,
+                                                                                    "preset": preset}))
+            data = api.pack(codec, original, payload)
+            header, sections = container.read(data)
+            decoded = codec.decode(header, sections)
+            tmp = target.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, original=original, decoded=decoded, bpp=8 * len(data) / crop ** 2)
+            tmp.replace(target)
+            mse = np.mean((decoded.astype(np.float64) - original) ** 2)
+            print(f"{target.name}: {8 * len(data) / crop ** 2:.3f} bpp, {10 * math.log10(255 ** 2 / mse):.2f} dB",
+                  flush=True)
+
+
+def load_pairs(cache: Path, held_out: bool) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(original, decoded, quality) of every pair in the cache, the held-out photos' or the others'."""
+    pairs = []
+    for path in sorted(cache.glob("*-q*.npz")):
+        stem, quality = path.stem.rsplit("-q", 1)
+        if (stem in HELD_OUT) == held_out and int(quality) in QUALITIES:
+            with np.load(path) as data:
+                pairs.append((data["original"], data["decoded"], int(quality)))
+    return pairs
+
+
+# ---- the network -------------------------------------------------------------------
+
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.round(x) - x).detach()
+
+
+def _floor_ste(x: torch.Tensor) -> torch.Tensor:
+    return x + (torch.floor(x) - x).detach()
+
+
+class RestorationModel(nn.Module):
+    """The float (and, once ``quantize`` has set its precisions, quantization-aware)
+    network of restoration.RestorationNet, on (pixel − 128) inputs."""
+
+    def __init__(self, channels: int = 32, depth: int = 2) -> None:
+        super().__init__()
+        widths = [3 * FACTOR ** 2] + [channels] * (depth + 1) + [3 * FACTOR ** 2]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
+        self.conditioning = nn.Parameter(torch.zeros(channels))
+        nn.init.zeros_(self.convs[-1].weight)
+        nn.init.zeros_(self.convs[-1].bias)
+        # Quantization: per layer, the weights' precision k (integers = w·2**k) and the
+        # output's precision f (integers = activation·2**f); empty: float.
+        self.register_buffer("weight_bits", torch.zeros(0, dtype=torch.int64))
+        self.register_buffer("activation_bits", torch.zeros(0, dtype=torch.int64))
+
+    @property
+    def quantized(self) -> bool:
+        return self.weight_bits.numel() > 0
+
+    def forward(self, x: torch.Tensor, strength: torch.Tensor, record: list | None = None) -> torch.Tensor:
+        """x: (N, 3, H, W) pixels − 128, H and W even; strength (N,) → restored pixels − 128."""
+        h = F.pixel_unshuffle(x, FACTOR) * 2.0 ** -INPUT_BITS
+        previous = INPUT_BITS
+        last = len(self.convs) - 1
+        for index, conv in enumerate(self.convs):
+            weight, bias, conditioning = conv.weight, conv.bias, self.conditioning
+            if self.quantized:
+                # The integers the decoder holds: weights at 2**−k, the bias (and the
+                # first layer's conditioning) at the accumulator's 2**−(k + previous).
+                k, f = int(self.weight_bits[index]), int(self.activation_bits[index])
+                weight = _round_ste(weight * 2.0 ** k) * 2.0 ** -k
+                bias = _round_ste(bias * 2.0 ** (k + previous)) * 2.0 ** -(k + previous)
+                conditioning = _round_ste(conditioning * 2.0 ** (k + previous)) * 2.0 ** -(k + previous)
+                previous = f
+            bias = bias[None].expand(h.shape[0], -1)
+            if index == 0:
+                bias = bias + strength[:, None].float() * conditioning[None]
+            h = F.conv2d(h, weight, padding=1) + bias[:, :, None, None]
+            if index < last:
+                h = torch.relu(h)
+                if record is not None:
+                    record.append(h.detach())
+                if self.quantized:
+                    h = torch.clamp(_floor_ste(h * 2.0 ** f + 0.5), 0, ACTIVATION_CEILING) * 2.0 ** -f
+        if self.quantized:             # the correction in whole pixels
+            h = _floor_ste(h * 2.0 ** INPUT_BITS + 0.5) * 2.0 ** -INPUT_BITS
+        return x + F.pixel_shuffle(h, FACTOR) * 2.0 ** INPUT_BITS
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor, strength: torch.Tensor, quantile: float = 0.9999) -> None:
+        """Choose every layer's precisions: activations so that ``quantile`` of them
+        fit below the ceiling; weights as fine as the exactness bound allows."""
+        record: list[torch.Tensor] = []
+        self.weight_bits = torch.zeros(0, dtype=torch.int64)
+        self(x, strength, record)
+        activation_bits = []
+        for h in record:
+            sample = h.flatten()[torch.randperm(h.numel())[:1 << 22]]
+            top = max(torch.quantile(sample, quantile).item(), 1e-6)
+            activation_bits.append(math.floor(math.log2(ACTIVATION_CEILING / top)))
+        activation_bits.append(INPUT_BITS)
+        weight_bits, previous = [], INPUT_BITS
+        for index, conv in enumerate(self.convs):
+            bound = 1 << INPUT_BITS if index == 0 else ACTIVATION_CEILING
+            k = next((k for k in range(24, -1, -1)
+                      if _exact(conv.weight, conv.bias, self.conditioning if index == 0 else None,
+                                k, previous, activation_bits[index], bound)), None)
+            if k is None:
+                raise ValueError(f"layer {index}: no weight precision is exact; the activations are too coarse")
+            weight_bits.append(k)
+            previous = activation_bits[index]
+        self.weight_bits = torch.tensor(weight_bits)
+        self.activation_bits = torch.tensor(activation_bits)
+
+    def integer_net(self) -> RestorationNet:
+        """The integer network this quantization-aware model computes."""
+        layers, previous = [], INPUT_BITS
+        conditioning = None
+        for index, conv in enumerate(self.convs):
+            k, f = int(self.weight_bits[index]), int(self.activation_bits[index])
+            scale = 2.0 ** (k + previous)
+            weight = np.rint(conv.weight.detach().double().numpy() * 2.0 ** k).astype(np.int64)
+            bias = np.rint(conv.bias.detach().double().numpy() * scale).astype(np.int64)
+            if index == 0:
+                conditioning = np.rint(self.conditioning.detach().double().numpy() * scale).astype(np.int64)
+            layers.append(IntegerConv(weight, bias, k + previous - f))
+            previous = f
+        return RestorationNet(tuple(layers), conditioning)
+
+
+def _exact(weight: torch.Tensor, bias: torch.Tensor, conditioning: torch.Tensor | None, k: int, previous: int,
+           output_bits: int, bound: int) -> bool:
+    """Whether weights at precision k keep a layer within the exactness bound (and its
+    output shift at least 1)."""
+    shift = k + previous - output_bits
+    if shift < 1:
+        return False
+    w = torch.round(weight.double() * 2.0 ** k).abs().sum(dim=(1, 2, 3))
+    b = torch.round(bias.double() * 2.0 ** (k + previous)).abs()
+    if conditioning is not None:
+        b = b + (STRENGTHS - 1) * torch.round(conditioning.double() * 2.0 ** (k + previous)).abs()
+    return bool(torch.all(bound * w + b + 2 ** (shift - 1) < 1 << 24))
+
+
+# ---- training ------------------------------------------------------------------------
+
+class Patches:
+    """Random patches of the pairs, flipped and transposed; deterministic in (seed, step)."""
+
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray, int]], patch: int) -> None:
+        if not pairs:
+            raise ValueError("no training pairs: run the 'pairs' stage first")
+        self.pairs, self.patch = pairs, patch
+
+    def batch(self, size: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([seed, step])
+        decoded, original, strength = [], [], []
+        p = self.patch
+        for _ in range(size):
+            o, d, quality = self.pairs[rng.integers(len(self.pairs))]
+            top, left = rng.integers(0, o.shape[0] - p + 1), rng.integers(0, o.shape[1] - p + 1)
+            o, d = o[top:top + p, left:left + p], d[top:top + p, left:left + p]
+            k = rng.integers(8)
+            if k & 1:
+                o, d = o[::-1], d[::-1]
+            if k & 2:
+                o, d = o[:, ::-1], d[:, ::-1]
+            if k & 4:
+                o, d = o.transpose(1, 0, 2), d.transpose(1, 0, 2)
+            decoded.append(d)
+            original.append(o)
+            strength.append(quality - 1)
+        tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() - 128.0  # noqa: E731
+        return tensor(decoded), tensor(original), torch.tensor(strength)
+
+
+def run_training(cache: Path, run: Path, channels: int, depth: int, steps: int, qat_steps: int,
+                 batch: int = 16, patch: int = 96, learning_rate: float = 1e-3, seed: int = 0,
+                 threads: int = 0) -> RestorationModel:
+    patches = Patches(load_pairs(cache, held_out=False), patch)
+    torch.manual_seed(seed)
+    model = RestorationModel(channels, depth)
+
+    def step_fn(step: int):
+        x, y, t = patches.batch(batch, seed, step)
+        mse = F.mse_loss(model(x, t), y)
+        return mse, {"mse": mse.item()}
+
+    config = TrainConfig(steps=steps, learning_rate=learning_rate, seed=seed, threads=threads,
+                         checkpoint_every=500, log_every=100)
+    float_run = run / "float"
+    train(model, step_fn, config, float_run)
+    read_checkpoint(float_run / CHECKPOINT, {"model.": model})
+    if qat_steps:
+        x, _, t = patches.batch(64, seed + 1, 0)
+        model.calibrate(x, t)
+        qat_run = run / "qat"
+        config = TrainConfig(steps=qat_steps, learning_rate=learning_rate / 10, seed=seed + 2, threads=threads,
+                             checkpoint_every=500, log_every=100)
+        # A resumed run's checkpoint holds the precisions already (buffers).
+        train(model, step_fn, config, qat_run)
+        read_checkpoint(qat_run / CHECKPOINT, {"model.": model})
+    return model
+
+
+def export(model: RestorationModel, path: Path) -> str:
+    """Write the integer network as safetensors (weights int16, the rest int32); returns
+    its SHA-256."""
+    import hashlib
+
+    from safetensors.numpy import save_file
+
+    net = model.integer_net()
+    tensors = {"conditioning": net.conditioning.astype(np.int32)}
+    for index, layer in enumerate(net.layers):
+        if np.abs(layer.weight).max() >= 1 << 15:
+            raise ValueError(f"layer {index}: weights beyond int16")
+        tensors[f"layer{index}.weight"] = layer.weight.astype(np.int16)
+        tensors[f"layer{index}.bias"] = layer.bias.astype(np.int32)
+        tensors[f"layer{index}.shift"] = np.array([layer.shift], np.int32)
+    save_file(tensors, str(path), metadata={"format": "latentpress overfit restoration network",
+                                            "factor": str(FACTOR), "strengths": str(STRENGTHS)})
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---- evaluation ----------------------------------------------------------------------
+
+def evaluate(net: RestorationNet, pairs: list[tuple[np.ndarray, np.ndarray, int]]) -> dict:
+    """Mean PSNR gains (dB) per quality on the pairs: the network at its quality's
+    strength, the best strength per image, the linear post-filter alone (what version 5
+    does), and the post-filter after the network."""
+    from latentpress.codecs.overfit import postfilter
+    from latentpress.codecs.overfit.presets import lambda_for_quality
+
+    def mse(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean((a.astype(np.float64) - b) ** 2))
+
+    def filtered(image: np.ndarray, original: np.ndarray, quality: int) -> np.ndarray:
+        candidate = postfilter.design(image, original, lambda_for_quality(quality))
+        return image if candidate is None else candidate[1]
+
+    gains: dict[int, dict[str, list[float]]] = {}
+    for original, decoded, quality in pairs:
+        base = mse(decoded, original)
+        at_quality = net(decoded, quality - 1)
+        best = min((net(decoded, t) for t in range(STRENGTHS)), key=lambda image: mse(image, original))
+        entry = gains.setdefault(quality, {})
+        for name, image in (("network", at_quality), ("network, best strength", best),
+                            ("post-filter", filtered(decoded, original, quality)),
+                            ("network + post-filter", filtered(at_quality, original, quality))):
+            entry.setdefault(name, []).append(10 * math.log10(base / max(mse(image, original), 1e-12)))
+    return {quality: {"images": len(entry["network"])} | {name: round(float(np.mean(v)), 4) for name, v in entry.items()}
+            for quality, entry in sorted(gains.items())}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+    p = sub.add_parser("pairs")
+    p.add_argument("--photos", type=Path, required=True)
+    p.add_argument("--cache", type=Path, required=True)
+    p.add_argument("--crop", type=int, default=384)
+    p.add_argument("--qualities", default=",".join(map(str, QUALITIES)))
+    p = sub.add_parser("train")
+    p.add_argument("--cache", type=Path, required=True)
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--channels", type=int, default=32)
+    p.add_argument("--depth", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--qat-steps", type=int, default=4000)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--export", type=Path)
+    p.add_argument("--report", type=Path, help="write held-out gains (JSON) here")
+    args = parser.parse_args(argv)
+    if args.stage == "pairs":
+        make_pairs(args.photos, args.cache, args.crop, [int(q) for q in args.qualities.split(",")])
+        return
+    model = run_training(args.cache, args.run, args.channels, args.depth, args.steps, args.qat_steps,
+                         learning_rate=args.lr, threads=args.threads)
+    if args.export:
+        print("sha256", export(model, args.export))
+    if args.report:
+        report = {"held-out gains (dB)": evaluate(model.integer_net(), load_pairs(args.cache, held_out=True))}
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The overfit codec's restoration network (payload version 6): exact integer
+inference, bounded bands, the shipped weights, and the FILT section that selects it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import latentpress
+from latentpress import container
+from latentpress.codecs.overfit import postfilter, restoration
+from latentpress.codecs.overfit.restoration import IntegerConv, RestorationNet
+from latentpress.errors import CorruptPayloadError
+from latentpress.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def net():
+    return restoration.shipped()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (40, 33), (64, 96)])
+def test_inference_is_the_integer_arithmetic(net, shape):
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, (*shape, 3)).astype(np.uint8)
+    for strength in (0, 3, restoration.STRENGTHS - 1):
+        assert np.array_equal(net(image, strength), restoration.reference(net, image, strength))
+
+
+def test_bands_give_the_whole_image_result(net, monkeypatch, kodim23):
+    image = np.ascontiguousarray(kodim23[100:231, 200:290])
+    whole = net(image, 2)
+    monkeypatch.setattr(restoration, "_BAND_POSITIONS", 45 * 7)     # bands of 7 rows of 45
+    assert np.array_equal(net(image, 2), whole)
+    assert np.array_equal(whole, restoration.reference(net, image, 2))
+
+
+def test_weights_beyond_the_exactness_bound_are_refused(net):
+    first, *rest = net.layers
+    heavy = first.weight.copy()
+    heavy[0] = 0
+    heavy[0, 0, 0, 0] = (1 << 24) // 128          # 128·|w| alone reaches 2**24
+    with pytest.raises(CorruptPayloadError, match="exact"):
+        RestorationNet((IntegerConv(heavy, first.bias, first.shift), *rest), net.conditioning)
+    with pytest.raises(CorruptPayloadError, match="exact"):       # the largest strength's bias counts
+        RestorationNet(net.layers, net.conditioning + (1 << 22))
+    with pytest.raises(CorruptPayloadError, match="chain"):
+        RestorationNet((first, rest[-1], rest[-1]), net.conditioning)
+
+
+def test_the_network_restores_a_decoded_image(net, kodim23):
+    """On a Kodak crop at a low rate, the network at its quality's strength gains PSNR,
+    and the encoder's FILT byte selects a strength."""
+    crop = np.ascontiguousarray(kodim23[160:352, 224:480])
+    data = latentpress.encode(crop, "overfit", quality=2, preset="fast")
+    header, sections = container.read(data)
+    assert header.codec_version == 6
+    filt = {s.type: s.data for s in sections}["FILT"]
+    assert 1 <= filt[0] <= restoration.STRENGTHS
+    plain = latentpress.decode(container.write(header, [s for s in sections if s.type != "FILT"]))
+    assert psnr(crop, net(plain, 1)) > psnr(crop, plain) + 0.1
+    assert psnr(crop, latentpress.decode(data)) > psnr(crop, plain) + 0.1
+
+
+@pytest.fixture(scope="module")
+def plain(kodim23):
+    crop = np.ascontiguousarray(kodim23[200:264, 300:380])
+    data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
+    header, sections = container.read(data)
+    return container.write(header, [s for s in sections if s.type != "FILT"])
+
+
+def _with_filter(data: bytes, filt: bytes | None) -> bytes:
+    header, sections = container.read(data)
+    kept = [s for s in sections if s.type != "FILT"]
+    return container.write(header, kept + ([] if filt is None else [container.Section("FILT", filt)]))
+
+
+def test_the_filt_byte_selects_the_strength_then_the_linear_filter(net, plain, tmp_path):
+    from latentpress.codecs.overfit.weights import encode_integers
+    decoded = latentpress.decode(plain)
+    restored = latentpress.decode(_with_filter(plain, bytes([5])))
+    assert np.array_equal(restored, net(decoded, 4))
+    assert np.array_equal(latentpress.decode(_with_filter(plain, bytes([0]))), decoded)
+    rng = np.random.default_rng(4)
+    tensors = [rng.integers(-20, 21, shape) for shape in postfilter.tensor_shapes(3, True, 3)]
+    linear = bytes([3, 1, 8]) + encode_integers(tensors)
+    both = _with_filter(plain, bytes([5]) + linear)
+    full, bias = postfilter.kernel(tensors, 3, True, 3)
+    assert np.array_equal(latentpress.decode(both), postfilter.apply(restored, full, bias, 8))
+    path = tmp_path / "r.lpx"
+    path.write_bytes(both)
+    expected = hashlib.sha256(latentpress.decode(both).tobytes()).hexdigest()
+    for threads in (1, 2):
+        code = (f"import torch, hashlib, latentpress; torch.set_num_threads({threads}); "
+                f"print(hashlib.sha256(latentpress.decode(open({str(path)!r}, 'rb').read()).tobytes()).hexdigest())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("filt", [b"", bytes([restoration.STRENGTHS + 1]), bytes([255]), bytes([1, 3])])
+def test_invalid_restoration_bytes_are_refused(plain, filt):
+    with pytest.raises(CorruptPayloadError, match="FILT"):
+        latentpress.decode(_with_filter(plain, filt))
+
+
+def test_greyscale_files_take_no_restoration(kodim23):
+    grey = np.ascontiguousarray(kodim23[200:264, 300:380, 1])
+    data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
+    with pytest.raises(CorruptPayloadError, match="strength"):
+        latentpress.decode(_with_filter(data, bytes([1])))
+    assert np.array_equal(latentpress.decode(_with_filter(data, bytes([0]))), latentpress.decode(_with_filter(data, None)))
+
+
+def test_version_5_files_read_filt_as_the_linear_filter_alone(plain):
+    header, sections = container.read(_with_filter(plain, bytes([1])))
+    v5 = container.write(dataclasses.replace(header, codec_version=5), sections)
+    with pytest.raises(CorruptPayloadError, match="FILT"):          # a 1-byte linear filter is truncated
+        latentpress.decode(v5)
