@@ -1,9 +1,10 @@
 """Write the fuzzers' seed inputs: fuzz/seeds/CODEC.lpx (one small valid file per
 registered codec, made as tests/test_hardening.py makes them), fuzz/seeds/container/
 (the same files, for the container harness) and fuzz/seeds/CODEC/seed (the framed parts
-of CODEC.lpx, for the codec harness). The overfit seed carries a post-filter (a FILT
-section, payload version 5: designed with a negligible rate weight, as the encoder
-would not spend its bytes on so small an image), so the harness reaches its parser.
+of CODEC.lpx, for the codec harness). The overfit seed carries a FILT section (payload
+version 6) that runs the restoration network and then a linear post-filter (designed
+with a negligible rate weight, as the encoder would not spend its bytes on so small an
+image), so the harness reaches both parsers.
 
     python fuzz/make_seeds.py [--only overfit] --kodak ../shared/data/kodak
 """
@@ -20,15 +21,17 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 import latentpress  # noqa: E402
 from harness import frame, seed_parts  # noqa: E402
 from latentpress import container  # noqa: E402
-from latentpress.codecs.overfit import postfilter  # noqa: E402
+from latentpress.codecs.overfit import postfilter, restoration  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
 from tests.test_hardening import SMALL  # noqa: E402
 
 
 def with_post_filter(data: bytes, original: np.ndarray) -> bytes:
     header, sections = container.read(data)
-    filt, _ = postfilter.design(latentpress.decode(data), original, 1e-9)
-    return container.write(header, list(sections) + [container.Section("FILT", filt)])
+    plain = [s for s in sections if s.type != "FILT"]
+    restored = restoration.shipped()(latentpress.decode(container.write(header, plain)), 1)
+    filt, _ = postfilter.design(restored, original, 1e-9)
+    return container.write(header, plain + [container.Section("FILT", bytes([2]) + filt)])
 
 
 def main() -> None:

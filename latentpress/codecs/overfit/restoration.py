@@ -94,9 +94,20 @@ class RestorationNet:
         return sum(layer.weight.size for layer in self.layers) // FACTOR ** 2
 
     @functools.cached_property
-    def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-        return [(torch.from_numpy(layer.weight.astype(np.float32)), torch.from_numpy(layer.bias.astype(np.float32)),
-                 layer.shift) for layer in self.layers]
+    def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per layer: weights, bias + 2**(s−1) and conditioning, all times 2**−s. A
+        power of two scales every product and partial sum exactly (each a multiple of
+        2**−s below 2**(24−s)), so the convolution returns acc / 2**s exactly and its
+        floor is the shift, with no pass of its own. Channels-last layout: oneDNN's
+        convolutions with these few channels ran about 1.4× faster in it."""
+        tensors = []
+        for layer, conditioning in zip(self.layers, [self.conditioning] + [None] * (len(self.layers) - 1)):
+            scale = 2.0 ** -layer.shift
+            weight = torch.from_numpy((layer.weight * scale).astype(np.float32))
+            tensors.append((weight.contiguous(memory_format=torch.channels_last),
+                            torch.from_numpy(((layer.bias + (1 << (layer.shift - 1))) * scale).astype(np.float32)),
+                            None if conditioning is None else torch.from_numpy((conditioning * scale).astype(np.float32))))
+        return tensors
 
     def __call__(self, image: np.ndarray, strength: int) -> np.ndarray:
         """The restored uint8 image (H×W×3) at strength 0 … STRENGTHS−1."""
@@ -105,30 +116,29 @@ class RestorationNet:
         height, width = image.shape[:2]
         if height == 0 or width == 0:
             return image.copy()
-        # Pad to even sides (replicated edge), then space-to-depth.
+        # Even sides (replicated edge), then space-to-depth, a band of rows at a time.
         padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-        x = torch.from_numpy(padded.astype(np.float32) - _CENTRE).permute(2, 0, 1)[None]
-        grid = F.pixel_unshuffle(x, FACTOR)
-        rows = grid.shape[-2]
-        band = max(1, _BAND_POSITIONS // grid.shape[-1])
-        correction = torch.empty_like(grid)
+        rows, columns = padded.shape[0] // FACTOR, padded.shape[1] // FACTOR
+        band = max(1, _BAND_POSITIONS // columns)
+        out = np.empty_like(padded)
         with torch.inference_mode():
             for top in range(0, rows, band):
                 bottom = min(rows, top + band)
                 start, stop = max(0, top - self.margin), min(rows, bottom + self.margin)
-                out = self._run(grid[..., start:stop, :], strength)
-                correction[..., top:bottom, :] = out[..., top - start:top - start + bottom - top, :]
-            restored = (x + F.pixel_shuffle(correction, FACTOR) + _CENTRE).clamp_(0, 255)
-        return restored[0].permute(1, 2, 0).numpy()[:height, :width].astype(np.uint8)
+                pixels = torch.from_numpy(padded[FACTOR * start:FACTOR * stop]).permute(2, 0, 1)[None].float()
+                grid = F.pixel_unshuffle(pixels - _CENTRE, FACTOR).contiguous(memory_format=torch.channels_last)
+                correction = self._run(grid, strength)
+                kept = F.pixel_shuffle(correction[..., top - start:bottom - start, :], FACTOR)
+                restored = pixels[..., FACTOR * (top - start):FACTOR * (bottom - start), :].add_(kept).clamp_(0, 255)
+                out[FACTOR * top:FACTOR * bottom] = restored[0].permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(out[:height, :width])
 
     def _run(self, h: torch.Tensor, strength: int) -> torch.Tensor:
         last = len(self._tensors) - 1
-        for index, (weight, bias, shift) in enumerate(self._tensors):
-            offset = bias + (1 << (shift - 1))
-            if index == 0 and strength:
-                offset = offset + strength * torch.from_numpy(self.conditioning.astype(np.float32))
-            h = F.conv2d(h, weight, offset, padding=1)
-            h.mul_(1.0 / (1 << shift)).floor_()
+        for index, (weight, offset, conditioning) in enumerate(self._tensors):
+            if conditioning is not None and strength:
+                offset = offset + strength * conditioning
+            h = F.conv2d(h, weight, offset, padding=1).floor_()
             if index < last:
                 h.clamp_(0, 255)
         return h
