@@ -1,7 +1,8 @@
 """Where an overfit decode spends its time: one Kodak image encoded once, decoded
 several times (wall time), then once more with timers around the decoder's stages
-(gathering contexts, the integer ARM and its table lookup, the entropy decoder) and
-around each phase of the wavefront (the low band, then each level, coarse to fine).
+(gathering contexts, the integer ARM and its table lookup, the entropy decoder, the
+restoration network and the linear post-filter of payload version 6) and around each
+phase of the wavefront (the low band, then each level, coarse to fine).
 Run it alone on the machine. Writes results/overfit/decode-profile-<image>-<preset>-q<quality>.json.
 
     python benchmarks/overfit_decode_profile.py [--image kodim01] [--preset fast] [--quality 6]
@@ -22,6 +23,7 @@ from PIL import Image
 import latentpress
 from latentpress.bench.run import machine_description
 from latentpress.codecs.overfit import arm as arm_module
+from latentpress.codecs.overfit import postfilter, restoration
 from latentpress.entropy.coder import EntropyDecoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +46,9 @@ def profile(data: bytes) -> dict:
     phases = []
     patches = [(arm_module._Phase, "contexts", "gather contexts"),
                (arm_module._Predictor, "__call__", "ARM and table lookup"),
-               (EntropyDecoder, "decode_parametric", "entropy decoding")]
+               (EntropyDecoder, "decode_parametric", "entropy decoding"),
+               (restoration.RestorationNet, "__call__", "restoration network"),
+               (postfilter, "apply", "linear post-filter")]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     init, write_back = arm_module._Phase.__init__, arm_module._Phase.write_back
 
@@ -72,8 +76,9 @@ def profile(data: bytes) -> dict:
         arm_module._Phase.__init__, arm_module._Phase.write_back = init, write_back
     stages = {key: round(value, 4) for key, value in totals.items()}
     latent_seconds = sum(p["seconds"] for p in phases)
-    stages["rest of the latent decoding (phase setup, stores)"] = round(latent_seconds - sum(totals.values()), 4)
-    stages["everything else (header, weights, inverse wavelet, colour)"] = round(total - latent_seconds, 4)
+    after = sum(totals.get(key, 0.0) for key in ("restoration network", "linear post-filter"))
+    stages["rest of the latent decoding (phase setup, stores)"] = round(latent_seconds - sum(totals.values()) + after, 4)
+    stages["everything else (header, weights, inverse wavelet, colour)"] = round(total - latent_seconds - after, 4)
     return {"seconds (with timers)": round(total, 4), "stages": stages, "phases": phases}
 
 

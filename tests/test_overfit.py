@@ -126,6 +126,20 @@ def test_payload_version_4_files_still_decode():
     assert digest == "2a3bc3acd834db893f36aec34fabcff9ffab8f8524164f9cdb9bff8c0b5fb3a2"
 
 
+def test_payload_version_6_files_decode_with_the_shipped_restoration_network():
+    """tests/data/overfit-v6.lpx was written by the version-6 encoder (a 128×160 crop at
+    quality 3, whose FILT byte 4 selects the restoration network at strength 3 and no
+    linear filter); its decoded pixels' digest was recorded with the shipped weights
+    (overfit-restore-v1), so a change to the weights or to the network's arithmetic
+    shows here."""
+    data = (Path(__file__).parent / "data" / "overfit-v6.lpx").read_bytes()
+    header, sections = container.read(data)
+    assert header.codec_version == 6 and [s.type for s in sections] == ["ARMW", "SYNW", "LATN", "FILT"]
+    assert sections[-1].data == bytes([4])
+    digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
+    assert digest == "c67633cd0e8e62b9c051038c77c685b3d8c7356a24f07e0ca8676d657fdbf849"
+
+
 def test_payload_version_5_files_still_decode():
     """tests/data/overfit-v5.lpx was written by the version-5 encoder, with a FILT
     section of version 5's layout (the linear post-filter alone, designed at a tiny λ so

@@ -13,15 +13,17 @@ Three stages, each resumable:
               then quantization-aware fine-tuning of the integer network (weights,
               biases and activations on their integer grids, straight-through
               gradients), with the activations' precisions calibrated on the float one.
-``export``    the integer weights as safetensors (int32 tensors), for
-              latentpress/weights/.
+``train --export`` also writes the integer weights as safetensors (int16 weights,
+              int32 biases), for latentpress/weights/; ``--report`` the held-out gains.
 
 Photos in crops.HELD_OUT are never trained on; ``evaluate`` measures on them what the
 network adds, alone and under the per-image linear post-filter.
 
     python -m latentpress.train.restoration pairs --photos ../shared/data/photos --cache runs/restoration-pairs
-    python -m latentpress.train.restoration train --cache runs/restoration-pairs --run runs/restoration
-    python -m latentpress.train.restoration export --run runs/restoration --out latentpress/weights/overfit-restore-v1.safetensors
+    python -m latentpress.train.restoration train --cache runs/restoration-pairs --run runs/restoration \
+        --export latentpress/weights/overfit-restore-v1.safetensors --report restoration-heldout.json
+
+benchmarks/train_restoration.sh gives the commands that made the shipped weights.
 """
 
 from __future__ import annotations

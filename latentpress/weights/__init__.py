@@ -25,7 +25,7 @@ CHECKSUMS: dict[str, str] = {
     "cnn-deblock-v1.safetensors": "a4f96fc548bae6fce4f2dba198b59da0a6e7308c96db00ec774b0ee97eb93d87",
     "dense-fashion-v1.safetensors": "eb63ca9356814459658b027bda7ba69c2b909d424b5926333ba437ff870a027c",
     "dense-mnist-v1.safetensors": "4d23201d6da75083f9f02cd19d094631e2a91a86d977f52c69c157a5615be51b",
-    "overfit-restore-v1.safetensors": "c373a54be2c858038d82329e4231aa31909d24fd08066e30fef525270ae3ac91",
+    "overfit-restore-v1.safetensors": "a37f625aba36108d00a4a72224362e52326d67c945a8a8e417428f4e6a51ce09",
 }
 
 
