@@ -474,6 +474,8 @@ class OverfitCodec(Codec):
                 if code > restoration.STRENGTHS or (code and header.channels != 3):
                     raise CorruptPayloadError(f"FILT: invalid restoration strength {code - 1} "
                                               f"for a {header.channels}-channel image")
+                if not code and not filter_data:
+                    raise CorruptPayloadError("FILT: a section that selects nothing")
                 if code:
                     strength = code - 1
                     macs += restoration.shipped().macs_per_pixel()

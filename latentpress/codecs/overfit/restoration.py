@@ -16,10 +16,10 @@ of its convolution an integer below 2**24 (checked when the network is built), s
 float32 convolution is exact, in any summation order, on every machine and thread
 count, like the linear post-filter.
 
-The image is processed in bands of rows with a margin of one row per layer (in the
-half-resolution grid), which bounds the decoder's memory at any image size and gives
-exactly the whole-image result: a band's zero padding only reaches the margin rows,
-which are dropped.
+The image is processed in tiles (bands of rows, cut into columns on wide images) with
+a margin of one row and column per layer (in the half-resolution grid), which bounds
+the decoder's memory at any image size and shape and gives exactly the whole-image
+result: a tile's zero padding only reaches its margin, which is dropped.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ FACTOR = 2
 STRENGTHS = 8                     # t = 0 … 7
 _CENTRE = 128
 _EXACT = 1 << 24                  # float32 holds every integer below this exactly
-# Half-resolution positions per band: bounds the activations held at once (a few
-# tens of MB with 32 channels) at any image size.
+# Half-resolution positions per tile, margins aside: bounds the activations held at
+# once (about 34 MB per 32-channel activation) at any image size; tiles are at most
+# _TILE_COLUMNS wide, so a tile is at least 128 rows and its margins cost at most 7%.
 _BAND_POSITIONS = 1 << 18
+_TILE_COLUMNS = 1 << 11
 WEIGHTS = "overfit-restore-v1.safetensors"
 
 
@@ -94,20 +96,26 @@ class RestorationNet:
         return sum(layer.weight.size for layer in self.layers) // FACTOR ** 2
 
     @functools.cached_property
-    def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per layer: weights, bias + 2**(s−1) and conditioning, all times 2**−s. A
-        power of two scales every product and partial sum exactly (each a multiple of
-        2**−s below 2**(24−s)), so the convolution returns acc / 2**s exactly and its
-        floor is the shift, with no pass of its own. Channels-last layout: oneDNN's
-        convolutions with these few channels ran about 1.4× faster in it."""
-        tensors = []
-        for layer, conditioning in zip(self.layers, [self.conditioning] + [None] * (len(self.layers) - 1)):
-            scale = 2.0 ** -layer.shift
-            weight = torch.from_numpy((layer.weight * scale).astype(np.float32))
-            tensors.append((weight.contiguous(memory_format=torch.channels_last),
-                            torch.from_numpy(((layer.bias + (1 << (layer.shift - 1))) * scale).astype(np.float32)),
-                            None if conditioning is None else torch.from_numpy((conditioning * scale).astype(np.float32))))
-        return tensors
+    def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer: weights and bias + 2**(s−1), both times 2**−s. A power of two
+        scales every product and partial sum exactly (each a multiple of 2**−s below
+        2**(24−s)), so the convolution returns acc / 2**s exactly and its floor is the
+        shift, with no pass of its own. Channels-last layout: oneDNN's convolutions
+        with these few channels ran about 1.4× faster in it."""
+        return [(torch.from_numpy((layer.weight * 2.0 ** -layer.shift).astype(np.float32))
+                 .contiguous(memory_format=torch.channels_last), self._offset(layer, 0))
+                for layer in self.layers]
+
+    @functools.cached_property
+    def _first_offsets(self) -> list[torch.Tensor]:
+        """The first layer's offset at each strength."""
+        return [self._offset(self.layers[0], strength) for strength in range(STRENGTHS)]
+
+    def _offset(self, layer: IntegerConv, strength: int) -> torch.Tensor:
+        """(bias + strength·v + 2**(s−1)) · 2**−s: summed in int64 (below 2**24, checked
+        in __post_init__), so exact in float32."""
+        bias = layer.bias + (strength * self.conditioning if strength else 0) + (1 << (layer.shift - 1))
+        return torch.from_numpy((bias * 2.0 ** -layer.shift).astype(np.float32))
 
     def __call__(self, image: np.ndarray, strength: int) -> np.ndarray:
         """The restored uint8 image (H×W×3) at strength 0 … STRENGTHS−1."""
@@ -116,28 +124,33 @@ class RestorationNet:
         height, width = image.shape[:2]
         if height == 0 or width == 0:
             return image.copy()
-        # Even sides (replicated edge), then space-to-depth, a band of rows at a time.
+        # Even sides (replicated edge), then space-to-depth, a tile at a time.
         padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         rows, columns = padded.shape[0] // FACTOR, padded.shape[1] // FACTOR
-        band = max(1, _BAND_POSITIONS // columns)
+        tile_columns = min(columns, _TILE_COLUMNS)
+        band = max(1, _BAND_POSITIONS // tile_columns)
         out = np.empty_like(padded)
+        m, f = self.margin, FACTOR
         with torch.inference_mode():
             for top in range(0, rows, band):
                 bottom = min(rows, top + band)
-                start, stop = max(0, top - self.margin), min(rows, bottom + self.margin)
-                pixels = torch.from_numpy(padded[FACTOR * start:FACTOR * stop]).permute(2, 0, 1)[None].float()
-                grid = F.pixel_unshuffle(pixels - _CENTRE, FACTOR).contiguous(memory_format=torch.channels_last)
-                correction = self._run(grid, strength)
-                kept = F.pixel_shuffle(correction[..., top - start:bottom - start, :], FACTOR)
-                restored = pixels[..., FACTOR * (top - start):FACTOR * (bottom - start), :].add_(kept).clamp_(0, 255)
-                out[FACTOR * top:FACTOR * bottom] = restored[0].permute(1, 2, 0).numpy()
+                y0, y1 = max(0, top - m), min(rows, bottom + m)
+                for left in range(0, columns, tile_columns):
+                    right = min(columns, left + tile_columns)
+                    x0, x1 = max(0, left - m), min(columns, right + m)
+                    pixels = torch.from_numpy(padded[f * y0:f * y1, f * x0:f * x1]).permute(2, 0, 1)[None].float()
+                    grid = F.pixel_unshuffle(pixels - _CENTRE, f).contiguous(memory_format=torch.channels_last)
+                    correction = self._run(grid, strength)[..., top - y0:bottom - y0, left - x0:right - x0]
+                    restored = pixels[..., f * (top - y0):f * (bottom - y0), f * (left - x0):f * (right - x0)]
+                    restored = restored.add_(F.pixel_shuffle(correction, f)).clamp_(0, 255)
+                    out[f * top:f * bottom, f * left:f * right] = restored[0].permute(1, 2, 0).numpy()
         return np.ascontiguousarray(out[:height, :width])
 
     def _run(self, h: torch.Tensor, strength: int) -> torch.Tensor:
         last = len(self._tensors) - 1
-        for index, (weight, offset, conditioning) in enumerate(self._tensors):
-            if conditioning is not None and strength:
-                offset = offset + strength * conditioning
+        for index, (weight, offset) in enumerate(self._tensors):
+            if index == 0:
+                offset = self._first_offsets[strength]
             h = F.conv2d(h, weight, offset, padding=1).floor_()
             if index < last:
                 h.clamp_(0, 255)
