@@ -414,7 +414,7 @@ class OverfitCodec(Codec):
     version = 6
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
-    bench_points = tuple({"quality": q} for q in (1, 2, 4, 6))     # about 0.1 to 1.5 bpp on Kodak
+    bench_points = tuple({"quality": q} for q in (1, 2, 4, 6, 8))  # about 0.07 to 1.7 bpp on Kodak
     bench_variants = {f"overfit-{name}": {"preset": name} for name in PRESETS}
 
     @classmethod
