@@ -1,6 +1,6 @@
 """The overfit presets' payload versions side by side, from the bench records: each
-preset's records of an older identity (version 4, kept in results/kodak/records.jsonl
-though the report uses only the newest) against its current ones, on the images both
+preset's records of an older identity (kept in results/kodak/records.jsonl though the
+report uses only the newest) against its current ones, on the images and qualities both
 cover: BD-rate (PSNR) per image and on the average curve, rate and PSNR per quality,
 encode and decode times. Reads only; writes results/overfit/versions.json.
 
@@ -43,15 +43,19 @@ def main() -> None:
                 newest = [r for r in latest.values() if r["identity"] in identities][-1]["identity"]
                 rows = [r for r in rows if r["identity"] == newest]
             runs[version] = CodecResults(f"overfit-{preset}", False, rows)
+        # Compared on the qualities both versions were measured at (version 6 added 8).
+        shared = set.intersection(*({r["params"].get("quality") for r in run.records} for run in runs.values()))
+        runs = {v: CodecResults(run.name, False, [r for r in run.records if r["params"].get("quality") in shared])
+                for v, run in runs.items()}
         images = {r["image"] for r in runs[args.old].records} & {r["image"] for r in runs[args.new].records}
-        complete = {i for i in images if all(len([r for r in run.records if r["image"] == i]) == 4
+        complete = {i for i in images if all(len([r for r in run.records if r["image"] == i]) == len(shared)
                                              for run in runs.values())}
         if not complete:
             continue
         curves = {v: averaged_curve(run, complete) for v, run in runs.items()}
         per_image, count = _per_image(runs[args.new], runs[args.old], complete, "psnr")
         entry = {
-            "images": len(complete),
+            "images": len(complete), "qualities": sorted(shared),
             "BD-rate new vs old, average curve (%)": _bd([(p.bpp, p.psnr) for p in curves[args.old]],
                                                          [(p.bpp, p.psnr) for p in curves[args.new]]),
             "BD-rate new vs old, per image (%)": per_image,
