@@ -3,9 +3,10 @@
 # folder as the classic codecs (results/kodak/), then the report against JPEG 2000.
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a
-# second job. Measured with payload version 4 (README): about 12 s per encode for fast
-# (about 20 minutes for the 96 files), 25 s for medium (about 41 minutes), 48 s for slow
-# (about 98 minutes).
+# second job. Payload version 6, five qualities (README), on the slower AMD host: about
+# 20 s per encode for fast (about 45 minutes for the 120 files), 78 s for slow (about
+# 2.7 hours); version 5 on the Xeon host took 25 s per encode for medium (41 minutes for
+# its 96 files).
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
