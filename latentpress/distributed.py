@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -132,6 +133,12 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout=10)
+    # Wait for the pool's manager thread too: on Python 3.11, interpreter exit wakes every
+    # manager thread still running through a pipe the thread may be closing at that very
+    # moment, which prints "Exception ignored ... Bad file descriptor" after an interrupt.
+    manager = getattr(pool, "_executor_manager_thread", None)             # CPython's name
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(timeout=10)
 
 
 def _ray_call(fn, job):
