@@ -60,7 +60,7 @@ CASES = {
     "cae": ("cae", {}, (4096, 4096), "cap"),
     # 128 MiB + 200 B/pixel stays within 4 GiB up to 20,803,747 pixels: 4096×5079.
     "factorized": ("factorized", {}, (4096, 5079), "estimate"),
-    # fast and medium (no trained synthesis): 48 MiB + 200 B/pixel, under 4 GiB at the
+    # fast and medium (no trained synthesis): 48 MiB + 280 B/pixel, under 4 GiB at the
     # codec's own 2²³ cap.
     "overfit-inverse": ("overfit", {"iterations": 0}, (2048, 4096), "cap"),
     # A trained synthesis: 48 MiB + 704 B/pixel is exactly 4 GiB at 2048×2944.
