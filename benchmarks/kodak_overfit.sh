@@ -4,9 +4,8 @@
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a
 # second job. Payload version 6, five qualities (README), on the slower AMD host: about
-# 20 s per encode for fast (about 45 minutes for the 120 files), 78 s for slow (about
-# 2.7 hours); version 5 on the Xeon host took 25 s per encode for medium (41 minutes for
-# its 96 files).
+# 20 s per encode for fast (about 45 minutes for the 120 files), 42 s for medium (about
+# 85 minutes), 78 s for slow (about 2.7 hours).
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
