@@ -45,6 +45,7 @@ from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError
 from latentpress.nn.fixed_point import IntegerMLP
+from latentpress.nn.threads import single_blas_thread
 
 CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
            (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
@@ -407,12 +408,13 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     _check_plan(plan, len(grid_sizes), arm)
     predict = _Predictor(arm, plan, len(grid_sizes))
     grids = [np.zeros(size, np.int64) for size in grid_sizes]
-    for phase_grids in plan.phases:
-        phase = _Phase(plan, phase_grids, grid_sizes, grids)
-        store = phase.store(np.float64)       # float64: contexts go to the ARM unconverted
-        for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
-            store[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(store, start, stop))
-        phase.write_back(store, grids)
+    with single_blas_thread():                # many small products (nn.threads)
+        for phase_grids in plan.phases:
+            phase = _Phase(plan, phase_grids, grid_sizes, grids)
+            store = phase.store(np.float64)   # float64: contexts go to the ARM unconverted
+            for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
+                store[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(store, start, stop))
+            phase.write_back(store, grids)
     return grids
 
 

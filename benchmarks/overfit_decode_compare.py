@@ -1,0 +1,159 @@
+"""Decode the same overfit files with this build and with a baseline revision, alternately.
+
+Decode-speed changes that keep the bitstream are measured here, not in the Kodak sweep
+(whose cache keys on the codec's identity, which such a change keeps). The host's speed
+drifts by 20% or more over minutes, so the two builds run side by side: one worker
+process per build (the baseline from a temporary git worktree of --baseline), every
+file decoded by both in turn, the order swapped every round, and the decoded images
+compared for bit identity. Files are encoded once with this build at each requested
+preset and quality and kept in a cache folder (--cache; reruns reuse them). Run it alone.
+Writes results/overfit/decode-compare-<name>.json.
+
+    python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-map \\
+        [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# One decode per request line (a file path); answers "seconds sha256-of-pixels".
+WORKER = r"""
+import hashlib, sys, time
+import numpy as np
+import latentpress
+print(latentpress.__file__, flush=True)
+for line in sys.stdin:
+    data = open(line.strip(), "rb").read()
+    start = time.perf_counter()
+    pixels = latentpress.decode(data)
+    seconds = time.perf_counter() - start
+    print(seconds, hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(), flush=True)
+"""
+
+
+class Worker:
+    def __init__(self, tree: Path) -> None:
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        self.process = subprocess.Popen([sys.executable, "-c", WORKER], cwd=tempfile.gettempdir(), env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.module = self.process.stdout.readline().strip()
+        if not self.module.startswith(str(tree)):
+            raise SystemExit(f"worker for {tree} imported {self.module}")
+
+    def decode(self, path: Path) -> tuple[float, str]:
+        self.process.stdin.write(f"{path}\n")
+        self.process.stdin.flush()
+        seconds, digest = self.process.stdout.readline().split()
+        return float(seconds), digest
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def encoded_files(cache: Path, images: list[str], presets: list[str], quality: int) -> list[Path]:
+    import numpy as np
+
+    import latentpress
+    from latentpress.image import load_image
+
+    cache.mkdir(parents=True, exist_ok=True)
+    files = []
+    for preset in presets:
+        for image in images:
+            path = cache / f"{image}-{preset}-q{quality}.lpx"
+            if not path.exists():
+                pixels = load_image(ROOT.parent / "shared" / "data" / "kodak" / f"{image}.png")
+                data = latentpress.encode(np.asarray(pixels), codec="overfit", preset=preset, quality=quality)
+                partial = path.with_suffix(".part")
+                partial.write_bytes(data)
+                partial.replace(path)
+                print(f"encoded {path.name}: {len(data):,} bytes", flush=True)
+            files.append(path)
+    return files
+
+
+def summary(times: list[float]) -> dict:
+    return {"median": round(statistics.median(times), 4), "min": round(min(times), 4), "runs": len(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", required=True, help="git revision to compare against")
+    parser.add_argument("--name", required=True, help="names the result file")
+    parser.add_argument("--presets", default="fast,slow")
+    parser.add_argument("--quality", type=int, default=6)
+    parser.add_argument("--images", default="kodim01,kodim05,kodim08,kodim13,kodim15,kodim23")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--cache", type=Path, default=ROOT / "results" / "overfit" / "cache")
+    args = parser.parse_args()
+
+    from latentpress.bench.run import machine_description
+
+    files = encoded_files(args.cache, args.images.split(","), args.presets.split(","), args.quality)
+    revision = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip())
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            workers = {"baseline": Worker(tree), "this build": Worker(ROOT)}
+            times = {name: {f.name: [] for f in files} for name in workers}
+            identical = True
+            for f in files:                               # warm both (first decode loads tables)
+                digests = {w.decode(f)[1] for w in workers.values()}
+                identical &= len(digests) == 1
+            for round_ in range(args.rounds):
+                order = list(workers) if round_ % 2 == 0 else list(reversed(workers))
+                for f in files:
+                    for name in order:
+                        seconds, _ = workers[name].decode(f)
+                        times[name][f.name].append(seconds)
+                print(f"round {round_ + 1}/{args.rounds}", flush=True)
+            for w in workers.values():
+                w.close()
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=True)
+
+    per_file = {f.name: {"bytes": f.stat().st_size,
+                         "baseline": summary(times["baseline"][f.name]),
+                         "this build": summary(times["this build"][f.name]),
+                         "ratio of medians": round(statistics.median(times["this build"][f.name])
+                                                   / statistics.median(times["baseline"][f.name]), 3)}
+                for f in files}
+    ratios = [v["ratio of medians"] for v in per_file.values()]
+    result = {
+        "command": "python benchmarks/overfit_decode_compare.py " + " ".join(sys.argv[1:]),
+        "machine": machine_description(),
+        "baseline": revision, "this build": head + (" + uncommitted changes" if dirty else ""),
+        "decoded images identical": identical,
+        "files": per_file,
+        "geometric mean ratio": round(statistics.geometric_mean(ratios), 3),
+        "max median seconds": {name: round(max(statistics.median(t) for t in times[name].values()), 4)
+                               for name in times},
+    }
+    out = ROOT / "results" / "overfit" / f"decode-compare-{args.name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("decoded images identical", "geometric mean ratio",
+                                             "max median seconds")}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
