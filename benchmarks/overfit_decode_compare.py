@@ -7,7 +7,8 @@ process per build (the baseline from a temporary git worktree of --baseline), ev
 file decoded by both in turn, the order swapped every round, and the decoded images
 compared for bit identity. Files are encoded once with this build at each requested
 preset and quality and kept in a cache folder (--cache; reruns reuse them). Run it alone.
-Writes results/overfit/decode-compare-<name>.json.
+Records wall-clock and CPU seconds (all threads) per decode. Writes
+results/overfit/decode-compare-<name>.json.
 
     python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-map \\
         [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
@@ -27,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# One decode per request line (a file path); answers "seconds sha256-of-pixels".
+# One decode per request line (a file path); answers "seconds cpu-seconds sha256-of-pixels"
+# (CPU time of all the process's threads).
 WORKER = r"""
 import hashlib, sys, time
 import numpy as np
@@ -35,10 +37,10 @@ import latentpress
 print(latentpress.__file__, flush=True)
 for line in sys.stdin:
     data = open(line.strip(), "rb").read()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pixels = latentpress.decode(data)
-    seconds = time.perf_counter() - start
-    print(seconds, hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(), flush=True)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(seconds, cpu, hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest(), flush=True)
 """
 
 
@@ -51,11 +53,11 @@ class Worker:
         if not self.module.startswith(str(tree)):
             raise SystemExit(f"worker for {tree} imported {self.module}")
 
-    def decode(self, path: Path) -> tuple[float, str]:
+    def decode(self, path: Path) -> tuple[float, float, str]:
         self.process.stdin.write(f"{path}\n")
         self.process.stdin.flush()
-        seconds, digest = self.process.stdout.readline().split()
-        return float(seconds), digest
+        seconds, cpu, digest = self.process.stdout.readline().split()
+        return float(seconds), float(cpu), digest
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -88,6 +90,11 @@ def summary(times: list[float]) -> dict:
     return {"median": round(statistics.median(times), 4), "min": round(min(times), 4), "runs": len(times)}
 
 
+def ratio(times: dict, name: str) -> float:
+    """This build's median over the baseline's, for one file."""
+    return round(statistics.median(times["this build"][name]) / statistics.median(times["baseline"][name]), 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", required=True, help="git revision to compare against")
@@ -115,16 +122,18 @@ def main() -> None:
         try:
             workers = {"baseline": Worker(tree), "this build": Worker(ROOT)}
             times = {name: {f.name: [] for f in files} for name in workers}
+            cpu = {name: {f.name: [] for f in files} for name in workers}
             identical = True
             for f in files:                               # warm both (first decode loads tables)
-                digests = {w.decode(f)[1] for w in workers.values()}
+                digests = {w.decode(f)[2] for w in workers.values()}
                 identical &= len(digests) == 1
             for round_ in range(args.rounds):
                 order = list(workers) if round_ % 2 == 0 else list(reversed(workers))
                 for f in files:
                     for name in order:
-                        seconds, _ = workers[name].decode(f)
+                        seconds, cpu_seconds, _ = workers[name].decode(f)
                         times[name][f.name].append(seconds)
+                        cpu[name][f.name].append(cpu_seconds)
                 print(f"round {round_ + 1}/{args.rounds}", flush=True)
             for w in workers.values():
                 w.close()
@@ -134,24 +143,26 @@ def main() -> None:
     per_file = {f.name: {"bytes": f.stat().st_size,
                          "baseline": summary(times["baseline"][f.name]),
                          "this build": summary(times["this build"][f.name]),
-                         "ratio of medians": round(statistics.median(times["this build"][f.name])
-                                                   / statistics.median(times["baseline"][f.name]), 3)}
+                         "ratio of medians": ratio(times, f.name),
+                         "CPU seconds": {name: summary(cpu[name][f.name]) for name in cpu},
+                         "CPU ratio of medians": ratio(cpu, f.name)}
                 for f in files}
-    ratios = [v["ratio of medians"] for v in per_file.values()]
     result = {
         "command": "python benchmarks/overfit_decode_compare.py " + " ".join(sys.argv[1:]),
         "machine": machine_description(),
         "baseline": revision, "this build": head + (" + uncommitted changes" if dirty else ""),
         "decoded images identical": identical,
         "files": per_file,
-        "geometric mean ratio": round(statistics.geometric_mean(ratios), 3),
+        "geometric mean ratio": round(statistics.geometric_mean([v["ratio of medians"] for v in per_file.values()]), 3),
+        "CPU geometric mean ratio": round(statistics.geometric_mean([v["CPU ratio of medians"]
+                                                                     for v in per_file.values()]), 3),
         "max median seconds": {name: round(max(statistics.median(t) for t in times[name].values()), 4)
                                for name in times},
     }
     out = ROOT / "results" / "overfit" / f"decode-compare-{args.name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("decoded images identical", "geometric mean ratio",
-                                             "max median seconds")}, indent=2))
+                                             "CPU geometric mean ratio", "max median seconds")}, indent=2))
     print(f"wrote {out}")
 
 

@@ -20,8 +20,6 @@ an upgrade changes a single bit.
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 import constriction
 
@@ -190,22 +188,17 @@ class EntropyDecoder:
         radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
         index = np.empty(table_ids.size, np.int64)
         order, keys, starts = _groups(table_ids, small=T.NUM_SCALES * T.NUM_OFFSETS <= 1 << 16)
-        # The hot loop of every ARM-driven decoder: one constriction call per distinct
-        # table of the call (about 150,000 per overfit Kodak decode, many of one
-        # symbol), driven by map() over the models picked in one itemgetter call, so no
-        # Python bytecode runs per table; one scatter at the end.
-        if keys.size:
-            keys = keys.tolist()
-            models = _MODELS.family(family)
-            chosen = operator.itemgetter(*keys)(models) if len(keys) > 1 else (models[keys[0]],)
-            if None in chosen:
-                chosen = [models[key] or _MODELS.parametric(family, key) for key in keys]
-            try:
-                parts = list(map(self._coder.decode, chosen, np.diff(starts).tolist()))
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:           # as _read
-                raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+        # The hot loop of every ARM-driven decoder (one constriction call per distinct
+        # table of the call): models from a list, one scatter at the end.
+        models, decode, parts = _MODELS.family(family), self._coder.decode, []
+        try:
+            for key, count in zip(keys.tolist(), np.diff(starts).tolist()):
+                parts.append(decode(models[key] or _MODELS.parametric(family, key), count))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:           # as _read
+            raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+        if parts:
             index[order] = np.concatenate(parts)
         residual = index - radius
         escaped = residual == radius + 1
