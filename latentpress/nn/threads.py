@@ -1,11 +1,13 @@
 """Keep BLAS single-threaded around loops of many small matrix products.
 
-An entropy decoder driven by a network (the overfit codec's ARM wavefront) runs a few
-hundred to a few thousand products of a few thousand rows by 14 × 16 weights, one per
-step. OpenBLAS splits each of those above about 2**18 multiply-adds across its threads,
-and waking and parking the threads costs more than it saves at that size: measured on
-the 2-core host (results/overfit/decode-compare-*.json), the decode takes about 10%
-longer and burns about 40% more CPU time than with one BLAS thread.
+An entropy decoder driven by a network (the overfit codec's ARM wavefront) runs a
+thousand or so products of a few thousand rows by 14 × 16 weights, one per step.
+OpenBLAS splits each of those above about 2**18 multiply-adds across its threads, and
+at that size the second thread only burns CPU: measured on the 2-core host
+(results/overfit/decode-compare-blas-thread.json, 12 Kodak files at quality 6), one
+BLAS thread left the decode's wall-clock time the same (ratio 0.99, within the host's
+noise) and cut its CPU time by 23-27% where the ARM has 16 hidden units (9% over all
+files), CPU that parallel decodes (batch, bench workers) can use.
 
 The limit changes a process-wide setting of the BLAS library for the duration of the
 ``with`` block (restored afterwards); products computed meanwhile by other threads of
