@@ -235,3 +235,28 @@ def test_parent_features():
     value, magnitude = A.parent_features(np.arange(9).reshape(3, 3), 1, (3, 3))
     assert value.tolist() == np.arange(9).reshape(3, 3).tolist()
     assert magnitude[0, 0] == 0 + 1 + 3 + 4 and magnitude[1, 1] == 36
+
+
+def test_decoding_runs_blas_on_one_thread_and_restores_it(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("numpy reports no BLAS library")
+    seen = []
+    step = A._decode_step
+
+    def recording_step(*args):
+        seen.append(blas.info()[0]["num_threads"])
+        return step(*args)
+
+    monkeypatch.setattr(A, "_decode_step", recording_step)
+    with blas.limit(limits=2):
+        arm = trained_like_arm()
+        grid = laplace_grid((24, 40), seed=3)
+        encoder = EntropyEncoder()
+        A.encode_grid(encoder, grid, arm)
+        decoded = A.decode_grid(EntropyDecoder(encoder.finish()), *grid.shape, arm)
+        after = blas.info()[0]["num_threads"]
+    np.testing.assert_array_equal(decoded, grid)
+    assert seen and set(seen) == {1}
+    assert after == 2
