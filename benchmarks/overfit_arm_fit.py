@@ -1,0 +1,81 @@
+"""What a longer ARM fit buys the `slow` preset: encode Kodak images with the preset as
+shipped and with changed fields (e.g. arm_warmup=4000), and compare the cost the encoder
+minimizes, J = MSE + λ·bpp on the real file (MSE on [0, 1] pixels). Encodes are
+deterministic (the base variant reproduces the Kodak sweep's files), so J does not
+depend on what else runs; the seconds do. Writes results/overfit/arm-fit-slow.json.
+
+    python benchmarks/overfit_arm_fit.py [--variants base,arm_warmup=4000,arm_warmup_fraction=0.25]
+        [--images kodim05,kodim23] [--qualities 2,6] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import latentpress  # noqa: E402
+from latentpress.bench.run import machine_description  # noqa: E402
+from latentpress.codecs.overfit import presets  # noqa: E402
+from latentpress.image import load_image  # noqa: E402
+from latentpress.metrics import psnr  # noqa: E402
+
+SHIPPED = presets.PRESETS["slow"]
+
+
+def variant_preset(variant: str) -> presets.Preset:
+    if variant == "base":
+        return SHIPPED
+    fields = dict(item.split("=") for item in variant.split(","))
+    return dataclasses.replace(SHIPPED, **{k: float(v) if "." in v else int(v) for k, v in fields.items()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="base,arm_warmup=4000,arm_warmup_fraction=0.25")
+    parser.add_argument("--images", default="kodim05,kodim23")
+    parser.add_argument("--qualities", default="2,6")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    records = []
+    for variant in args.variants.split(";" if ";" in args.variants else ","):
+        presets.PRESETS["slow"] = variant_preset(variant)
+        try:
+            for image in args.images.split(","):
+                pixels = load_image(ROOT.parent / "shared" / "data" / "kodak" / f"{image}.png")
+                for quality in map(int, args.qualities.split(",")):
+                    start = time.perf_counter()
+                    data = latentpress.encode(pixels, codec="overfit", preset="slow", quality=quality)
+                    seconds = time.perf_counter() - start
+                    decoded = latentpress.decode(data)
+                    bpp = len(data) * 8 / (pixels.shape[0] * pixels.shape[1])
+                    mse = float(np.mean((pixels.astype(np.float64) - decoded) ** 2)) / 255 ** 2
+                    record = {"variant": variant, "image": image, "quality": quality, "bpp": round(bpp, 6),
+                              "psnr": round(psnr(pixels, decoded), 4),
+                              "J": mse + presets.lambda_for_quality(quality) * bpp, "encode_s": round(seconds, 1)}
+                    records.append(record)
+                    print(json.dumps(record), flush=True)
+        finally:
+            presets.PRESETS["slow"] = SHIPPED
+    base = {(r["image"], r["quality"]): r["J"] for r in records if r["variant"] == "base"}
+    for r in records:
+        if (r["image"], r["quality"]) in base:
+            r["J vs base"] = round(r["J"] / base[(r["image"], r["quality"])] - 1, 5)
+    out = ROOT / "results" / "overfit" / "arm-fit-slow.json"
+    out.write_text(json.dumps({"command": "python benchmarks/overfit_arm_fit.py " + " ".join(sys.argv[1:]),
+                               "machine": machine_description(), "records": records}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
