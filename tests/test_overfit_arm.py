@@ -260,3 +260,21 @@ def test_decoding_runs_blas_on_one_thread_and_restores_it(monkeypatch):
     np.testing.assert_array_equal(decoded, grid)
     assert seen and set(seen) == {1}
     assert after == 2
+
+
+def test_overlapping_blas_limits_restore_the_setting():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from latentpress.nn.threads import single_blas_thread
+
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("numpy reports no BLAS library")
+    threads = lambda: blas.info()[0]["num_threads"]  # noqa: E731
+    with blas.limit(limits=2):
+        first, second = single_blas_thread(), single_blas_thread()
+        first.__enter__()
+        second.__enter__()                 # as a decode in another thread would
+        first.__exit__(None, None, None)   # the first leaves before the second
+        inside = threads()
+        second.__exit__(None, None, None)
+        assert (inside, threads()) == (1, 2)
