@@ -11,8 +11,8 @@ files), CPU that parallel decodes (batch, bench workers) can use.
 
 The limit changes a process-wide setting of the BLAS library while any ``with`` block
 is open (restored when the last one closes); products computed meanwhile by other
-threads of the process also run on one thread. The values computed do not depend on it: the ARM's
-products are exact (latentpress.nn.fixed_point).
+threads of the process also run on one thread. The values computed do not depend on
+it: the ARM's products are exact (latentpress.nn.fixed_point).
 """
 
 from __future__ import annotations
