@@ -4,7 +4,7 @@ minimizes, J = MSE + λ·bpp on the real file (MSE on [0, 1] pixels). Encodes ar
 deterministic (the base variant reproduces the Kodak sweep's files), so J does not
 depend on what else runs; the seconds do. Writes results/overfit/arm-fit-slow.json.
 
-    python benchmarks/overfit_arm_fit.py [--variants base,arm_warmup=4000,arm_warmup_fraction=0.25]
+    python benchmarks/overfit_arm_fit.py [--variants "base;arm_warmup=4000;arm_warmup_fraction=0.25"]
         [--images kodim05,kodim23] [--qualities 2,6] [--threads 1]
 """
 
@@ -41,14 +41,15 @@ def variant_preset(variant: str) -> presets.Preset:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", default="base,arm_warmup=4000,arm_warmup_fraction=0.25")
+    parser.add_argument("--variants", default="base;arm_warmup=4000;arm_warmup_fraction=0.25",
+                        help="';'-separated: base, or comma-separated preset fields=values")
     parser.add_argument("--images", default="kodim05,kodim23")
     parser.add_argument("--qualities", default="2,6")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     records = []
-    for variant in args.variants.split(";" if ";" in args.variants else ","):
+    for variant in args.variants.split(";"):
         presets.PRESETS["slow"] = variant_preset(variant)
         try:
             for image in args.images.split(","):

@@ -10,7 +10,7 @@ preset and quality and kept in a cache folder (--cache; reruns reuse them). Run 
 Records wall-clock and CPU seconds (all threads) per decode. Writes
 results/overfit/decode-compare-<name>.json.
 
-    python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-map \\
+    python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-thread \\
         [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
 """
 

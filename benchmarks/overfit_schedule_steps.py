@@ -80,9 +80,7 @@ def steps(preset: str, width: int, height: int) -> dict:
     halved = [tile] * len(plan.phases)
     for index in range(len(plan.phases) - 2, 0, -1):
         halved[index] = (max(8, halved[index + 1][0] // 2), max(32, halved[index + 1][1] // 2))
-    result = {"grids": len(shapes), "phased steps (version 6)": phased}
-    for name, tiles in (("pipelined, version-6 tiles", [tile] * len(plan.phases)),
-                        ("pipelined, tiles halved per coarser level", halved)):
+    def pipelined(tiles: list[tuple[int, int]]) -> int:
         times: dict[int, np.ndarray] = {}
         for phase, phase_tile in zip(plan.phases, tiles):
             for g in phase:
@@ -90,10 +88,12 @@ def steps(preset: str, width: int, height: int) -> dict:
                 release = (np.zeros(shapes[g], np.int64) if link is None
                            else parent_release(times[link[0]], link[1], shapes[g]))
                 times[g] = grid_times(release, phase_tile)
-        result[name] = int(max(t.max(initial=-1) for t in times.values()) + 1)
-        if name.startswith("pipelined, tiles halved"):
-            result["halved tiles, coarse to fine"] = [list(t) for t in tiles]
-    return result
+        return int(max(t.max(initial=-1) for t in times.values()) + 1)
+
+    return {"grids": len(shapes), "phased steps (version 6)": phased,
+            "pipelined, version-6 tiles": pipelined([tile] * len(plan.phases)),
+            "pipelined, tiles halved per coarser level": pipelined(halved),
+            "halved tiles, coarse to fine": [list(t) for t in halved]}
 
 
 def main() -> None:
