@@ -12,6 +12,12 @@ results/overfit/decode-compare-<name>.json.
 
     python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-thread \\
         [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
+
+--baseline numpy compares this build with itself on the numpy decode path
+(LATENTPRESS_NATIVE=0: the compiled ARM step left out). --slowest K adds, per preset,
+the K files whose decode took longest in the Kodak sweep's version-6 records (any
+quality; results/kodak/records.jsonl). --encode-only fills the cache and stops (a long
+job for the background: it can run beside other work, the timing cannot).
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ for line in sys.stdin:
 
 
 class Worker:
-    def __init__(self, tree: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(tree))
+    def __init__(self, tree: Path, native: bool = True) -> None:
+        env = dict(os.environ, PYTHONPATH=str(tree), LATENTPRESS_NATIVE="1" if native else "0")
         self.process = subprocess.Popen([sys.executable, "-c", WORKER], cwd=tempfile.gettempdir(), env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.module = self.process.stdout.readline().strip()
@@ -64,7 +70,20 @@ class Worker:
         self.process.wait()
 
 
-def encoded_files(cache: Path, images: list[str], presets: list[str], quality: int) -> list[Path]:
+def slowest(count: int, presets: list[str]) -> list[tuple[str, str, int]]:
+    """Per preset, the ``count`` (image, preset, quality) whose version-6 decode took
+    longest in the Kodak sweep's records."""
+    records = [json.loads(line) for line in (ROOT / "results" / "kodak" / "records.jsonl").open()]
+    chosen = []
+    for preset in presets:
+        mine = sorted((r for r in records if r["codec"] == f"overfit-{preset}" and "/v6/" in r["identity"]),
+                      key=lambda r: -r["decode_s"])
+        chosen += [(Path(r["image"]).stem, preset, int(r["params"]["quality"])) for r in mine[:count]]
+    return chosen
+
+
+def encoded_files(cache: Path, specs: list[tuple[str, str, int]]) -> list[Path]:
+    """(image, preset, quality) → the cached file, encoded with this build if missing."""
     import numpy as np
 
     import latentpress
@@ -72,17 +91,16 @@ def encoded_files(cache: Path, images: list[str], presets: list[str], quality: i
 
     cache.mkdir(parents=True, exist_ok=True)
     files = []
-    for preset in presets:
-        for image in images:
-            path = cache / f"{image}-{preset}-q{quality}.lpx"
-            if not path.exists():
-                pixels = load_image(ROOT.parent / "shared" / "data" / "kodak" / f"{image}.png")
-                data = latentpress.encode(np.asarray(pixels), codec="overfit", preset=preset, quality=quality)
-                partial = path.with_suffix(".part")
-                partial.write_bytes(data)
-                partial.replace(path)
-                print(f"encoded {path.name}: {len(data):,} bytes", flush=True)
-            files.append(path)
+    for image, preset, quality in specs:
+        path = cache / f"{image}-{preset}-q{quality}.lpx"
+        if not path.exists():
+            pixels = load_image(ROOT.parent / "shared" / "data" / "kodak" / f"{image}.png")
+            data = latentpress.encode(np.asarray(pixels), codec="overfit", preset=preset, quality=quality)
+            partial = path.with_suffix(".part")
+            partial.write_bytes(data)
+            partial.replace(path)
+            print(f"encoded {path.name}: {len(data):,} bytes", flush=True)
+        files.append(path)
     return files
 
 
@@ -103,24 +121,34 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=6)
     parser.add_argument("--images", default="kodim01,kodim05,kodim08,kodim13,kodim15,kodim23")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--slowest", type=int, default=0, help="add the sweep's K slowest decodes per preset")
+    parser.add_argument("--encode-only", action="store_true")
     parser.add_argument("--cache", type=Path, default=ROOT / "results" / "overfit" / "cache")
     args = parser.parse_args()
 
     from latentpress.bench.run import machine_description
 
-    files = encoded_files(args.cache, args.images.split(","), args.presets.split(","), args.quality)
-    revision = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip()
+    presets = args.presets.split(",")
+    specs = [(image, preset, args.quality) for preset in presets for image in args.images.split(",") if image]
+    specs += [spec for spec in slowest(args.slowest, presets) if spec not in specs]
+    files = encoded_files(args.cache, specs)
+    if args.encode_only:
+        return
+    numpy_baseline = args.baseline == "numpy"
+    revision = "numpy" if numpy_baseline else subprocess.run(
+        ["git", "rev-parse", "--short", args.baseline], cwd=ROOT, check=True, capture_output=True,
+        text=True).stdout.strip()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as scratch:
-        tree = Path(scratch) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True,
-                       capture_output=True)
+        tree = ROOT if numpy_baseline else Path(scratch) / "baseline"
+        if not numpy_baseline:
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, check=True,
+                           capture_output=True)
         try:
-            workers = {"baseline": Worker(tree), "this build": Worker(ROOT)}
+            workers = {"baseline": Worker(tree, native=not numpy_baseline), "this build": Worker(ROOT)}
             times = {name: {f.name: [] for f in files} for name in workers}
             cpu = {name: {f.name: [] for f in files} for name in workers}
             identical = True
@@ -138,7 +166,8 @@ def main() -> None:
             for w in workers.values():
                 w.close()
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=True)
+            if not numpy_baseline:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=True)
 
     per_file = {f.name: {"bytes": f.stat().st_size,
                          "baseline": summary(times["baseline"][f.name]),

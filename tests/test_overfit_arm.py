@@ -250,6 +250,7 @@ def test_decoding_runs_blas_on_one_thread_and_restores_it(monkeypatch):
         return step(*args)
 
     monkeypatch.setattr(A, "_decode_step", recording_step)
+    monkeypatch.setenv("LATENTPRESS_NATIVE", "0")        # the numpy path: the one that uses BLAS
     with blas.limit(limits=2):
         arm = trained_like_arm()
         grid = laplace_grid((24, 40), seed=3)

@@ -185,21 +185,42 @@ class EntropyDecoder:
         centres = np.asarray(centres, dtype=np.int64).ravel()
         table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
         _check_tables(table_ids)
-        radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
-        index = np.empty(table_ids.size, np.int64)
         order, keys, starts = _groups(table_ids, small=T.NUM_SCALES * T.NUM_OFFSETS <= 1 << 16)
+        grouped = self.decode_groups(family, keys, np.diff(starts))
+        return self.resolve_groups(family, centres, table_ids, order, grouped)
+
+    def decode_groups(self, family: T.Family, keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The symbol indices of one decode_parametric call whose symbols, grouped by
+        table (a stable sort), are ``counts[i]`` symbols of table ``keys[i]`` in turn:
+        int32, in that grouped order (resolve_groups turns them into values). Keys must
+        be valid table ids (decode_parametric checks them; the compiled ARM step makes
+        only valid ones)."""
         # The hot loop of every ARM-driven decoder (one constriction call per distinct
-        # table of the call): models from a list, one scatter at the end.
+        # table of the call): models from a list, one concatenation at the end.
         models, decode, parts = _MODELS.family(family), self._coder.decode, []
         try:
-            for key, count in zip(keys.tolist(), np.diff(starts).tolist()):
+            for key, count in zip(keys.tolist(), counts.tolist()):
                 parts.append(decode(models[key] or _MODELS.parametric(family, key), count))
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:           # as _read
             raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
-        if parts:
-            index[order] = np.concatenate(parts)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+    def group_decoder(self, family: T.Family):
+        """(decode, models, make) for a compiled caller of the coder (latentpress._native):
+        the coder's decode(model, count), the family's models by table id (None until
+        first used) and make(table id), which builds and keeps a missing one."""
+        family = T.Family(family)
+        return self._coder.decode, _MODELS.family(family), lambda key: _MODELS.parametric(family, key)
+
+    def resolve_groups(self, family: T.Family, centres: np.ndarray, table_ids: np.ndarray,
+                       order: np.ndarray, grouped: np.ndarray) -> np.ndarray:
+        """Values of a call's symbols from decode_groups' indices (``order``: the
+        grouping permutation), reading the escaped values that follow the call."""
+        radius = T.radii(family)[table_ids // T.NUM_OFFSETS]
+        index = np.empty(table_ids.size, np.int64)
+        index[order] = grouped
         residual = index - radius
         escaped = residual == radius + 1
         if escaped.any():

@@ -34,6 +34,7 @@ Latents whose inputs are all zero take their grid's precomputed prediction.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -296,16 +297,16 @@ class _Phase:
         if grids is not None:
             store[:self.length] = _buffer([self._tile_of(grids[g], r, c) for g, r, c in self.spans], self.sizes)
         if self._parents is not None:
+            blocks = [list(_blocks(store[(k + 1) * self.length:(k + 2) * self.length], self.sizes))
+                      for k in range(PARENT_INPUTS)]
             for g, link in zip(self._phase, self._parents):
                 if link is None:
                     continue
                 features = parent_features(self._grids[link[0]], link[1], self._shapes[g])
-                for k in range(PARENT_INPUTS):
-                    part = store[(k + 1) * self.length:(k + 2) * self.length]
-                    blocks = list(_blocks(part, self.sizes))
-                    for index, (owner, r, c) in enumerate(self.spans):
-                        if owner == g:
-                            blocks[index][PAD:-PAD, PAD:-PAD] = self._tile_of(features[k], r, c)
+                for index, (owner, r, c) in enumerate(self.spans):
+                    if owner == g:
+                        for k in range(PARENT_INPUTS):
+                            blocks[k][index][PAD:-PAD, PAD:-PAD] = self._tile_of(features[k], r, c)
         return store
 
     def _tile_of(self, grid: np.ndarray, r: int, c: int) -> np.ndarray:
@@ -402,6 +403,72 @@ def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.n
     return values
 
 
+def _native_module():
+    """latentpress._native (the compiled ARM step), or None where it was not built or
+    LATENTPRESS_NATIVE=0 asks for the numpy path (the same results, slower)."""
+    if os.environ.get("LATENTPRESS_NATIVE", "1") == "0":
+        return None
+    try:
+        from latentpress import _native
+    except ImportError:
+        return None
+    return _native
+
+
+class _NativePhase:
+    """A phase's decode through the compiled step (latentpress/_native.c): one call
+    gathers, predicts and groups a wavefront step's latents, the entropy coder decodes
+    each group, one call writes the latents back. The same numbers as the numpy step
+    (_decode_step); only for ARMs whose float64 products are exact (else None)."""
+
+    @classmethod
+    def build(cls, phase: _Phase, predict: _Predictor, store: np.ndarray) -> "_NativePhase | None":
+        module = _native_module()
+        arm = predict.arm
+        if module is None or any(w is None for w in arm._float_weights) or phase.positions.size == 0:
+            return None
+        return cls(module, phase, predict, store)
+
+    def __init__(self, module, phase: _Phase, predict: _Predictor, store: np.ndarray) -> None:
+        arm, ntables = predict.arm, tables.NUM_SCALES * tables.NUM_OFFSETS
+        largest = int(np.diff(phase.bounds).max())
+        self.centres, self.ids, self.order = (np.empty(largest, np.int64) for _ in range(3))
+        self.index = np.empty(largest, np.int32)
+        keys, counts = np.empty(ntables, np.int64), np.empty(ntables, np.int64)
+        weights = (arm._float_weights[0],) + arm._float_shifted_weights[1:]   # as _call_float(plain_inputs)
+        offsets = np.zeros(0) if predict.offsets is None else predict.offsets
+        self.phase = phase
+        self.stepper = module.Stepper(
+            np.ascontiguousarray(phase.positions, np.int32), np.ascontiguousarray(phase.owners, np.int32),
+            np.ascontiguousarray(phase.tile_grid, np.int64), np.ascontiguousarray(phase.deltas.ravel(), np.int32),
+            store.size, tuple(np.ascontiguousarray(w, np.float64) for w in weights),
+            tuple(np.ascontiguousarray(b, np.float64) for b in arm._float_biases),
+            tuple(layer.relu for layer in arm.layers), np.ascontiguousarray(offsets, np.float64),
+            np.ascontiguousarray(np.stack(predict.zero, axis=1), np.int64),
+            log_scale_thresholds(arm.frac_bits), np.ascontiguousarray(tables.radii(Family.LAPLACE), np.int64),
+            arm.frac_bits, tables.NUM_OFFSETS, tables.OFFSET_STEPS,
+            self.centres, self.ids, self.order, keys, counts, self.index)
+
+    def decode(self, decoder: EntropyDecoder, store: np.ndarray) -> None:
+        run, bounds, positions = self.stepper.run, self.phase.bounds, self.phase.positions
+        decode, models, make = decoder.group_decoder(Family.LAPLACE)
+        for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            try:
+                status = run(store, start, stop, decode, models, make, MAX_LATENT)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:      # as EntropyDecoder.decode_groups
+                raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+            if status == 1:                   # an escape symbol: the general path
+                count = stop - start
+                values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
+                                                self.order[:count], self.index[:count])
+                status = 2 if np.abs(values).max(initial=0) > MAX_LATENT else 0
+                store[positions[start:stop]] = values
+            if status:
+                raise CorruptPayloadError("decoded latent out of range")
+
+
 def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm: IntegerMLP,
                  plan: Plan | None = None) -> list[np.ndarray]:
     plan = plan or Plan.single(len(grid_sizes))
@@ -412,8 +479,13 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
         for phase_grids in plan.phases:
             phase = _Phase(plan, phase_grids, grid_sizes, grids)
             store = phase.store(np.float64)   # float64: contexts go to the ARM unconverted
-            for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
-                store[phase.positions[start:stop]] = _decode_step(decoder, predict, phase.contexts(store, start, stop))
+            native = _NativePhase.build(phase, predict, store)
+            if native is not None:
+                native.decode(decoder, store)
+            else:
+                for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
+                    store[phase.positions[start:stop]] = _decode_step(decoder, predict,
+                                                                      phase.contexts(store, start, stop))
             phase.write_back(store, grids)
     return grids
 
