@@ -35,6 +35,7 @@
 
 #define MAX_LAYERS 8
 #define MAX_WIDTH 1024
+#define SCALAR_CALLS 3    /* groups of at most this many symbols: one coder call per symbol */
 
 typedef struct {
     PyObject_HEAD
@@ -385,6 +386,33 @@ static int decode_groups(Stepper *self, Py_ssize_t groups, Py_ssize_t count, PyO
         } else {
             Py_INCREF(model);
         }
+        if (at + counts[g] > count) {
+            Py_DECREF(model);
+            PyErr_SetString(PyExc_ValueError, "the groups hold more symbols than the step");
+            return -1;
+        }
+        if (counts[g] <= SCALAR_CALLS) {
+            /* A few symbols: one call each, returning a plain int, costs less than one call
+               that returns an array (the same symbols: the coder decodes them in turn). */
+            for (int64_t c = 0; c < counts[g]; c++) {
+                PyObject *call[1] = {model};
+                PyObject *symbol = PyObject_Vectorcall(decode, call, 1, NULL);
+                long value = symbol ? PyLong_AsLong(symbol) : -1;
+                Py_XDECREF(symbol);
+                if (value == -1 && PyErr_Occurred()) {
+                    Py_DECREF(model);
+                    return -1;
+                }
+                if (value < 0 || value > INT32_MAX) {
+                    Py_DECREF(model);
+                    PyErr_SetString(PyExc_ValueError, "the coder returned a symbol out of range");
+                    return -1;
+                }
+                index[at++] = (int32_t)value;
+            }
+            Py_DECREF(model);
+            continue;
+        }
         PyObject *n = PyLong_FromLongLong(counts[g]);
         PyObject *call[2] = {model, n};
         PyObject *result = n ? PyObject_Vectorcall(decode, call, 2, NULL) : NULL;
@@ -395,7 +423,7 @@ static int decode_groups(Stepper *self, Py_ssize_t groups, Py_ssize_t count, PyO
         int failed = get(result, &symbols, "i", 0, "decoded symbols");
         Py_DECREF(result);
         if (failed) return -1;
-        if (ITEMS(symbols) != counts[g] || at + counts[g] > count) {
+        if (ITEMS(symbols) != counts[g]) {
             PyBuffer_Release(&symbols);
             PyErr_SetString(PyExc_ValueError, "the coder returned the wrong number of symbols");
             return -1;
