@@ -1,8 +1,10 @@
 """Where an overfit decode spends its time: one Kodak image encoded once, decoded
 several times (wall time), then once more with timers around the decoder's stages
-(gathering contexts, the integer ARM and its table lookup, the entropy decoder, the
-restoration network and the linear post-filter of payload version 6) and around each
-phase of the wavefront (the low band, then each level, coarse to fine).
+(the compiled wavefront steps, latentpress._native, which gather contexts, run the
+integer ARM and its table lookup and drive the entropy decoder; or with
+LATENTPRESS_NATIVE=0 those three in numpy, timed apart; then the restoration network
+and the linear post-filter of payload version 6) and around each phase of the
+wavefront (the low band, then each level, coarse to fine).
 Run it alone on the machine. Writes results/overfit/decode-profile-<image>-<preset>-q<quality>.json.
 
     python benchmarks/overfit_decode_profile.py [--image kodim01] [--preset fast] [--quality 6]
@@ -44,7 +46,8 @@ def profile(data: bytes) -> dict:
     """One decode with timers: per stage (seconds, calls) and per phase."""
     totals: dict[str, float] = {}
     phases = []
-    patches = [(arm_module._Phase, "contexts", "gather contexts"),
+    patches = [(arm_module._NativePhase, "decode", "compiled wavefront steps (contexts, ARM, entropy decoding)"),
+               (arm_module._Phase, "contexts", "gather contexts"),
                (arm_module._Predictor, "__call__", "ARM and table lookup"),
                (EntropyDecoder, "decode_parametric", "entropy decoding"),
                (restoration.RestorationNet, "__call__", "restoration network"),
@@ -105,6 +108,7 @@ def main() -> None:
                    f"--quality {args.quality} --repeats {args.repeats}",
         "machine": machine_description(),
         "latentpress": latentpress.__version__,
+        "decoder": "numpy" if arm_module._native_module() is None else "compiled wavefront step",
         "image": args.image, "preset": args.preset, "quality": args.quality,
         "bytes": len(data), "bpp": round(8 * len(data) / (pixels.shape[0] * pixels.shape[1]), 4),
         "encode seconds": round(encode_seconds, 2),

@@ -488,7 +488,32 @@ static PyObject *Stepper_run(Stepper *self, PyObject *const *args, Py_ssize_t na
     return status < 0 ? NULL : PyLong_FromLong(status);
 }
 
+/* predict(store, start, stop) -> None: centres[:n] and ids[:n] of latents start:stop
+   of the coding order, all of whose inputs are in the store (an encoder's rate
+   estimates: every latent known, so any chunk at once). */
+static PyObject *Stepper_predict(Stepper *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "predict(store, start, stop)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_buffer store;
+    if (get(args[0], &store, "d", 0, "store"))
+        return NULL;
+    int failed = check_store(self, &store, start, stop);
+    if (!failed)
+        predict_step(self, store.buf, start, stop);
+    PyBuffer_Release(&store);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Stepper_methods[] = {
+    {"predict", (PyCFunction)(void (*)(void))Stepper_predict, METH_FASTCALL,
+     "predict(store, start, stop): centres and table ids of latents start:stop"},
     {"run", (PyCFunction)(void (*)(void))Stepper_run, METH_FASTCALL,
      "run(store, start, stop, decode, models, make, max_latent) -> 0 decoded, 1 an escape "
      "symbol (resolve the step from centres, ids, order, index), 2 a latent out of range"},

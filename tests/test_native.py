@@ -93,6 +93,23 @@ def test_compiled_step_fails_as_numpy_fails(monkeypatch, seed):
     assert ran and numpy_result == native_result
 
 
+@needs_native
+def test_encoder_predictions_are_the_same_both_ways(monkeypatch):
+    """The encoder's rate estimates and bytes, chunked (a chunk of 50 latents here),
+    from the compiled predictor and from numpy."""
+    monkeypatch.setattr(A, "_CHUNK", 50)
+    arm, plan = _band_plan(16, 5)
+    rng = np.random.default_rng(5)
+    grids = [np.rint(rng.laplace(0, 3.0, shape)).astype(np.int64) for shape in ((9, 11), (17, 22), (9, 11))]
+    results = []
+    for flag in ("0", "1"):
+        monkeypatch.setenv("LATENTPRESS_NATIVE", flag)
+        encoder = EntropyEncoder()
+        A.encode_grids(encoder, grids, arm, plan)
+        results.append((encoder.finish(), A.grids_ideal_bits(grids, arm, plan)))
+    assert results[0] == results[1]
+
+
 def test_inexact_weights_take_the_numpy_path(monkeypatch):
     """Weights whose float64 products would not be exact never reach compiled code."""
     big = (1 << 24) - 1                          # 40 of them: a row sum above 2**29

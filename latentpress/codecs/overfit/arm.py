@@ -377,10 +377,19 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, shapes, grids)
         store = phase.store(np.int64, grids)
-        chunks = [predict(*phase.contexts(store, start, min(start + _CHUNK, phase.positions.size)))
-                  for start in range(0, phase.positions.size, _CHUNK)]
-        centres = np.concatenate([c for c, _ in chunks]) if chunks else np.zeros(0, np.int64)
-        ids = np.concatenate([i for _, i in chunks]) if chunks else np.zeros(0, np.int64)
+        count = phase.positions.size
+        native = _NativePhase.build(phase, predict, store, largest=min(_CHUNK, count))
+        if native is not None:              # the decoder's compiled step, a chunk at a time
+            float_store, centres, ids = store.astype(np.float64), np.empty(count, np.int64), np.empty(count, np.int64)
+            for start in range(0, count, _CHUNK):
+                stop = min(start + _CHUNK, count)
+                native.stepper.predict(float_store, start, stop)
+                centres[start:stop], ids[start:stop] = native.centres[:stop - start], native.ids[:stop - start]
+        else:
+            chunks = [predict(*phase.contexts(store, start, min(start + _CHUNK, count)))
+                      for start in range(0, count, _CHUNK)]
+            centres = np.concatenate([c for c, _ in chunks]) if chunks else np.zeros(0, np.int64)
+            ids = np.concatenate([i for _, i in chunks]) if chunks else np.zeros(0, np.int64)
         yield store[phase.positions], centres, ids, phase.bounds
 
 
@@ -420,19 +429,22 @@ class _NativePhase:
     """A phase's decode through the compiled step (latentpress/_native.c): one call
     gathers, predicts and groups a wavefront step's latents, the entropy coder decodes
     each group, one call writes the latents back. The same numbers as the numpy step
-    (_decode_step); only for ARMs whose float64 products are exact (else None)."""
+    (_decode_step); only for ARMs whose float64 products are exact (else None). The
+    encoder's predictions (_known_predictions) use its predict() on whole chunks."""
 
     @classmethod
-    def build(cls, phase: _Phase, predict: _Predictor, store: np.ndarray) -> "_NativePhase | None":
+    def build(cls, phase: _Phase, predict: _Predictor, store: np.ndarray,
+              largest: int | None = None) -> "_NativePhase | None":
+        """None where the compiled step is not built or not exact for this ARM.
+        largest: the most latents one call handles (default: the largest step)."""
         module = _native_module()
         arm = predict.arm
         if module is None or any(w is None for w in arm._float_weights) or phase.positions.size == 0:
             return None
-        return cls(module, phase, predict, store)
+        return cls(module, phase, predict, store, largest or int(np.diff(phase.bounds).max()))
 
-    def __init__(self, module, phase: _Phase, predict: _Predictor, store: np.ndarray) -> None:
+    def __init__(self, module, phase: _Phase, predict: _Predictor, store: np.ndarray, largest: int) -> None:
         arm, ntables = predict.arm, tables.NUM_SCALES * tables.NUM_OFFSETS
-        largest = int(np.diff(phase.bounds).max())
         self.centres, self.ids, self.order = (np.empty(largest, np.int64) for _ in range(3))
         self.index = np.empty(largest, np.int32)
         keys, counts = np.empty(ntables, np.int64), np.empty(ntables, np.int64)
