@@ -2,10 +2,11 @@
 shipped and with changed fields (e.g. arm_warmup=4000), and compare the cost the encoder
 minimizes, J = MSE + λ·bpp on the real file (MSE on [0, 1] pixels). Encodes are
 deterministic (the base variant reproduces the Kodak sweep's files), so J does not
-depend on what else runs; the seconds do. Writes results/overfit/arm-fit-slow.json.
+depend on what else runs; the seconds do. A tuple field takes ':'-separated values
+(arm_widths=8:16:24). Writes results/overfit/<name>.json (--name, default arm-fit-slow).
 
     python benchmarks/overfit_arm_fit.py [--variants "base;arm_warmup=4000;arm_warmup_fraction=0.25"]
-        [--images kodim05,kodim23] [--qualities 2,6] [--threads 1]
+        [--images kodim05,kodim23] [--qualities 2,6] [--threads 1] [--name arm-fit-slow]
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ def variant_preset(variant: str) -> presets.Preset:
     if variant == "base":
         return SHIPPED
     fields = dict(item.split("=") for item in variant.split(","))
-    return dataclasses.replace(SHIPPED, **{k: float(v) if "." in v else int(v) for k, v in fields.items()})
+
+    def value(text: str):
+        if ":" in text:
+            return tuple(int(v) for v in text.split(":"))
+        return float(text) if "." in text else int(text)
+
+    return dataclasses.replace(SHIPPED, **{k: value(v) for k, v in fields.items()})
 
 
 def main() -> None:
@@ -46,6 +53,7 @@ def main() -> None:
     parser.add_argument("--images", default="kodim05,kodim23")
     parser.add_argument("--qualities", default="2,6")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default="arm-fit-slow", help="names the result file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     records = []
@@ -72,7 +80,7 @@ def main() -> None:
     for r in records:
         if (r["image"], r["quality"]) in base:
             r["J vs base"] = round(r["J"] / base[(r["image"], r["quality"])] - 1, 5)
-    out = ROOT / "results" / "overfit" / "arm-fit-slow.json"
+    out = ROOT / "results" / "overfit" / f"{args.name}.json"
     out.write_text(json.dumps({"command": "python benchmarks/overfit_arm_fit.py " + " ".join(sys.argv[1:]),
                                "machine": machine_description(), "records": records}, indent=2) + "\n")
     print(f"wrote {out}")
