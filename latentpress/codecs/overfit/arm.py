@@ -29,6 +29,10 @@ the parent's latent under each position and the sum of its 3×3 neighbourhood's
 magnitudes (read from the whole parent grid, across tile borders), and a per-grid
 offset added to its first layer (payload version 4's band-aware ARM; model.coding_plan).
 Latents whose inputs are all zero take their grid's precomputed prediction.
+
+A step runs in one call of compiled code where latentpress._native is built
+(_NativePhase, latentpress/_native.c), else in numpy (_decode_step); both compute the
+same numbers, and the numpy code is the definition.
 """
 
 from __future__ import annotations
