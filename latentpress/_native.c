@@ -56,7 +56,6 @@ typedef struct {
     Py_buffer counts;     /* int64 (tables,) out */
     Py_buffer radii;      /* int64 (scales,) */
     Py_buffer index;      /* int32 (max step,) out: decoded symbol indices in grouped order */
-    int have[MAX_LAYERS * 2];
     int nlayers, relu[MAX_LAYERS], width[MAX_LAYERS + 1];
     int frac_bits, num_offsets, offset_steps, ntables, nscales;
     Py_ssize_t n, ninputs, ngrids, ntiles, store_length, max_step;
@@ -461,14 +460,28 @@ static int commit_step(Stepper *self, double *s, Py_ssize_t start, Py_ssize_t co
 
 /* run(store, start, stop, decode, models, make) -> commit_step's status: one wavefront
    step of the phase (latents start:stop of the coding order), decoded into the store. */
+/* The (store, start, stop) that run() and predict() begin with, checked; the store's
+   buffer is held on success (release it). -1 with an exception set on failure. */
+static int open_step(Stepper *self, PyObject *const *args, int writable, Py_buffer *store,
+                     Py_ssize_t *start, Py_ssize_t *stop) {
+    *start = PyLong_AsSsize_t(args[1]);
+    *stop = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred() || get(args[0], store, "d", writable, "store"))
+        return -1;
+    if (check_store(self, store, *start, *stop)) {
+        PyBuffer_Release(store);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Stepper_run(Stepper *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 7) {
         PyErr_SetString(PyExc_TypeError, "run(store, start, stop, decode, models, make, max_latent)");
         return NULL;
     }
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
     long long max_latent = PyLong_AsLongLong(args[6]);
-    if (PyErr_Occurred())
+    if (max_latent == -1 && PyErr_Occurred())
         return NULL;
     PyObject *decode = args[3], *models = args[4], *make = args[5];
     if (!PyList_Check(models) || PyList_GET_SIZE(models) < self->ntables) {
@@ -476,14 +489,13 @@ static PyObject *Stepper_run(Stepper *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     Py_buffer store;
-    if (get(args[0], &store, "d", 1, "store"))
+    Py_ssize_t start, stop;
+    if (open_step(self, args, 1, &store, &start, &stop))
         return NULL;
     int status = -1;
-    if (!check_store(self, &store, start, stop)) {
-        Py_ssize_t groups = predict_step(self, store.buf, start, stop);
-        if (!decode_groups(self, groups, stop - start, decode, models, make))
-            status = commit_step(self, store.buf, start, stop - start, max_latent);
-    }
+    Py_ssize_t groups = predict_step(self, store.buf, start, stop);
+    if (!decode_groups(self, groups, stop - start, decode, models, make))
+        status = commit_step(self, store.buf, start, stop - start, max_latent);
     PyBuffer_Release(&store);
     return status < 0 ? NULL : PyLong_FromLong(status);
 }
@@ -496,18 +508,12 @@ static PyObject *Stepper_predict(Stepper *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "predict(store, start, stop)");
         return NULL;
     }
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
-    if (PyErr_Occurred())
-        return NULL;
     Py_buffer store;
-    if (get(args[0], &store, "d", 0, "store"))
+    Py_ssize_t start, stop;
+    if (open_step(self, args, 0, &store, &start, &stop))
         return NULL;
-    int failed = check_store(self, &store, start, stop);
-    if (!failed)
-        predict_step(self, store.buf, start, stop);
+    predict_step(self, store.buf, start, stop);
     PyBuffer_Release(&store);
-    if (failed)
-        return NULL;
     Py_RETURN_NONE;
 }
 

@@ -293,12 +293,13 @@ class _Phase:
                                          axis=1).astype(self.deltas.dtype)
         self._phase, self._shapes = phase, shapes
 
-    def store(self, dtype, grids: list[np.ndarray] | None = None) -> np.ndarray:
+    def store(self, grids: list[np.ndarray] | None = None) -> np.ndarray:
         """The phase's store: the latents' buffer (the grids' tiles, or zeros to decode
-        into), then each extra input's buffer. Integers: |latent| ≤ 2**11 and a 3×3 sum
-        of magnitudes below 2**15, exact in float64."""
+        into), then each extra input's buffer. Integers (|latent| ≤ 2**11 and a 3×3 sum
+        of magnitudes below 2**15) held in float64, exactly: contexts go to the ARM
+        unconverted."""
         parts = 1 + (PARENT_INPUTS if self._parents is not None else 0)
-        store = np.zeros(parts * self.length, dtype)
+        store = np.zeros(parts * self.length, np.float64)
         if grids is not None:
             store[:self.length] = _buffer([self._tile_of(grids[g], r, c) for g, r, c in self.spans], self.sizes)
         if self._parents is not None:
@@ -380,21 +381,21 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
     shapes = [g.shape for g in grids]
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, shapes, grids)
-        store = phase.store(np.int64, grids)
+        store = phase.store(grids)
         count = phase.positions.size
         native = _NativePhase.build(phase, predict, store, largest=min(_CHUNK, count))
         if native is not None:              # the decoder's compiled step, a chunk at a time
-            float_store, centres, ids = store.astype(np.float64), np.empty(count, np.int64), np.empty(count, np.int64)
+            centres, ids = np.empty(count, np.int64), np.empty(count, np.int64)
             for start in range(0, count, _CHUNK):
                 stop = min(start + _CHUNK, count)
-                native.stepper.predict(float_store, start, stop)
+                native.stepper.predict(store, start, stop)
                 centres[start:stop], ids[start:stop] = native.centres[:stop - start], native.ids[:stop - start]
         else:
             chunks = [predict(*phase.contexts(store, start, min(start + _CHUNK, count)))
                       for start in range(0, count, _CHUNK)]
             centres = np.concatenate([c for c, _ in chunks]) if chunks else np.zeros(0, np.int64)
             ids = np.concatenate([i for _, i in chunks]) if chunks else np.zeros(0, np.int64)
-        yield store[phase.positions], centres, ids, phase.bounds
+        yield store[phase.positions].astype(np.int64), centres, ids, phase.bounds
 
 
 def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP, plan: Plan | None = None) -> None:
@@ -409,12 +410,15 @@ def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerM
             encoder.encode_parametric(values[start:stop], Family.LAPLACE, centres[start:stop], ids[start:stop])
 
 
-def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.ndarray:
-    centres, ids = predict(*contexts)
-    values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
+def _in_range(values: np.ndarray) -> np.ndarray:
     if np.abs(values).max(initial=0) > MAX_LATENT:
         raise CorruptPayloadError("decoded latent out of range")
     return values
+
+
+def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.ndarray:
+    centres, ids = predict(*contexts)
+    return _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids))
 
 
 def _native_module():
@@ -478,11 +482,9 @@ class _NativePhase:
                 raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
             if status == 1:                   # an escape symbol: the general path
                 count = stop - start
-                values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
-                                                self.order[:count], self.index[:count])
-                status = 2 if np.abs(values).max(initial=0) > MAX_LATENT else 0
-                store[positions[start:stop]] = values
-            if status:
+                store[positions[start:stop]] = _in_range(decoder.resolve_groups(
+                    Family.LAPLACE, self.centres[:count], self.ids[:count], self.order[:count], self.index[:count]))
+            elif status:
                 raise CorruptPayloadError("decoded latent out of range")
 
 
@@ -492,18 +494,18 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     _check_plan(plan, len(grid_sizes), arm)
     predict = _Predictor(arm, plan, len(grid_sizes))
     grids = [np.zeros(size, np.int64) for size in grid_sizes]
-    with single_blas_thread():                # many small products (nn.threads)
-        for phase_grids in plan.phases:
-            phase = _Phase(plan, phase_grids, grid_sizes, grids)
-            store = phase.store(np.float64)   # float64: contexts go to the ARM unconverted
-            native = _NativePhase.build(phase, predict, store)
-            if native is not None:
-                native.decode(decoder, store)
-            else:
+    for phase_grids in plan.phases:
+        phase = _Phase(plan, phase_grids, grid_sizes, grids)
+        store = phase.store()
+        native = _NativePhase.build(phase, predict, store)
+        if native is not None:
+            native.decode(decoder, store)
+        else:
+            with single_blas_thread():        # many small products (nn.threads)
                 for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
                     store[phase.positions[start:stop]] = _decode_step(decoder, predict,
                                                                       phase.contexts(store, start, stop))
-            phase.write_back(store, grids)
+        phase.write_back(store, grids)
     return grids
 
 
