@@ -1,4 +1,4 @@
-"""Decode the same overfit files with this build and with a baseline revision, alternately.
+"""Decode the same overfit (or lossless) files with this build and a baseline, alternately.
 
 Decode-speed changes that keep the bitstream are measured here, not in the Kodak sweep
 (whose cache keys on the codec's identity, which such a change keeps). The host's speed
@@ -14,7 +14,9 @@ results/overfit/decode-compare-<name>.json.
         [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
 
 --baseline numpy compares this build with itself on the numpy decode path
-(LATENTPRESS_NATIVE=0: the compiled ARM step left out). --slowest K adds, per preset,
+(LATENTPRESS_NATIVE=0: the compiled module left out). --codec lossless or mlp-lossless
+encodes the images with that codec's defaults instead (no presets or quality) and writes
+results/lossless/decode-compare-<name>.json. --slowest K adds, per preset,
 the K files whose decode took longest in the Kodak sweep's version-6 records (any
 quality; results/kodak/records.jsonl). --encode-only fills the cache and stops (a long
 job for the background: it can run beside other work, the timing cannot).
@@ -82,8 +84,9 @@ def slowest(count: int, presets: list[str]) -> list[tuple[str, str, int]]:
     return chosen
 
 
-def encoded_files(cache: Path, specs: list[tuple[str, str, int]]) -> list[Path]:
-    """(image, preset, quality) → the cached file, encoded with this build if missing."""
+def encoded_files(cache: Path, specs: list[tuple[str, str, int | None]]) -> list[Path]:
+    """(image, preset, quality) → the cached file, encoded with this build if missing;
+    a lossless codec's name in place of the preset (and quality None): its defaults."""
     import numpy as np
 
     import latentpress
@@ -92,10 +95,13 @@ def encoded_files(cache: Path, specs: list[tuple[str, str, int]]) -> list[Path]:
     cache.mkdir(parents=True, exist_ok=True)
     files = []
     for image, preset, quality in specs:
-        path = cache / f"{image}-{preset}-q{quality}.lpx"
+        path = cache / (f"{image}-{preset}.lpx" if quality is None else f"{image}-{preset}-q{quality}.lpx")
         if not path.exists():
             pixels = load_image(ROOT.parent / "shared" / "data" / "kodak" / f"{image}.png")
-            data = latentpress.encode(np.asarray(pixels), codec="overfit", preset=preset, quality=quality)
+            if quality is None:
+                data = latentpress.encode(np.asarray(pixels), codec=preset)
+            else:
+                data = latentpress.encode(np.asarray(pixels), codec="overfit", preset=preset, quality=quality)
             partial = path.with_suffix(".part")
             partial.write_bytes(data)
             partial.replace(path)
@@ -117,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", required=True, help="git revision to compare against")
     parser.add_argument("--name", required=True, help="names the result file")
+    parser.add_argument("--codec", default="overfit", choices=["overfit", "lossless", "mlp-lossless"])
     parser.add_argument("--presets", default="fast,slow")
     parser.add_argument("--quality", type=int, default=6)
     parser.add_argument("--images", default="kodim01,kodim05,kodim08,kodim13,kodim15,kodim23")
@@ -128,9 +135,13 @@ def main() -> None:
 
     from latentpress.bench.run import machine_description
 
-    presets = args.presets.split(",")
-    specs = [(image, preset, args.quality) for preset in presets for image in args.images.split(",") if image]
-    specs += [spec for spec in slowest(args.slowest, presets) if spec not in specs]
+    images = [image for image in args.images.split(",") if image]
+    if args.codec == "overfit":
+        presets = args.presets.split(",")
+        specs = [(image, preset, args.quality) for preset in presets for image in images]
+        specs += [spec for spec in slowest(args.slowest, presets) if spec not in specs]
+    else:
+        specs = [(image, args.codec, None) for image in images]
     files = encoded_files(args.cache, specs)
     if args.encode_only:
         return
@@ -188,7 +199,8 @@ def main() -> None:
         "max median seconds": {name: round(max(statistics.median(t) for t in times[name].values()), 4)
                                for name in times},
     }
-    out = ROOT / "results" / "overfit" / f"decode-compare-{args.name}.json"
+    out = ROOT / "results" / ("overfit" if args.codec == "overfit" else "lossless") / f"decode-compare-{args.name}.json"
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("decoded images identical", "geometric mean ratio",
                                              "CPU geometric mean ratio", "max median seconds")}, indent=2))

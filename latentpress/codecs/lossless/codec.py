@@ -41,13 +41,14 @@ from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
-from latentpress.codecs.overfit.arm import params_to_tables
+from latentpress.codecs.overfit.arm import log_scale_thresholds, params_to_tables
 from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy import huffman, tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.nn import native
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 from latentpress.nn.likelihood import laplace_interval_probability
 
@@ -229,6 +230,82 @@ def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> 
     return params_to_tables(out[:, 0] + (base << FRAC_BITS), out[:, 1], FRAC_BITS)
 
 
+def _encode_planes(planes: np.ndarray, nets: list[IntegerMLP], shape: ctx.ContextShape,
+                   neutrals: list[int]) -> bytes:
+    """The PIXL section: every plane's values under its integer network, range-coded in
+    the decoder's order (a coder call per wavefront step and plane)."""
+    height, width = planes.shape[1:]
+    # Predictions of every pixel in decoding order, a chunk at a time.
+    order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
+    centres = np.empty((len(planes), order_rows.size), np.int32)
+    ids = np.empty((len(planes), order_rows.size), np.int32)
+    for start in range(0, order_rows.size, CHUNK):
+        r, c = order_rows[start:start + CHUNK], order_cols[start:start + CHUNK]
+        for p, net in enumerate(nets):
+            features, base = _plane_features(planes, p, r, c, shape, neutrals)
+            centres[p, start:start + r.size], ids[p, start:start + r.size] = _predict_tables(net, features, base)
+    symbols = planes[:, order_rows, order_cols]
+    encoder = EntropyEncoder()
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        for p in range(len(planes)):
+            encoder.encode_parametric(symbols[p, start:stop], Family.LAPLACE,
+                                      centres[p, start:stop].astype(np.int64), ids[p, start:stop].astype(np.int64))
+    return encoder.finish()
+
+
+_PLANE_LIMITS = ((0, 255), (-255, 255), (-255, 255))       # Y (or grey), Co, Cg
+
+
+def _in_range(values: np.ndarray, low: int, high: int) -> np.ndarray:
+    if values.size and (values.min() < low or values.max() > high):
+        raise CorruptPayloadError("decoded pixel out of range")
+    return values
+
+
+class _NativeLossless:
+    """The decode loop of LosslessCodec through the compiled step (latentpress/_native.c):
+    one call per wavefront step and plane gathers the contexts, runs the plane's
+    network, groups the pixels by table, has the entropy coder decode each group and
+    writes the values. The same numbers as the numpy loop, which is the definition."""
+
+    def __init__(self, module, planes: np.ndarray, shape: ctx.ContextShape, nets: list[IntegerMLP],
+                 neutrals: list[int]) -> None:
+        count, height, width = planes.shape
+        tiles = -(-height // ctx.TILE_ROWS) * -(-width // ctx.TILE_COLS)
+        largest = tiles * min(height, ctx.TILE_ROWS)               # one pixel per tile row and step
+        self.planes, self.count = planes, count
+        self.centres, self.ids, self.order, self.positions = (np.empty(largest, np.int64) for _ in range(4))
+        self.index = np.empty(largest, np.int32)
+        ntables = tables.NUM_SCALES * tables.NUM_OFFSETS
+        limits = _PLANE_LIMITS[:count]
+        self.stepper = module.Lossless(
+            planes, height, width, ctx.TILE_ROWS, ctx.TILE_COLS, np.array(shape.offsets, np.int32),
+            shape.row_stride, tuple(neutrals),
+            tuple(low for low, _ in limits), tuple(high for _, high in limits),
+            tuple(native.network_spec(net) for net in nets), log_scale_thresholds(FRAC_BITS),
+            np.ascontiguousarray(tables.radii(Family.LAPLACE), np.int64), FRAC_BITS, tables.NUM_OFFSETS,
+            tables.OFFSET_STEPS, self.centres, self.ids, self.order, np.empty(ntables, np.int64),
+            np.empty(ntables, np.int64), self.index, self.positions)
+
+    def decode(self, decoder: EntropyDecoder) -> None:
+        run, flat = self.stepper.run, self.planes.reshape(self.count, -1)
+        decode, models, make = decoder.group_decoder(Family.LAPLACE)
+        for t in range(self.stepper.steps()):
+            for p in range(self.count):
+                try:
+                    count, status = run(t, p, decode, models, make)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:      # as EntropyDecoder.decode_groups
+                    raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+                if status == 1:                   # an escape symbol: the general path
+                    values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
+                                                    self.order[:count], self.index[:count])
+                    flat[p, self.positions[:count]] = _in_range(values, *_PLANE_LIMITS[p])
+                elif status:
+                    raise CorruptPayloadError("decoded pixel out of range")
+
+
 @register
 class LosslessCodec(Codec):
     name = "lossless"
@@ -287,23 +364,8 @@ class LosslessCodec(Codec):
             raise ParameterError("training diverged: the network weights are too large to store")
         _, step, integers, integer_nets = best
         del data, targets
-        # Predictions of every pixel in decoding order, a chunk at a time.
-        order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
-        centres = np.empty((len(planes), order_rows.size), np.int32)
-        ids = np.empty((len(planes), order_rows.size), np.int32)
-        for start in range(0, order_rows.size, CHUNK):
-            r, c = order_rows[start:start + CHUNK], order_cols[start:start + CHUNK]
-            for p, net in enumerate(integer_nets):
-                features, base = _plane_features(planes, p, r, c, shape, neutrals)
-                centres[p, start:start + r.size], ids[p, start:start + r.size] = _predict_tables(net, features, base)
-        symbols = planes[:, order_rows, order_cols]
-        encoder = EntropyEncoder()
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            for p in range(len(planes)):
-                encoder.encode_parametric(symbols[p, start:stop], Family.LAPLACE,
-                                          centres[p, start:stop].astype(np.int64), ids[p, start:stop].astype(np.int64))
         sections = [Section("NETW", encode_integers([t for w in integers for t in w])),
-                    Section("PIXL", encoder.finish())]
+                    Section("PIXL", _encode_planes(planes, integer_nets, shape, neutrals))]
         return Payload(sections, {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": step})
 
     def decode(self, header: Header, sections) -> np.ndarray:
@@ -320,16 +382,17 @@ class LosslessCodec(Codec):
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)
-        limits = [(0, 255), (-255, 255), (-255, 255)]
-        for rows, cols in ctx.steps(height, width, shape.row_stride):
-            for p, net in enumerate(nets):
-                features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
-                centres, ids = _predict_tables(net, features, base)
-                values = decoder.decode_parametric(Family.LAPLACE, centres, ids)
-                low, high = limits[p]
-                if values.size and (values.min() < low or values.max() > high):
-                    raise CorruptPayloadError("decoded pixel out of range")
-                planes[p, rows, cols] = values
+        limits = _PLANE_LIMITS[:len(neutrals)]
+        compiled = native.module()
+        if compiled is not None:
+            _NativeLossless(compiled, planes, shape, nets, neutrals).decode(decoder)
+        else:
+            for rows, cols in ctx.steps(height, width, shape.row_stride):
+                for p, net in enumerate(nets):
+                    features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
+                    centres, ids = _predict_tables(net, features, base)
+                    planes[p, rows, cols] = _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids),
+                                                      *limits[p])
         decoder.finish()
         pixels = ctx.ycocg_to_rgb(planes) if colour else planes[0]
         if pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
@@ -444,6 +507,13 @@ class MlpLosslessCodec(Codec):
         if residuals.size and (residuals.min() < 0 or residuals.max() > 255):
             raise CorruptPayloadError("residuals out of range")
         residuals = residuals.reshape(channels, height, width).astype(np.int64)
+        compiled = native.module()
+        if compiled is not None:                  # the loop below, compiled (latentpress/_native.c)
+            planes = np.zeros((channels, height, width), np.int16)
+            compiled.mlp_lossless(planes, residuals, height, width, ctx.TILE_ROWS, ctx.TILE_COLS,
+                                  np.array(shape.offsets, np.int32),
+                                  native.network_spec(net), FRAC_BITS)
+            return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
         planes = np.zeros((channels, height, width), np.int64)
         for rows, cols in ctx.steps(height, width, shape.row_stride):
             features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))

@@ -38,7 +38,6 @@ same numbers, and the numpy code is the definition.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +48,7 @@ from latentpress.entropy import tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError
+from latentpress.nn import native
 from latentpress.nn.fixed_point import IntegerMLP
 from latentpress.nn.threads import single_blas_thread
 
@@ -421,16 +421,7 @@ def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.n
     return _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids))
 
 
-def _native_module():
-    """latentpress._native (the compiled ARM step), or None where it was not built or
-    LATENTPRESS_NATIVE=0 asks for the numpy path (the same results, slower)."""
-    if os.environ.get("LATENTPRESS_NATIVE", "1") == "0":
-        return None
-    try:
-        from latentpress import _native
-    except ImportError:
-        return None
-    return _native
+_native_module = native.module
 
 
 class _NativePhase:
