@@ -99,8 +99,10 @@ static inline int64_t floor_shift(int64_t value, int bits) {
 /* ---- Networks --------------------------------------------------------------------- */
 
 /* y = x @ w for w of (in, out), row-major. The usual widths are written out with a
-   constant width, so the compiler keeps the outputs in vector registers. */
-#define PRODUCT(OUT)                                                                    \
+   constant width in 4-double vectors, so the outputs stay in vector registers and each
+   input is one broadcast (left to itself, the compiler may vectorize over the inputs
+   instead, with gathers: several times slower). */
+#define SCALAR_PRODUCT(OUT)                                                             \
     static inline __attribute__((always_inline)) void product_##OUT(                   \
         const double *restrict x, int in, const double *restrict w, double *restrict y) { \
         double acc[OUT] = {0};                                                            \
@@ -110,8 +112,29 @@ static inline int64_t floor_shift(int64_t value, int bits) {
         for (int j = 0; j < OUT; j++)                                                     \
             y[j] = acc[j];                                                                \
     }
-PRODUCT(1)
-PRODUCT(2)
+#if defined(__GNUC__)
+typedef double v4d __attribute__((vector_size(32)));
+#define PRODUCT(OUT)                                                                    \
+    static inline __attribute__((always_inline)) void product_##OUT(                   \
+        const double *restrict x, int in, const double *restrict w, double *restrict y) { \
+        v4d acc[OUT / 4];                                                                 \
+        for (int j = 0; j < OUT / 4; j++)                                                 \
+            acc[j] = (v4d){0.0, 0.0, 0.0, 0.0};                                           \
+        for (int k = 0; k < in; k++) {                                                    \
+            v4d xk = {x[k], x[k], x[k], x[k]};                                            \
+            for (int j = 0; j < OUT / 4; j++) {                                           \
+                v4d wj;                                                                   \
+                memcpy(&wj, w + k * OUT + 4 * j, sizeof wj);                              \
+                acc[j] += xk * wj;                                                        \
+            }                                                                             \
+        }                                                                                 \
+        memcpy(y, acc, sizeof acc);                                                       \
+    }
+#else
+#define PRODUCT SCALAR_PRODUCT
+#endif
+SCALAR_PRODUCT(1)
+SCALAR_PRODUCT(2)
 PRODUCT(4)
 PRODUCT(8)
 PRODUCT(16)
