@@ -33,13 +33,15 @@ class CliError(LatentpressError):
 
 def _limits(args: argparse.Namespace) -> Limits:
     chosen = {}
+    in_mib = ("max_decode_memory", "max_section_bytes", "max_file_bytes")
     for option, flag in (("max_pixels", "--max-pixels"), ("max_macs_per_pixel", "--max-macs-per-pixel"),
-                         ("max_decode_memory", "--max-decode-memory")):
+                         ("max_decode_memory", "--max-decode-memory"), ("max_section_bytes", "--max-section-size"),
+                         ("max_file_bytes", "--max-file-size")):
         value = getattr(args, option, None)
         if value is not None:
             if value < 1:
                 raise CliError(f"{flag} must be positive")
-            chosen[option] = value << 20 if option == "max_decode_memory" else value
+            chosen[option] = value << 20 if option in in_mib else value
     return Limits(**chosen) if chosen else DEFAULT_LIMITS
 
 
@@ -308,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-decode-memory", type=int, default=None, metavar="MIB",
                        help="refuse files whose decoding would need more memory, in MiB, as the codec "
                             f"estimates it (default {DEFAULT_LIMITS.max_decode_memory >> 20:,})")
+        p.add_argument("--max-section-size", dest="max_section_bytes", type=int, default=None, metavar="MIB",
+                       help=f"refuse files with a larger section (default {DEFAULT_LIMITS.max_section_bytes >> 20:,})")
+        p.add_argument("--max-file-size", dest="max_file_bytes", type=int, default=None, metavar="MIB",
+                       help=f"refuse larger input files (default {DEFAULT_LIMITS.max_file_bytes >> 20:,})")
 
     p = sub.add_parser("encode", help="compress an image (PNG/JPEG/TIFF/BMP/WebP) to .lpx")
     p.add_argument("input")

@@ -458,3 +458,23 @@ def test_factorized_decode_stays_within_its_memory_estimate(kodim23, tmp_path):
                                text=True, check=True, timeout=300).stdout.split()[0])
     estimate = type(get_codec("factorized")).decode_memory(latentpress.read_info(big.read_bytes()))
     assert 0 < grown <= estimate
+
+
+def test_section_and_file_size_limits_are_configurable_from_the_cli(small_files, tmp_path, capsys):
+    """--max-section-size and --max-file-size (MiB) lower the container's limits: a file
+    with a section of just over 1 MiB decodes by default, and is refused, with nothing
+    written, under 1."""
+    from latentpress import cli
+    header, sections = container.read(small_files["lossless"])
+    padding = container.Section("XMP ", b" " * ((1 << 20) + 1))      # metadata, which decoding keeps apart
+    path, out = tmp_path / "in.lpx", tmp_path / "out.png"
+    path.write_bytes(container.write(header, list(sections) + [padding]))
+    assert cli.main(["decode", str(path), str(out), "--quiet"]) == 0 and out.exists()
+    out.unlink()
+    for flag in ("--max-section-size", "--max-file-size"):
+        assert cli.main(["decode", str(path), str(out), flag, "1"]) != 0
+        assert "limit" in capsys.readouterr().err and not out.exists()
+        assert cli.main(["info", str(path), flag, "1"]) != 0
+        assert "limit" in capsys.readouterr().err
+    assert cli.main(["decode", str(path), str(out), "--max-section-size", "0"]) != 0
+    assert "positive" in capsys.readouterr().err
