@@ -20,9 +20,12 @@
  * - Networks (nn/fixed_point.py): a layer runs in float64 when its product is exact,
  *   as IntegerMLP._call_float: inputs are integers below 2**24, the first layer's plain
  *   weights give integer sums, every later layer's weights are pre-scaled by
- *   2**-frac_bits so every partial sum is a multiple of 2**-frac_bits below 2**53 of
- *   them (a row's L1 norm below 2**29); floor() is then the arithmetic right shift.
- *   Exact in any summation order, with or without FMA. A layer without that bound runs
+ *   2**-frac_bits so every partial sum is a multiple of 2**-frac_bits below 2**52 of
+ *   them (a row's L1 norm below 2**28), and adding the bias keeps it below 2**53 of
+ *   them; floor() is then the arithmetic right shift. Every float operation is exact,
+ *   in any summation order, with or without FMA or extended precision, so a bias added
+ *   before the floor equals one added after it (the integer path's order). A layer
+ *   without that bound runs
  *   in int64, as IntegerMLP.__call__ (|weight| < 2**24, inputs clamped below 2**24,
  *   fan-in <= 1024: every sum fits). First-layer inputs are plain integers below
  *   2**(24 - frac_bits) (IntegerMLP.on_integers), which the callers guarantee.
@@ -48,21 +51,37 @@
 #define SCALAR_CALLS 3    /* groups of at most this many symbols: one coder call per symbol */
 #define INPUT_BOUND ((1 << 24) - 1)        /* fixed_point.MAX_INPUT_BITS */
 #define WEIGHT_LIMIT ((int64_t)1 << 24)    /* fixed_point.MAX_WEIGHT_BITS */
-#define EXACT_L1 ((int64_t)1 << 29)        /* 2**(53 - MAX_INPUT_BITS) */
+#define EXACT_L1 ((int64_t)1 << 28)        /* 2**(52 - MAX_INPUT_BITS), as IntegerMLP._float_weights */
+#define MAX_OFFSET_STEPS 4096
+#define MAX_TABLES (1 << 20)
+
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+#if defined(_MSC_VER)
+#define restrict __restrict
+#endif
 
 static int get(PyObject *obj, Py_buffer *view, const char *format, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0)
         return -1;
-    /* numpy writes int64 as 'l' on LP64 and 'q' elsewhere; both are 8-byte integers here. */
+    /* Integers by size: numpy writes int64 as 'l' on LP64 and 'q' elsewhere, int32 as
+       'i' or (where long has 32 bits) 'l'. Native byte order only. */
     const char *f = view->format ? view->format : "B";
-    if (f[0] == '<' || f[0] == '=' || f[0] == '@')
+#if PY_BIG_ENDIAN
+    if (f[0] == '=' || f[0] == '@' || f[0] == '>' || f[0] == '!')
+#else
+    if (f[0] == '=' || f[0] == '@' || f[0] == '<')
+#endif
         f++;
     int ok;
     if (format[0] == 'q')
         ok = (strcmp(f, "q") == 0 || strcmp(f, "l") == 0) && view->itemsize == 8;
     else if (format[0] == 'i')
-        ok = strcmp(f, "i") == 0 && view->itemsize == 4;
+        ok = (strcmp(f, "i") == 0 || strcmp(f, "l") == 0) && view->itemsize == 4;
     else if (format[0] == 'h')
         ok = strcmp(f, "h") == 0 && view->itemsize == 2;
     else
@@ -83,7 +102,7 @@ static void release(Py_buffer *view) {
     if (view->obj) PyBuffer_Release(view);
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
 /* The networks' products in 4- or 8-wide vectors where the CPU has them (chosen at
    load time; exact either way: see the top of this file). */
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -103,7 +122,7 @@ static inline int64_t floor_shift(int64_t value, int bits) {
    input is one broadcast (left to itself, the compiler may vectorize over the inputs
    instead, with gathers: several times slower). */
 #define SCALAR_PRODUCT(OUT)                                                             \
-    static inline __attribute__((always_inline)) void product_##OUT(                   \
+    ALWAYS_INLINE void product_##OUT(                                                   \
         const double *restrict x, int in, const double *restrict w, double *restrict y) { \
         double acc[OUT] = {0};                                                            \
         for (int k = 0; k < in; k++)                                                      \
@@ -115,7 +134,7 @@ static inline int64_t floor_shift(int64_t value, int bits) {
 #if defined(__GNUC__)
 typedef double v4d __attribute__((vector_size(32)));
 #define PRODUCT(OUT)                                                                    \
-    static inline __attribute__((always_inline)) void product_##OUT(                   \
+    ALWAYS_INLINE void product_##OUT(                                                   \
         const double *restrict x, int in, const double *restrict w, double *restrict y) { \
         v4d acc[OUT / 4];                                                                 \
         for (int j = 0; j < OUT / 4; j++)                                                 \
@@ -141,9 +160,8 @@ PRODUCT(16)
 PRODUCT(24)
 PRODUCT(32)
 
-static inline __attribute__((always_inline)) void product(const double *restrict x, int in,
-                                                           const double *restrict w,
-                                                           double *restrict y, int out) {
+ALWAYS_INLINE void product(const double *restrict x, int in, const double *restrict w, double *restrict y,
+                           int out) {
     switch (out) {
     case 1: product_1(x, in, w, y); return;
     case 2: product_2(x, in, w, y); return;
@@ -173,8 +191,7 @@ typedef struct {
 /* One row through the network: a[:width[0]] holds the plain integer inputs (a and b
    are scratch of MAX_WIDTH each); offsets (or NULL) are added to the first layer's
    output before its ReLU; the last layer's outputs go to out. */
-static inline __attribute__((always_inline)) void forward(const Net *net, double *a, double *b,
-                                                           const double *offsets, int64_t *out) {
+ALWAYS_INLINE void forward(const Net *net, double *a, double *b, const double *offsets, int64_t *out) {
     const double bound = (double)INPUT_BOUND;
     const int f = net->frac_bits, last = net->nlayers - 1;
     double *x = a, *y = b;
@@ -243,8 +260,11 @@ static void net_release(Net *net) {
 static int net_build(Net *net, PyObject *spec, int inputs, int outputs, int frac_bits) {
     PyObject *weights, *biases, *relu;
     memset(net, 0, sizeof *net);
-    if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "O!O!O!", &PyTuple_Type, &weights, &PyTuple_Type,
-                                                  &biases, &PyTuple_Type, &relu))
+    if (!PyTuple_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "a network: a tuple (weights, biases, relu)");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "O!O!O!", &PyTuple_Type, &weights, &PyTuple_Type, &biases, &PyTuple_Type, &relu))
         return -1;
     Py_ssize_t n = PyTuple_GET_SIZE(weights);
     if (n < 1 || n > MAX_LAYERS || PyTuple_GET_SIZE(biases) != n || PyTuple_GET_SIZE(relu) != n
@@ -282,11 +302,12 @@ static int net_build(Net *net, PyObject *spec, int inputs, int outputs, int frac
         int64_t largest = 0;
         for (Py_ssize_t j = 0; j < out && !failed; j++) {
             int64_t row = 0;
-            for (Py_ssize_t k = 0; k < in; k++) {
+            for (Py_ssize_t k = 0; k < in && !failed; k++) {
                 int64_t v = wv[j * in + k];
                 if (v >= WEIGHT_LIMIT || v <= -WEIGHT_LIMIT)
                     failed = 1;
-                row += v < 0 ? -v : v;
+                else
+                    row += v < 0 ? -v : v;        /* at most 1024 * 2**24 */
             }
             if (bv[j] >= WEIGHT_LIMIT || bv[j] <= -WEIGHT_LIMIT)
                 failed = 1;
@@ -378,14 +399,20 @@ static int coding_init(Coding *c, PyObject *thresholds, PyObject *radii, int fra
         || get(order, &c->order, "q", 1, "order") || get(keys, &c->keys, "q", 1, "keys")
         || get(counts, &c->counts, "q", 1, "counts") || get(index, &c->index, "i", 1, "index"))
         return -1;
+    Py_ssize_t nscales = ITEMS(c->radii);
+    if (offset_steps < 0 || offset_steps > MAX_OFFSET_STEPS || nscales < 1
+        || nscales * (2 * (Py_ssize_t)offset_steps + 1) > MAX_TABLES) {
+        PyErr_SetString(PyExc_ValueError, "too many tables");
+        return -1;
+    }
     c->frac_bits = frac_bits;
     c->num_offsets = num_offsets;
     c->offset_steps = offset_steps;
-    c->nscales = (int)ITEMS(c->radii);
+    c->nscales = (int)nscales;
     c->ntables = c->nscales * num_offsets;
     c->max_step = ITEMS(c->centres);
-    if (frac_bits < 0 || frac_bits > 16 || num_offsets != 2 * offset_steps + 1 || offset_steps < 0
-        || ITEMS(c->thresholds) != c->nscales - 1 || c->nscales < 1 || c->nscales > 1 << 16
+    if (frac_bits < 0 || frac_bits > 16 || num_offsets != 2 * offset_steps + 1
+        || ITEMS(c->thresholds) != c->nscales - 1
         || ITEMS(c->ids) != c->max_step || ITEMS(c->order) != c->max_step || ITEMS(c->index) != c->max_step
         || ITEMS(c->keys) < c->ntables || ITEMS(c->counts) < c->ntables) {
         PyErr_SetString(PyExc_ValueError, "inconsistent stepper arrays");
@@ -455,6 +482,10 @@ static int decode_groups(Coding *c, Py_ssize_t groups, Py_ssize_t count, PyObjec
         return -1;
     }
     for (Py_ssize_t g = 0; g < groups; g++) {
+        if (keys[g] >= PyList_GET_SIZE(models)) {     /* a callback may have changed the list */
+            PyErr_SetString(PyExc_ValueError, "models: a list with a slot per table");
+            return -1;
+        }
         PyObject *model = PyList_GET_ITEM(models, keys[g]);
         if (model == Py_None) {
             PyObject *key = PyLong_FromLongLong(keys[g]);
@@ -556,7 +587,23 @@ typedef struct {
     Net net;              /* borrows weights and biases */
     Py_ssize_t n, ninputs, ngrids, ntiles, store_length;
     int have_offsets;
+    int ready;            /* __init__ succeeded */
+    int busy;             /* in run(), whose callbacks must not re-initialize it */
 } Stepper;
+
+/* Refuse a call on an object whose __init__ failed or never ran, and re-entry into
+   __init__ from a callback of its own run(). */
+static int usable(int ready) {
+    if (!ready)
+        PyErr_SetString(PyExc_RuntimeError, "not initialized");
+    return ready;
+}
+
+static int idle(int busy) {
+    if (busy)
+        PyErr_SetString(PyExc_RuntimeError, "cannot re-initialize while decoding");
+    return !busy;
+}
 
 static void stepper_release(Stepper *self) {
     Py_buffer *views[] = {&self->positions, &self->owners, &self->tile_grid, &self->deltas,
@@ -584,6 +631,8 @@ static int Stepper_init(Stepper *self, PyObject *args, PyObject *kwds) {
         *zero, *thresholds, *radii, *centres, *ids, *order, *keys, *counts, *index;
     Py_ssize_t store_length;
     int frac_bits, num_offsets, offset_steps;
+    if (!idle(self->busy))
+        return -1;
     stepper_release(self);
     memset((char *)self + sizeof(PyObject), 0, sizeof(Stepper) - sizeof(PyObject));
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOnOOOOOOOiiiOOOOOO", names, &positions,
@@ -665,6 +714,7 @@ static int Stepper_init(Stepper *self, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "a zero-context table is out of range");
             return -1;
         }
+    self->ready = 1;
     return 0;
 }
 
@@ -692,7 +742,7 @@ CLONES static void predict_step(Stepper *self, const double *s, Py_ssize_t start
         int64_t grid = tg[own[at]];
         int nonzero = 0;
         for (Py_ssize_t k = 0; k < self->ninputs; k++) {
-            a[k] = s[pos[at] + d[k]];
+            a[k] = s[(Py_ssize_t)pos[at] + d[k]];
             nonzero |= a[k] != 0.0;
         }
         if (!nonzero) {          /* the grid's precomputed prediction: the same numbers */
@@ -709,9 +759,11 @@ CLONES static void predict_step(Stepper *self, const double *s, Py_ssize_t start
    buffer is held on success (release it). -1 with an exception set on failure. */
 static int open_step(Stepper *self, PyObject *const *args, int writable, Py_buffer *store,
                      Py_ssize_t *start, Py_ssize_t *stop) {
-    *start = PyLong_AsSsize_t(args[1]);
-    *stop = PyLong_AsSsize_t(args[2]);
-    if (PyErr_Occurred() || get(args[0], store, "d", writable, "store"))
+    if ((*start = PyLong_AsSsize_t(args[1])) == -1 && PyErr_Occurred())
+        return -1;
+    if ((*stop = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
+        return -1;
+    if (get(args[0], store, "d", writable, "store"))
         return -1;
     if (check_store(self, store, *start, *stop)) {
         PyBuffer_Release(store);
@@ -731,7 +783,7 @@ static PyObject *Stepper_run(Stepper *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     long long max_latent = PyLong_AsLongLong(args[6]);
-    if (max_latent == -1 && PyErr_Occurred())
+    if ((max_latent == -1 && PyErr_Occurred()) || !usable(self->ready))
         return NULL;
     Py_buffer store;
     Py_ssize_t start, stop;
@@ -739,7 +791,9 @@ static PyObject *Stepper_run(Stepper *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     Py_ssize_t count = stop - start;
     predict_step(self, store.buf, start, stop);
+    self->busy = 1;
     int status = decode_step(&self->coding, count, args[3], args[4], args[5]);
+    self->busy = 0;
     if (status == 0) {
         const int64_t *values = self->coding.values;
         const int32_t *pos = self->positions.buf;
@@ -762,6 +816,8 @@ static PyObject *Stepper_predict(Stepper *self, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "predict(store, start, stop)");
         return NULL;
     }
+    if (!usable(self->ready))
+        return NULL;
     Py_buffer store;
     Py_ssize_t start, stop;
     if (open_step(self, args, 0, &store, &start, &stop))
@@ -888,6 +944,7 @@ typedef struct {
     Context ctx;
     Py_ssize_t height, width, nplanes, nsteps, step_pixels;
     int neutral[MAX_PLANES], low[MAX_PLANES], high[MAX_PLANES], stride;
+    int ready, busy;      /* as Stepper's */
 } Lossless;
 
 static void lossless_release(Lossless *self) {
@@ -929,6 +986,8 @@ static int Lossless_init(Lossless *self, PyObject *args, PyObject *kwds) {
         *keys, *counts, *index, *positions;
     Py_ssize_t height, width, tile_rows, tile_cols;
     int stride, frac_bits, num_offsets, offset_steps;
+    if (!idle(self->busy))
+        return -1;
     lossless_release(self);
     memset((char *)self + sizeof(PyObject), 0, sizeof(Lossless) - sizeof(PyObject));
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnnnnOiOOOOOOiiiOOOOOOO", names, &planes, &height, &width,
@@ -971,6 +1030,13 @@ static int Lossless_init(Lossless *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "step buffers are smaller than a step");
         return -1;
     }
+    /* The first layer takes plain inputs (context differences, |x| <= 510) without the
+       integer path's clamp of x << frac_bits, which needs 510 << frac_bits < 2**24. */
+    if (frac_bits > 14) {
+        PyErr_SetString(PyExc_ValueError, "frac_bits above 14");
+        return -1;
+    }
+    self->ready = 1;
     return 0;
 }
 
@@ -1018,7 +1084,8 @@ CLONES static void lossless_predict(Lossless *self, Py_ssize_t p, Py_ssize_t cou
             a[at++] = value - median_edge(ctx, v);
         }
         forward(&self->nets[p], a, b, NULL, out);
-        to_table(&self->coding, out[0] + ((int64_t)base << self->coding.frac_bits), out[1], &centres[i], &ids[i]);
+        to_table(&self->coding, out[0] + (int64_t)base * ((int64_t)1 << self->coding.frac_bits), out[1],
+                 &centres[i], &ids[i]);
     }
 }
 
@@ -1033,8 +1100,12 @@ static PyObject *Lossless_run(Lossless *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_TypeError, "run(t, p, decode, models, make)");
         return NULL;
     }
-    Py_ssize_t t = PyLong_AsSsize_t(args[0]), p = PyLong_AsSsize_t(args[1]);
-    if (PyErr_Occurred())
+    Py_ssize_t t, p;
+    if ((t = PyLong_AsSsize_t(args[0])) == -1 && PyErr_Occurred())
+        return NULL;
+    if ((p = PyLong_AsSsize_t(args[1])) == -1 && PyErr_Occurred())
+        return NULL;
+    if (!usable(self->ready))
         return NULL;
     if (t < 0 || t >= self->nsteps || p < 0 || p >= self->nplanes) {
         PyErr_SetString(PyExc_ValueError, "step or plane out of range");
@@ -1044,7 +1115,9 @@ static PyObject *Lossless_run(Lossless *self, PyObject *const *args, Py_ssize_t 
     int status = 0;
     if (count) {
         lossless_predict(self, p, count);
+        self->busy = 1;
         status = decode_step(&self->coding, count, args[2], args[3], args[4]);
+        self->busy = 0;
     }
     if (count && status == 0) {
         const int64_t *values = self->coding.values, *pos = self->positions.buf;
@@ -1060,7 +1133,7 @@ static PyObject *Lossless_run(Lossless *self, PyObject *const *args, Py_ssize_t 
 
 static PyObject *Lossless_steps(Lossless *self, PyObject *unused) {
     (void)unused;
-    return PyLong_FromSsize_t(self->nsteps);
+    return usable(self->ready) ? PyLong_FromSsize_t(self->nsteps) : NULL;
 }
 
 static PyMethodDef Lossless_methods[] = {
@@ -1127,7 +1200,7 @@ static PyObject *mlp_lossless(PyObject *module, PyObject *args) {
     PyObject *result = NULL;
     if (get(planes_obj, &planes, "h", 1, "planes") || get(residuals_obj, &residuals, "q", 0, "residuals"))
         goto done;
-    if (height < 1 || width < 1 || height > (1 << 24) || width > (1 << 24) || frac_bits < 1
+    if (height < 1 || width < 1 || height > (1 << 24) || width > (1 << 24) || frac_bits < 1 || frac_bits > 14
         || ITEMS(planes) % (height * width) || ITEMS(planes) / (height * width) > MAX_PLANES
         || ITEMS(residuals) != ITEMS(planes)) {
         PyErr_SetString(PyExc_ValueError, "planes, residuals, height and width do not agree");

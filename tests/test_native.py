@@ -341,3 +341,28 @@ def test_lossless_stepper_checks_its_arguments():
         native.mlp_lossless(planes, residuals, 4, 5, 128, 512, offsets, spec, 14)
     with pytest.raises(ValueError, match="agree"):
         native.mlp_lossless(planes, residuals[:, :3], 4, 5, 128, 512, offsets, spec, 14)
+
+
+@needs_native
+def test_compiled_objects_refuse_use_before_a_successful_init_and_re_init_while_decoding():
+    """A Stepper or Lossless whose __init__ failed or never ran refuses every call (it
+    would follow unchecked indices); one in the middle of run() refuses __init__ from
+    the coder's callback (it would free the buffers in use)."""
+    fresh = native.Stepper.__new__(native.Stepper)
+    with pytest.raises(RuntimeError, match="initialized"):
+        fresh.run(np.zeros(40), 0, 0, None, [None] * (64 * 17), None, A.MAX_LATENT)
+    arrays = _lossless_arrays()
+    stepper = native.Lossless(**arrays)
+    with pytest.raises(ValueError):
+        stepper.__init__(**dict(arrays, positions=np.zeros(2, np.int64)))
+    for call in (stepper.steps, lambda: stepper.run(0, 0, None, [None] * (64 * 17), None)):
+        with pytest.raises(RuntimeError, match="initialized"):
+            call()
+    stepper = native.Lossless(**arrays)
+
+    def make(key):
+        stepper.__init__(**arrays)                 # from inside run(): refused
+
+    with pytest.raises(RuntimeError, match="re-initialize"):
+        stepper.run(0, 0, None, [None] * (64 * 17), make)
+    assert stepper.steps() == 3 * 5 + 7           # still usable

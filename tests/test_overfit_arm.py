@@ -158,6 +158,26 @@ def test_float64_products_are_taken_only_where_exact():
     assert np.array_equal(mlp(inputs), (inputs @ wide.T) >> 8)
 
 
+def test_a_bias_added_before_the_floor_is_exact_at_the_float_bound():
+    """A float64 layer adds its bias before the floor. With a row sum of weights just
+    under 2**29 (the bound until 2026-12-03), inputs near the clamp can make the sum
+    cross 2**39 (in units of 2**-14), where its last fractional bit no longer fits, and
+    round up to the next integer: a value the integer path does not give. A row sum
+    that large now takes the int64 path; under today's bound (2**28) the float
+    formula is exact."""
+    big = (1 << MAX_INPUT_BITS) - 1
+    bias = np.array([1 << 21], np.int64)
+    for count, exact in ((32, False), (16, True)):
+        weight = np.array([[big] * count + [1]], np.int64)      # row sum: count * big + 1
+        x = np.array([[big] * count + [(1 << 14) - 33]], np.int64)  # the sum's fraction: 1 - 2**-14
+        mlp = IntegerMLP((IntegerLinear(weight, bias, relu=False),), 14)
+        reference = ((x @ weight.T) >> 14) + bias
+        assert (mlp._float_weights[0] is not None) == exact
+        assert np.array_equal(mlp(x), reference)
+        old_formula = np.floor(x.astype(np.float64) @ (weight.T * 2.0 ** -14) + bias).astype(np.int64)
+        assert np.array_equal(old_formula, reference) == exact      # the corner the old bound allowed
+
+
 def _integer_path(mlp: IntegerMLP, x: np.ndarray, offsets=None) -> np.ndarray:
     """The reference: int64 arithmetic at every layer, whatever the weights."""
     for index, layer in enumerate(mlp.layers):

@@ -67,10 +67,13 @@ class IntegerMLP:
     @functools.cached_property
     def _float_weights(self) -> tuple[np.ndarray | None, ...]:
         """Per layer, its weights as float64 when a float64 product is exact: with inputs
-        below 2**MAX_INPUT_BITS and a row L1 norm below 2**(53 − MAX_INPUT_BITS), every
-        product and every partial sum is an integer below 2**53, so BLAS (any summation
-        order, with or without FMA) returns the exact integer result. Else None."""
-        limit = 1 << (53 - MAX_INPUT_BITS)
+        below 2**MAX_INPUT_BITS and a row L1 norm below 2**(52 − MAX_INPUT_BITS), every
+        product and every partial sum is an integer below 2**52, so BLAS (any summation
+        order, with or without FMA) returns the exact integer result, and adding a bias
+        or offset below 2**MAX_WEIGHT_BITS to it (_call_float) is exact too. Else None.
+        (The bound was 2**(53 − MAX_INPUT_BITS) until 2026-12-03: then a bias added
+        before the floor could round, in a corner no trained network reaches.)"""
+        limit = 1 << (52 - MAX_INPUT_BITS)
         return tuple(layer.weight.T.astype(np.float64)
                      if np.abs(layer.weight).sum(axis=1, initial=0).max(initial=0) < limit else None
                      for layer in self.layers)
@@ -110,8 +113,9 @@ class IntegerMLP:
         """__call__ with every value held in float64 (when every layer's product is exact,
         _float_weights): integers below 2**53 are exact in float64, so is a product by
         weights pre-scaled by 2**−frac_bits (every partial sum a multiple of 2**−frac_bits
-        below 2**53 of them), and its floor is the arithmetic right shift; an integer
-        bias or offset added before the floor is the same as after it; a ReLU followed
+        below 2**52 of them), and its floor is the arithmetic right shift; an integer
+        bias or offset (below 2**24 each, or a sum of a few such weights) added before
+        the floor keeps the sum below 2**53 of them, so it is the same as after it; a ReLU followed
         by the next layer's clamp is one clamp to [0, bound]. So every step gives the
         integer path's value, in fewer passes over the activations.
         plain_inputs: x holds the integers themselves, not shifted, within the clamp
