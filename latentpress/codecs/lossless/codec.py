@@ -15,6 +15,8 @@ In both, the network that drives the decoder runs in integer arithmetic
 (latentpress.nn.fixed_point) in the encoder's final pass and in the decoder, so the
 decoder derives exactly the encoder's predictions; decoding runs over a tiled wavefront
 (context.py): every pixel whose context is known is decoded in the same vectorized step.
+Where latentpress._native is built, both decoders run their loops there instead
+(_NativeLossless, and one call for mlp-lossless); the numpy loops are the definition.
 
 Payload version 1 (both codecs). Header parameters: ``context`` ("RxH": rows above,
 half width), ``hidden`` (width of the two hidden layers), ``step`` (weights are
