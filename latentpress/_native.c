@@ -1233,20 +1233,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "latentpress._native"
                                     "Compiled inner loops (optional; numpy fallbacks).", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&StepperType) < 0 || PyType_Ready(&LosslessType) < 0)
-        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
-    Py_INCREF(&StepperType);
-    if (PyModule_AddObject(m, "Stepper", (PyObject *)&StepperType) < 0) {
-        Py_DECREF(&StepperType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&LosslessType);
-    if (PyModule_AddObject(m, "Lossless", (PyObject *)&LosslessType) < 0) {
-        Py_DECREF(&LosslessType);
+    if (PyModule_AddType(m, &StepperType) < 0 || PyModule_AddType(m, &LosslessType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -147,6 +147,19 @@ class EntropyEncoder:
         return self._coder.get_compressed().astype("<u4").tobytes()
 
 
+def guarded(call, *args):
+    """call(*args) on the range decoder, or on compiled code that calls it, with any
+    failure reported as CorruptPayloadError: constriction reports invalid compressed data
+    with AssertionError, and a Rust panic surfaces as pyo3's PanicException (a
+    BaseException); both mean a corrupt file."""
+    try:
+        return call(*args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+
+
 class EntropyDecoder:
     def __init__(self, data: bytes) -> None:
         if len(data) % 4:
@@ -155,14 +168,7 @@ class EntropyDecoder:
         self._coder = constriction.stream.queue.RangeDecoder(words)
 
     def _read(self, model, count: int | None = None):
-        # constriction reports invalid compressed data with AssertionError (and a Rust
-        # panic surfaces as pyo3's PanicException, a BaseException): both mean a corrupt file.
-        try:
-            return self._coder.decode(model) if count is None else self._coder.decode(model, count)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+        return guarded(self._coder.decode, model) if count is None else guarded(self._coder.decode, model, count)
 
     def _decode_excess(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         values = np.empty(count, np.int64)
@@ -203,7 +209,7 @@ class EntropyDecoder:
                 parts.append(decode(models[key] or _MODELS.parametric(family, key), count))
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:           # as _read
+        except BaseException as exc:           # as guarded, once for the whole loop
             raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
         return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 

@@ -47,7 +47,7 @@ from latentpress.codecs.overfit.arm import log_scale_thresholds, params_to_table
 from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy import huffman, tables
-from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder, guarded
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.nn import native
@@ -294,12 +294,7 @@ class _NativeLossless:
         decode, models, make = decoder.group_decoder(Family.LAPLACE)
         for t in range(self.stepper.steps()):
             for p in range(self.count):
-                try:
-                    count, status = run(t, p, decode, models, make)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException as exc:      # as EntropyDecoder.decode_groups
-                    raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+                count, status = guarded(run, t, p, decode, models, make)
                 if status == 1:                   # an escape symbol: the general path
                     values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
                                                     self.order[:count], self.index[:count])

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from latentpress.entropy import tables
-from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder, guarded
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError
 from latentpress.nn import native
@@ -465,12 +465,7 @@ class _NativePhase:
         run, bounds, positions = self.stepper.run, self.phase.bounds, self.phase.positions
         decode, models, make = decoder.group_decoder(Family.LAPLACE)
         for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            try:
-                status = run(store, start, stop, decode, models, make, MAX_LATENT)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:      # as EntropyDecoder.decode_groups
-                raise CorruptPayloadError(f"entropy-coded data is corrupt ({exc})") from None
+            status = guarded(run, store, start, stop, decode, models, make, MAX_LATENT)
             if status == 1:                   # an escape symbol: the general path
                 count = stop - start
                 store[positions[start:stop]] = _in_range(decoder.resolve_groups(
