@@ -908,12 +908,11 @@ static int context_build(Context *ctx, PyObject *offsets, Py_ssize_t width, Py_s
    else its upper neighbour (when inside the tile), else neutral. Every index read lies
    in the pixel's tile (rows top..r, columns left..right-1) or is the pixel's own row
    and column minus one inside it. */
-static inline void gather(const Context *ctx, const int16_t *plane, Py_ssize_t width, Py_ssize_t height,
+static inline void gather(const Context *ctx, const int16_t *plane, Py_ssize_t width,
                           Py_ssize_t r, Py_ssize_t c, int neutral, int32_t *out) {
     Py_ssize_t top = r - r % ctx->tile_rows, left = c - c % ctx->tile_cols;
     Py_ssize_t right = left + ctx->tile_cols < width ? left + ctx->tile_cols : width;
     const int16_t *at = plane + r * width + c;
-    (void)height;
     if (r - ctx->up >= top && c - ctx->side >= left && c + ctx->side < right) {
         for (int k = 0; k < ctx->n; k++)
             out[k] = at[ctx->delta[k]];
@@ -942,7 +941,7 @@ typedef struct {
     Coding coding;
     Net nets[MAX_PLANES];
     Context ctx;
-    Py_ssize_t height, width, nplanes, nsteps, step_pixels;
+    Py_ssize_t height, width, nplanes, nsteps;
     int neutral[MAX_PLANES], low[MAX_PLANES], high[MAX_PLANES], stride;
     int ready, busy;      /* as Stepper's */
 } Lossless;
@@ -1025,8 +1024,8 @@ static int Lossless_init(Lossless *self, PyObject *args, PyObject *kwds) {
     Py_ssize_t local_rows = height < tile_rows ? height : tile_rows;
     Py_ssize_t tiles = ((height + tile_rows - 1) / tile_rows) * ((width + tile_cols - 1) / tile_cols);
     self->nsteps = stride * (local_rows - 1) + (width < tile_cols ? width : tile_cols);
-    self->step_pixels = tiles * local_rows;       /* at most one pixel per tile row per step */
-    if (ITEMS(self->positions) < self->step_pixels || self->coding.max_step < self->step_pixels) {
+    Py_ssize_t step_pixels = tiles * local_rows;  /* at most one pixel per tile row per step */
+    if (ITEMS(self->positions) < step_pixels || self->coding.max_step < step_pixels) {
         PyErr_SetString(PyExc_ValueError, "step buffers are smaller than a step");
         return -1;
     }
@@ -1070,7 +1069,7 @@ CLONES static void lossless_predict(Lossless *self, Py_ssize_t p, Py_ssize_t cou
     double a[MAX_WIDTH], b[MAX_WIDTH];
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_ssize_t r = pos[i] / W, c = pos[i] % W;
-        gather(ctx, planes + p * plane_size, W, self->height, r, c, self->neutral[p], v);
+        gather(ctx, planes + p * plane_size, W, r, c, self->neutral[p], v);
         int32_t base = median_edge(ctx, v);
         int at = 0;
         for (int k = 0; k < ctx->n; k++)
@@ -1078,7 +1077,7 @@ CLONES static void lossless_predict(Lossless *self, Py_ssize_t p, Py_ssize_t cou
         for (Py_ssize_t q = 0; q < p; q++) {
             const int16_t *plane = planes + q * plane_size;
             int32_t value = plane[pos[i]];
-            gather(ctx, plane, W, self->height, r, c, self->neutral[q], v);
+            gather(ctx, plane, W, r, c, self->neutral[q], v);
             for (int k = 0; k < ctx->n; k++)
                 a[at++] = v[k] - value;
             a[at++] = value - median_edge(ctx, v);
@@ -1170,7 +1169,7 @@ CLONES static void mlp_decode(const Net *net, const Context *ctx, int16_t *plane
         const int64_t *res = residuals + ch * height * width;
         for (Py_ssize_t r = 0; r < height; r++)
             for (Py_ssize_t c = 0; c < width; c++) {
-                gather(ctx, plane, width, height, r, c, 128, v);
+                gather(ctx, plane, width, r, c, 128, v);
                 int32_t base = median_edge(ctx, v);
                 for (int k = 0; k < ctx->n; k++)
                     a[k] = v[k] - base;

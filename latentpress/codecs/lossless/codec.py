@@ -272,14 +272,14 @@ class _NativeLossless:
 
     def __init__(self, module, planes: np.ndarray, shape: ctx.ContextShape, nets: list[IntegerMLP],
                  neutrals: list[int]) -> None:
-        count, height, width = planes.shape
+        nplanes, height, width = planes.shape
         tiles = -(-height // ctx.TILE_ROWS) * -(-width // ctx.TILE_COLS)
         largest = tiles * min(height, ctx.TILE_ROWS)               # one pixel per tile row and step
-        self.planes, self.count = planes, count
+        self.planes, self.nplanes = planes, nplanes
         self.centres, self.ids, self.order, self.positions = (np.empty(largest, np.int64) for _ in range(4))
         self.index = np.empty(largest, np.int32)
         ntables = tables.NUM_SCALES * tables.NUM_OFFSETS
-        limits = _PLANE_LIMITS[:count]
+        limits = _PLANE_LIMITS[:nplanes]
         self.stepper = module.Lossless(
             planes, height, width, ctx.TILE_ROWS, ctx.TILE_COLS, np.array(shape.offsets, np.int32),
             shape.row_stride, tuple(neutrals),
@@ -290,10 +290,10 @@ class _NativeLossless:
             np.empty(ntables, np.int64), self.index, self.positions)
 
     def decode(self, decoder: EntropyDecoder) -> None:
-        run, flat = self.stepper.run, self.planes.reshape(self.count, -1)
+        run, flat = self.stepper.run, self.planes.reshape(self.nplanes, -1)
         decode, models, make = decoder.group_decoder(Family.LAPLACE)
         for t in range(self.stepper.steps()):
-            for p in range(self.count):
+            for p in range(self.nplanes):
                 count, status = guarded(run, t, p, decode, models, make)
                 if status == 1:                   # an escape symbol: the general path
                     values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
