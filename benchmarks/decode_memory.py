@@ -19,6 +19,7 @@ Resumable: codecs already in the results file are kept unless named.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 import latentpress  # noqa: E402
 from latentpress.bench.run import machine_description  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
+from latentpress.codecs.overfit.architecture import Architecture  # noqa: E402
+from latentpress.codecs.overfit.presets import PRESETS  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
 from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE, SMALL  # noqa: E402
 
@@ -41,7 +44,15 @@ OUT = ROOT / "results" / "security" / "decode-memory.json"
 # Decoding paths of one codec with an estimate of their own: name → (codec, settings,
 # the codec's attribute holding the bytes per pixel). overfit without joint training
 # (fast, medium) stores no synthesis and decodes by the inverse wavelet transform.
-VARIANTS = {"overfit-inverse": ("overfit", ("rgb", {"preset": "fast"}), "inverse_decode_bytes_per_pixel")}
+VARIANTS = {"overfit-inverse": ("overfit", ("rgb", {"preset": "fast"}), "inverse_decode_bytes_per_pixel"),
+            "overfit-widest": ("overfit", ("rgb", {"preset": "widest", "iterations": 2}), "decode_bytes_per_pixel")}
+# The largest trained synthesis an overfit file may declare: 4 layers of 64 channels
+# over 8 levels' planes (7 at Kodak size, where levels_for allows no more). No preset
+# writes one, so the estimate, which does not depend on the declared shape, must also
+# cover this; the benchmark registers a preset that writes it.
+WIDEST = Architecture(levels=8, arm_hidden=8, arm_layers=2, synthesis=(64,) * 4, transform="wavelet",
+                      band_context=True)
+PRESETS["widest"] = dataclasses.replace(PRESETS["fast"], name="widest", architecture=WIDEST, arm_warmup=20)
 # Decodes per file, in fresh processes; the largest peak counts (it varies by tens of MB
 # from run to run: allocator arenas of the worker threads).
 REPEATS = 3

@@ -17,7 +17,7 @@ from latentpress import container
 from latentpress.codecs.overfit import wavelet
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.codec import _image_tensor, levels_for
-from latentpress.codecs.overfit.model import OverfitModel
+from latentpress.codecs.overfit.model import OverfitModel, Synthesis
 from latentpress.codecs.overfit.presets import PRESETS, lambda_for_quality
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.metrics import psnr
@@ -101,6 +101,24 @@ def test_wavelet_synthesis_inverts_analysis_at_any_size(shape):
     # Close to orthonormal: a constant keeps its energy in the low band.
     low, details = wavelet.analyze2(torch.ones(1, 1, 16, 16, dtype=torch.float64))
     assert torch.allclose(low, torch.full_like(low, 2.0)) and all(d.abs().max() < 1e-12 for d in details)
+
+
+@pytest.mark.parametrize("shape, size", [((37, 100), 16), ((1, 5), 2), ((7, 1), 3), ((64, 64), 64), ((65, 63), 32)])
+def test_the_tiled_synthesis_is_the_synthesis(shape, size):
+    """Decoding runs a trained synthesis a tile at a time (its activations stay small
+    at any image size): the whole-image function, margins and replicated edges
+    included, up to float rounding (the convolutions' blocking follows the shape)."""
+    torch.manual_seed(0)
+    arch = Architecture(levels=2, arm_hidden=8, arm_layers=2, synthesis=(16, 8), transform="wavelet")
+    synthesis = Synthesis(arch, 9, 3)
+    x = torch.randn(1, 9, *shape)
+    with torch.no_grad():
+        whole = synthesis(x)
+    tiled = torch.full_like(whole, float("nan"))           # every pixel must be written
+    for top, left, tile in synthesis.tiles(x, size):
+        assert tile.shape[-2] <= size and tile.shape[-1] <= size
+        tiled[..., top:top + tile.shape[-2], left:left + tile.shape[-1]] = tile
+    torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5)
 
 
 def test_payload_version_2_pyramid_files_still_decode():

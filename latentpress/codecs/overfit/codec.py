@@ -391,8 +391,20 @@ def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarra
     """The decoded image of the model's (integer) latents, as the decoder returns it."""
     with torch.inference_mode():
         latents = list(model.latents)
-        x_hat = _finite(model.decode_inverse(latents) if syn_step == 0 else model.decode(latents))
-    pixels = x_hat[0].permute(1, 2, 0).numpy() * 255.0
+        if syn_step == 0:
+            return _to_pixels(model.decode_inverse(latents), channels)
+        # A trained synthesis runs tile by tile over every level's planes: its
+        # activations are up to 64 channels wide (Synthesis.tiles).
+        features = model.features(latents)
+        decoded = np.empty(features.shape[-2:] + ((channels,) if channels > 1 else ()), np.uint8)
+        for top, left, tile in model.synthesis.tiles(features):
+            decoded[top:top + tile.shape[-2], left:left + tile.shape[-1]] = _to_pixels(tile, channels)
+        return decoded
+
+
+def _to_pixels(x_hat: torch.Tensor, channels: int) -> np.ndarray:
+    """(1, C, h, w) floats in about [0, 1] → uint8 pixels (h×w, or h×w×C)."""
+    pixels = _finite(x_hat)[0].permute(1, 2, 0).numpy() * 255.0
     return to_uint8(pixels[:, :, 0] if channels == 1 else pixels)
 
 

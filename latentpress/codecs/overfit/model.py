@@ -65,6 +65,9 @@ DEAD_ZONE = 0.6
 # latents at a time, and the ARM is fitted on at most this many (a random subset of a
 # larger image's latents): about 0.5 GB at any image size. A Kodak image has 1.2 M.
 MAX_CONTEXT_ROWS = 1 << 22
+# Output pixels per side of a tile of the synthesis when decoding (Synthesis.tiles):
+# a 64-channel activation of a tile is then at most 17 MB, whatever the image size.
+SYNTHESIS_TILE = 256
 # YCbCr (BT.601, centred) → RGB; the synthesis' output layer starts as this map.
 YCBCR_TO_RGB = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
 
@@ -145,6 +148,25 @@ class Synthesis(nn.Module):
             x = torch.relu(layer(x))
         return self.out(F.pad(x, (1, 1, 1, 1), mode="replicate")) + 0.5
 
+    @torch.inference_mode()
+    def tiles(self, x: torch.Tensor, size: int = SYNTHESIS_TILE):
+        """forward(x) a tile of at most size × size output pixels at a time (decoding):
+        yields (top, left, output). A tile runs the pointwise layers on itself and the
+        1-pixel margin the 3×3 output layer reads, replicated at the image's edges as
+        forward does, so its hidden activations stay small at any image size."""
+        height, width = x.shape[-2:]
+        for top in range(0, height, size):
+            bottom = min(height, top + size)
+            y0, y1 = max(0, top - 1), min(height, bottom + 1)
+            for left in range(0, width, size):
+                right = min(width, left + size)
+                x0, x1 = max(0, left - 1), min(width, right + 1)
+                h = x[..., y0:y1, x0:x1]
+                for layer in self.pointwise:
+                    h = torch.relu_(layer(h))
+                edges = (1 - (left - x0), 1 - (x1 - right), 1 - (top - y0), 1 - (y1 - bottom))
+                yield top, left, self.out(F.pad(h, edges, mode="replicate")).add_(0.5)
+
 
 class OverfitModel(nn.Module):
     def __init__(self, arch: Architecture, height: int, width: int, channels: int, gain_exp: int = 16,
@@ -179,8 +201,12 @@ class OverfitModel(nn.Module):
 
     def decode(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Quantized grids → image in [0, 1] (not clamped)."""
+        return self.synthesis(self.features(grids))
+
+    def features(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        """The synthesis's input: every level's full-resolution planes."""
         if self.arch.transform == "wavelet":
-            return self.synthesis(self._wavelet_features(grids))
+            return self._wavelet_features(grids)
         # Pyramid, coarse to fine: the features gathered so far are upsampled once per
         # level, all channels at once.
         features = None
@@ -188,7 +214,7 @@ class OverfitModel(nn.Module):
             grid = grids[level] * (1.0 / self.grid_gains[level])
             features = grid if features is None else \
                 torch.cat([grid, self.upsampler(features, self.sizes[level])], dim=1)
-        return self.synthesis(features)
+        return features
 
     def _wavelet_features(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Every level's contribution to the image, kept apart: level k's three bands
