@@ -225,8 +225,10 @@ def test_crafted_headers_and_sections_are_refused(encoded, storage):
 
 def test_thin_images_that_pad_to_huge_areas_are_refused_before_allocation(encoded):
     data = _rewrite(encoded["block-cnn", "float32"], {"block": 64}, width=1 << 24, height=1)
-    with pytest.raises(LimitError, match="pads to"):
+    with pytest.raises(LimitError, match="max_decode_memory"):  # the estimate counts padded pixels
         latentpress.decode(data)
+    with pytest.raises(LimitError, match="pads to"):               # and so does the codec's own cap
+        latentpress.decode(data, limits=container.Limits(max_decode_memory=1 << 62))
 
 
 def test_render_places_blocks_in_row_major_order():

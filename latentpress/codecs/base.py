@@ -80,7 +80,13 @@ class Codec(ABC):
     @classmethod
     def decode_memory(cls, header: Header) -> int:
         """Bytes a decode of this header's image may need (beyond the library itself)."""
-        return cls.decode_base_bytes + cls.decode_bytes_per_pixel * header.width * header.height
+        return cls.decode_base_bytes + cls.decode_bytes_per_pixel * cls.working_pixels(header)
+
+    @classmethod
+    def working_pixels(cls, header: Header) -> int:
+        """Pixels the decoder works on: the image's, or more where it pads the image (to
+        whole blocks: a 1-pixel-high image may cost 32 rows)."""
+        return header.width * header.height
 
     @abstractmethod
     def decode(self, header: Header, sections: Sequence[Section]) -> np.ndarray:

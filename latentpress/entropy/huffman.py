@@ -563,7 +563,7 @@ def huffman_decode(data: BytesLike, table: HuffmanTable, count: int) -> np.ndarr
         rank_shift = width - group_length
         group_step = group_length.astype(np.uint8)
 
-    padded = np.frombuffer(raw + b"\0\0\0\0", dtype=np.uint8).astype(np.uint32)
+    padded = raw + b"\0\0\0\0"   # widened to uint32 a chunk at a time: 4 B per stream byte otherwise
     # Window of bit 8*b + s is taken from the big-endian 32-bit word at byte b: with
     # s <= 7 and width <= 24 it lies inside that word.
     shifts = (32 - width - np.arange(8)).astype(np.uint32)
@@ -579,7 +579,7 @@ def huffman_decode(data: BytesLike, table: HuffmanTable, count: int) -> np.ndarr
         first_byte = pos >> 3
         # Enough bytes for the remaining symbols at `width` bits each, at most.
         nbytes = min(_DECODE_CHUNK_BYTES, len(raw) - first_byte, (remaining * width + 7) // 8 + 1)
-        chunk = padded[first_byte : first_byte + nbytes + 3]
+        chunk = np.frombuffer(padded, np.uint8, nbytes + 3, first_byte).astype(np.uint32)
         words = (chunk[:-3] << 24) | (chunk[1:-2] << 16) | (chunk[2:-1] << 8) | chunk[3:]
         windows = ((words[:, None] >> shifts) & mask).reshape(-1)
         if lut is not None:
@@ -618,7 +618,9 @@ def huffman_decode(data: BytesLike, table: HuffmanTable, count: int) -> np.ndarr
         raise CorruptPayloadError("huffman: trailing bytes after the last code")
     if pos % 8 and raw[-1] & ((1 << (8 - pos % 8)) - 1):
         raise CorruptPayloadError("huffman: padding bits after the last code are not zero")
-    return (order[out] + table.min_symbol).astype(np.int64)
+    symbols = order.astype(np.int64, copy=False)[out]
+    symbols += table.min_symbol
+    return symbols
 
 
 # ------------------------------------------------------------------------ blobs

@@ -73,7 +73,7 @@ MAX_DECODER_WORK = 1 << 36              # n_b × decoder weights: about a minute
 # for some random initialisations: the error then stays at the mean colour's. Seen in
 # benchmarks/seed000.py (image 2, seed 0, both networks); detected after 3 epochs.
 COLLAPSE_EPOCHS = 3
-RENDER_CHUNK = 1024                      # blocks synthesized at once (≈ 100 MB at 64×64)
+RENDER_PIXELS = 1 << 20                  # pixels of the blocks synthesized at once (1,024 32×32 blocks)
 # Quantized sizes are known only after training; the pre-check assumes half a byte per
 # weight and per code value, less than any file has needed, so it refuses only
 # configurations that cannot compress at all.
@@ -227,8 +227,9 @@ def render(tensors: list[np.ndarray], codes: np.ndarray, arch: BlockArchitecture
     block = arch.block
     columns = math.ceil(width / block)
     out = np.empty((math.ceil(height / block) * block, columns * block, CHANNELS), np.uint8)
-    for start in range(0, codes.shape[0], RENDER_CHUNK):
-        pixels = synthesize(tensors, codes[start:start + RENDER_CHUNK], arch)
+    chunk = max(1, RENDER_PIXELS // (block * block))
+    for start in range(0, codes.shape[0], chunk):
+        pixels = synthesize(tensors, codes[start:start + chunk], arch)
         pixels = to_uint8(pixels.transpose(0, 2, 3, 1) * 255.0)
         for offset, tile in enumerate(pixels):
             row, column = divmod(start + offset, columns)
@@ -273,9 +274,24 @@ class Fitted:
     history: list[float]            # mean squared error per epoch
 
 
+def _block_params(header: Header) -> tuple[int, int, str]:
+    params = header.params
+    code_length, block, storage = params.get("code_length"), params.get("block"), params.get("storage")
+    if type(code_length) is not int or not 1 <= code_length <= MAX_CODE_LENGTH \
+            or type(block) is not int or not MIN_BLOCK <= block <= MAX_BLOCK or storage not in STORAGE:
+        raise CorruptPayloadError(f"invalid block parameters {code_length!r}, {block!r}, {storage!r}")
+    return code_length, block, storage
+
+
 class _BlockCodec(Codec):
     version = 1
     kind: str
+    # Measured peak decode memory (results/security/decode-memory.json, and the crafted
+    # files of results/security/crafted-memory.json), with a margin: see decode_memory.
+    decode_base_bytes = 40 << 20
+    decode_bytes_per_pixel = 8
+    decode_bytes_per_weight = 64
+    decode_bytes_per_code = 32
     Params = BlockParams
     bench_points = tuple({"code_length": c} for c in (32, 64, 80))      # seed 000 Table 3
 
@@ -304,8 +320,9 @@ class _BlockCodec(Codec):
                 continue
         model.eval()
         with torch.inference_mode():
-            codes = torch.cat([model.encoder(blocks[i:i + RENDER_CHUNK])
-                               for i in range(0, blocks.shape[0], RENDER_CHUNK)]).double().numpy()
+            chunk = max(1, RENDER_PIXELS // (params.block * params.block))
+            codes = torch.cat([model.encoder(blocks[i:i + chunk])
+                               for i in range(0, blocks.shape[0], chunk)]).double().numpy()
         weights = [t.detach().double().numpy() for t in model.decoder.tensors()]
         if not np.all(np.isfinite(codes)) or not all(np.all(np.isfinite(w)) for w in weights):
             raise ParameterError("training diverged (values that are not finite); try another seed")
@@ -346,13 +363,25 @@ class _BlockCodec(Codec):
         header.update(weight_step=weight_step, code_step=code_step)
         return Payload(sections, header)
 
+    @classmethod
+    def decode_memory(cls, header: Header) -> int:
+        """Per padded pixel, and per value of what the file declares: the decoder's
+        weights (up to 11.8 million, at 64-pixel blocks and code length 1,024) and the
+        codes (up to MAX_CODE_VALUES) are decoded whole, through the range decoder's
+        temporaries and float64 copies."""
+        try:
+            code_length, block, _ = _block_params(header)
+        except CorruptPayloadError:
+            return super().decode_memory(header)          # refused before any allocation
+        blocks = math.ceil(header.height / block) * math.ceil(header.width / block)
+        return cls.decode_base_bytes + cls.decode_bytes_per_pixel * blocks * block * block \
+            + cls.decode_bytes_per_weight * decoder_weight_count(code_length, block) \
+            + cls.decode_bytes_per_code * blocks * code_length
+
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
         params = header.params
-        code_length, block, storage = params.get("code_length"), params.get("block"), params.get("storage")
-        if type(code_length) is not int or not 1 <= code_length <= MAX_CODE_LENGTH \
-                or type(block) is not int or not MIN_BLOCK <= block <= MAX_BLOCK or storage not in STORAGE:
-            raise CorruptPayloadError(f"invalid block parameters {code_length!r}, {block!r}, {storage!r}")
+        code_length, block, storage = _block_params(header)
         _check_size(header.height, header.width, code_length, block)
         arch = BlockArchitecture(self.kind, block, code_length)
         blocks = math.ceil(header.height / block) * math.ceil(header.width / block)
@@ -376,9 +405,6 @@ class _BlockCodec(Codec):
 @register
 class BlockCNNCodec(_BlockCodec):
     name = "block-cnn"
-    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
-    decode_base_bytes = 40 << 20
-    decode_bytes_per_pixel = 8
     kind = "cnn"
     description = "seed 000 §3.3: shallow CNN block autoencoder trained on the image; decoder + block codes in the file"
 
@@ -386,8 +412,5 @@ class BlockCNNCodec(_BlockCodec):
 @register
 class BlockConvLSTMCodec(_BlockCodec):
     name = "block-convlstm"
-    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
-    decode_base_bytes = 40 << 20
-    decode_bytes_per_pixel = 8
     kind = "convlstm"
     description = "seed 000 §3.4: shallow ConvLSTM+CNN block autoencoder trained on the image; decoder + codes in the file"

@@ -206,6 +206,10 @@ class _PretrainedBlockCodec(Codec):
     def identity(cls) -> str:
         return f"{cls.name}/v{cls.version}/{cls.name}-v1/{CHECKSUMS.get(cls.weights, 'missing')[:16]}"
 
+    @classmethod
+    def working_pixels(cls, header: Header) -> int:
+        return _padded_pixels(header.height, header.width)
+
     def _check_model(self, header: Header) -> None:
         self.check_version(header)
         if header.params.get("model") != f"{self.name}-v1":
