@@ -355,7 +355,9 @@ def test_decode_memory_is_a_configurable_limit_checked_before_decoding(codec, sm
     header = latentpress.read_info(data)
     implementation = type(get_codec(codec))
     estimate = implementation.decode_memory(header)
-    assert estimate == implementation.decode_base_bytes + implementation.decode_bytes_per_pixel * header.width * header.height
+    # At least the per-pixel rate; more where the codec pads the image or counts what the
+    # header declares (tests of their own below: crafted worst cases).
+    assert estimate >= implementation.decode_base_bytes + implementation.decode_bytes_per_pixel * header.width * header.height
     latentpress.decode(data, limits=container.Limits(max_decode_memory=estimate))      # at the limit: decodes
     monkeypatch.setattr(implementation, "decode", lambda *a, **k: pytest.fail("decoded over the limit"))
     with pytest.raises(LimitError, match="MiB"):
