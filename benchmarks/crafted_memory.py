@@ -5,7 +5,8 @@ benchmarks/decode_memory.py measures files the encoders make. A file a stranger
 makes may declare what no encoder writes: a block codec's widest decoder (64-pixel
 blocks, code length 1,024: 11.8 million weights) on a 64×1 image, or the most code
 values allowed (2²⁵: 16-pixel blocks, code length 1,024, a 524288×1 image); a
-1-pixel-high image that the 32×32-block codecs pad to 32 rows. Each case is built here
+1-pixel-high image that the 32×32-block codecs pad to 32 rows, and ``cae`` with
+patches to 128. Each case is built here
 with valid CRCs and valid range-coded sections (random small values, so the decoder
 takes its general path), decoded twice, each time in a fresh process after a warm-up
 decode of the codec's fuzz seed, and its peak RSS growth compared with the estimate
@@ -80,6 +81,19 @@ def _block_ae(codec: str, width: int, height: int) -> tuple[Header, list[Section
     return Header(codec, 1, width, height, 3, params=params), sections
 
 
+def _cae(width: int, height: int, patches: bool) -> tuple[Header, list[Section]]:
+    """cae's range-coded maps (64 per 8×8 cell of the padded grid: 128×128 patches, or
+    multiples of 8 without)."""
+    import struct
+    rng = np.random.default_rng(0)
+    multiple = 128 if patches else 8
+    cells = (-(-height // multiple) * multiple // 8) * (-(-width // multiple) * multiple // 8)
+    params = {"model": "cae-v1", "bpp": 1.0, "entropy": "range", "pca": False, "patches": patches, "step16": 16}
+    sections = [Section("RANG", struct.pack("<ff", -1.0, 1.0)),
+                Section("MAPS", encode_integer_rows(_small(rng, (64, cells))))]
+    return Header("cae", 1, width, height, 3, params=params), sections
+
+
 CASES = {
     "block-cnn widest decoder (quantized)": lambda: _block(64, 1, 64, 1024, "quantized"),
     "block-cnn widest decoder (float32)": lambda: _block(64, 1, 64, 1024, "float32"),
@@ -89,6 +103,8 @@ CASES = {
     "gan-ae 1 row (2^24 padded pixels)": lambda: _block_ae("gan-ae", 524288, 1),
     "cnn-rnn-ae 1 row (2^24 padded pixels)": lambda: _block_ae("cnn-rnn-ae", 524288, 1),
     "cnn-ae-ft 1 row (2^24 padded pixels)": lambda: _block_ae("cnn-ae-ft", 524288, 1),
+    "cae 1 row, patches (128 padded rows)": lambda: _cae(32768, 1, True),
+    "cae 1 row, no patches (8 padded rows)": lambda: _cae(131072, 1, False),
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import struct
+
 import numpy as np
 import pytest
 
@@ -147,6 +150,180 @@ def test_crafted_files_are_refused_with_documented_errors(untrained):
     with pytest.raises(LimitError):
         codec.decode(header, found)
 
+
+# A 32×16 RGB image without PCA: maps of 2×4, a JPEG 2000 mosaic of 32 rows by 16 columns.
+CRAFTED_WIDTH, CRAFTED_HEIGHT, CRAFTED_MOSAIC = 32, 16, (32, 16)
+
+
+def _codestream(values: np.ndarray, **options) -> bytes:
+    """values written by Pillow's JPEG 2000 encoder (lossless unless options say otherwise)."""
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "JPEG2000", no_jp2=True, **options)
+    return buffer.getvalue()
+
+
+def _crafted_file(codestream: bytes):
+    """A cae file (entropy=jpeg2000, pca=false) of CRAFTED_WIDTH × CRAFTED_HEIGHT around MAPS."""
+    from latentpress.codecs.cae.codec import MODEL_ID, CAECodec
+    from latentpress.container import Header, Section
+    params = {"model": MODEL_ID, "bpp": 1.0, "entropy": "jpeg2000", "pca": False, "patches": False}
+    header = Header(codec="cae", codec_version=CAECodec.version, width=CRAFTED_WIDTH, height=CRAFTED_HEIGHT,
+                    channels=3, params=params)
+    sections = [Section("RANG", struct.pack("<ff", -1.0, 1.0)), Section("MAPS", codestream)]
+    return container.read(container.write(header, sections))
+
+
+@pytest.fixture()
+def forbid_pillow(monkeypatch):
+    """Call it to fail the test from then on where a codestream reaches Pillow (and so OpenJPEG)."""
+    from PIL import Image
+    return lambda: monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("the codestream reached Pillow"))
+
+
+def test_a_tiled_jpeg2000_codestream_is_refused_before_pillow(untrained, forbid_pillow):
+    """OpenJPEG's memory grows with the number of tiles: a 256×252 mosaic in 1×1 tiles
+    (a 1.35 MB file) took 643 MB against a 245 MB estimate. The encoder writes one tile;
+    a codestream of the right size in 1×1 tiles (here 512 of them, which Pillow decodes
+    to an array of the mosaic's shape) is refused before Pillow sees it."""
+    from PIL import Image
+    values = (np.arange(np.prod(CRAFTED_MOSAIC)).reshape(CRAFTED_MOSAIC) * 7 % 4096).astype(np.uint16)
+    codestream = _codestream(values, tile_size=(1, 1), num_resolutions=1)
+    with Image.open(io.BytesIO(codestream)) as image:
+        assert np.asarray(image).shape == CRAFTED_MOSAIC
+    header, sections = _crafted_file(codestream)
+    forbid_pillow()
+    with pytest.raises(CorruptPayloadError, match="tiles of 1x1"):
+        untrained.decode(header, sections)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB"])
+def test_a_jpeg2000_codestream_of_several_components_is_refused_before_pillow(untrained, forbid_pillow, mode):
+    """An RGBA codestream of the mosaic's size took 858 MB before the decoded array's
+    shape gave it away; the encoder writes one component, and the SIZ marker says."""
+    values = np.zeros(CRAFTED_MOSAIC + (len(mode),), np.uint8)
+    header, sections = _crafted_file(_codestream(values))
+    forbid_pillow()
+    with pytest.raises(CorruptPayloadError, match=f"{len(mode)} components"):
+        untrained.decode(header, sections)
+
+
+def _segment(data: bytes, marker: int) -> int:
+    """Where the first segment with this marker starts (encoder output: the main header
+    and the tile-part header hold marker segments only, so a walk finds it)."""
+    position = 2
+    while struct.unpack_from(">H", data, position)[0] != marker:
+        position += 2 + struct.unpack_from(">H", data, position + 2)[0]
+    return position
+
+
+def _replace(data: bytes, position: int, value: bytes) -> bytes:
+    return data[:position] + value + data[position + len(value):]
+
+
+def _insert(data: bytes, position: int, segment: bytes) -> bytes:
+    """segment inserted at position, the tile-part length (Psot) grown to match when it
+    lands inside the tile-part."""
+    sot = _segment(data, 0xFF90)
+    if position > sot:
+        psot = struct.unpack_from(">I", data, sot + 6)[0]
+        data = _replace(data, sot + 6, struct.pack(">I", psot + len(segment)))
+    return data[:position] + segment + data[position:]
+
+
+def test_jpeg2000_headers_the_encoder_never_writes_are_refused_before_pillow(forbid_pillow):
+    """Every SIZ and COD field that sets OpenJPEG's memory (components, precision,
+    subsampling, offsets, tiles, layers, levels, code-blocks, precincts) and every
+    marker, tile-part or truncation other than the encoder's is a CorruptPayloadError
+    raised before Pillow is called; the encoder's own codestream passes."""
+    rng = np.random.default_rng(3)
+    shape = (64, 48)
+    data = _jpeg2000_encode(rng.integers(0, 4096, shape).astype(np.uint16), 600)
+    assert _jpeg2000_decode(data, shape).shape == shape
+    siz, cod, sot = 2, _segment(data, 0xFF52), _segment(data, 0xFF90)
+    sod = sot + 12
+    assert data[sod:sod + 2] == b"\xff\x93"
+    forbid_pillow()
+    u32 = struct.Struct(">I").pack
+    second_part = b"\xff\x90\x00\x0a" + struct.pack(">HIBB", 0, 14, 1, 2) + b"\xff\x93"   # SOT: part 1 of 2; SOD
+    mutations = {
+        "wrong size": _replace(data, siz + 6, u32(shape[1] + 1)),
+        "image offset": _replace(data, siz + 18, u32(1)),
+        "tiles narrower than the image": _replace(data, siz + 22, u32(shape[1] // 2)),
+        "tiles lower than the image": _replace(data, siz + 26, u32(shape[0] - 1)),
+        "tile offset": _replace(data, siz + 30, u32(1)),
+        "signed samples": _replace(data, siz + 40, b"\x8f"),
+        "17-bit samples": _replace(data, siz + 40, b"\x10"),
+        "subsampled": _replace(data, siz + 41, b"\x02"),
+        "precinct sizes announced": _replace(data, cod + 4, b"\x01"),
+        "two layers": _replace(data, cod + 6, b"\x00\x02"),
+        "six levels": _replace(data, cod + 9, b"\x06"),
+        "4x4 code-blocks": _replace(data, cod + 10, b"\x00\x00"),
+        "HT code-blocks": _replace(data, cod + 12, b"\x40"),
+        "COD twice": _insert(data, cod, data[cod:cod + 14]),
+        "POC in the main header": _insert(data, sot, b"\xff\x5f\x00\x09" + bytes([0, 0, 0, 1, 1, 1, 0])),
+        "COD in the tile-part header": _insert(data, sod, data[cod:cod + 14]),
+        "tile 1": _replace(data, sot + 4, b"\x00\x01"),
+        "two tile-parts announced": _replace(data, sot + 11, b"\x02"),
+        "a second tile-part": data[:-2] + second_part + data[-2:],
+        "no EOC": data[:-2],
+        "trailing bytes": data + b"\x00",
+        "no SOC": data[2:],
+    }
+    refused = []
+    for name, mutated in mutations.items():
+        try:
+            _jpeg2000_decode(mutated, shape)
+        except CorruptPayloadError:
+            refused.append(name)
+    assert refused == list(mutations)
+    for end in range(sod + 2):                                  # every truncation of the headers
+        with pytest.raises(CorruptPayloadError):
+            _jpeg2000_decode(data[:end], shape)
+
+
+def test_decode_memory_counts_the_padded_grid():
+    """The decoder works on whole 128×128 patches with patches=true (a 16384×1 file
+    peaked at 309 MB against the 237 MB its 16384 pixels allowed) and on multiples of 8
+    without; an invalid or missing value is estimated as patches, never an exception."""
+    from latentpress.codecs.cae.codec import CAECodec
+    base, rate = CAECodec.decode_base_bytes, CAECodec.decode_bytes_per_pixel
+
+    def estimate(width, height, **params):
+        header = container.Header("cae", CAECodec.version, width, height, 3, params={"model": "cae-v1", **params})
+        return CAECodec.decode_memory(header)
+
+    assert estimate(16384, 1, patches=True) == base + rate * 128 * 16384
+    assert estimate(16384, 1, patches=False) == base + rate * 8 * 16384
+    assert estimate(130, 100, patches=True) == base + rate * 256 * 128
+    assert estimate(4096, 4096, patches=True) == estimate(4096, 4096, patches=False) == base + rate * 4096 * 4096
+    for invalid in ({}, {"patches": None}, {"patches": 0}, {"patches": "false"}, {"patches": [False]}):
+        assert estimate(16384, 1, **invalid) == base + rate * 128 * 16384, invalid
+
+
+def test_thin_maps_decode_in_batches_of_windows():
+    """A map no higher than 8 rows (an image up to 64 pixels high) decodes its equal
+    windows together (a 1-row map no longer costs a network call per 64 map columns),
+    to the values of the whole map decoded at once up to float rounding, as window by
+    window; a taller map still goes window by window."""
+    import types
+
+    import torch
+
+    from latentpress.codecs.cae.codec import _synthesis
+    from latentpress.codecs.cae.model import ConvolutionalAutoencoder
+    torch.manual_seed(0)
+    model = ConvolutionalAutoencoder(CHROMA).eval()
+    rng = np.random.default_rng(4)
+    # 200 map columns: windows of 72, 80, 80 and 16 columns (64 plus margins of 8).
+    for rows, calls in ((1, [1, 2, 1]), (9, [1] * 4)):
+        maps = rng.normal(0, 1, (CHROMA.code_channels, rows, 200)).astype(np.float32)
+        with torch.inference_mode():
+            expected = model.decode(torch.from_numpy(maps)[None])[0, 0].numpy()
+        batches = []
+        counting = types.SimpleNamespace(decode=lambda y: (batches.append(len(y)), model.decode(y))[1])
+        np.testing.assert_allclose(_synthesis(counting, maps, False), expected, rtol=0, atol=1e-5)
+        assert batches == calls, rows
 
 # ---- with the shipped weights (latentpress/weights/cae-*-v1.safetensors) ----
 

@@ -397,7 +397,7 @@ def test_crafted_worst_cases_decode_within_their_estimates():
     declaring what no encoder writes: the widest block decoder, the most block code
     values, 1-pixel-high images padded to whole blocks. Today's estimate of each header
     must cover the measured peak (the estimates count declared weights, code values and
-    padded pixels: they were 3 to 15 times too low before they did)."""
+    padded pixels: they were up to 15 times too low before they did)."""
     import json
     from latentpress.container import Header
     cases = json.loads((PACKAGE.parent / "results" / "security" / "crafted-memory.json").read_text())["cases"]

@@ -49,8 +49,10 @@ the level of zero, −low/(high−low)·4095). Sections, in order:
           components, so that JPEG 2000's rate allocation weighs their errors alike)
 ``PCAU``  per component: Û as integer rows (overfit/weights.py layout), absent
           without PCA
-``MAPS``  jpeg2000: the JPEG 2000 codestream of the mosaic; range: the quantized
-          mosaic rows (entropy/integer_rows.py), one row per map
+``MAPS``  jpeg2000: the JPEG 2000 codestream of the mosaic (one component, one tile:
+          the decoder refuses any structure the encoder does not write before OpenJPEG
+          sees it, _check_codestream); range: the quantized mosaic rows
+          (entropy/integer_rows.py), one row per map
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ import functools
 import io
 import math
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -91,6 +95,9 @@ MIN_MAP_BYTES_PER_VALUE = 0.01              # JPEG 2000's floor when the side in
 ENTROPY = ("jpeg2000", "range")
 # Whole-image inference in tiles (pixels; margins cover the networks' receptive fields).
 _TILE, _MARGIN = 512, 64
+# Maps at most this many rows high (images up to 64 pixels high) decode their windows in
+# batches (_thin_windows); taller ones window by window, as before.
+_THIN_MAP_ROWS = 8
 _PATCH_BATCH = 32
 
 
@@ -160,6 +167,36 @@ def _analysis(model: ConvolutionalAutoencoder, plane: np.ndarray, patches: bool)
         return maps.reshape(-1, rows * side, columns * side).numpy()
 
 
+def _thin_windows(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, tile: int,
+                  margin: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """tiled_map's windows and output tiles over a map no higher than a tile (one row of
+    windows), with equal windows decoded in batches of at most one whole window's area.
+
+    Window by window, a 1-row map (an image 1 to 8 pixels high) costs thousands of tiny
+    network calls whose fixed cost dominates, the more so on a loaded host: a 16384×1
+    file decoded in 17 s, a 524288×1 one (3,072 calls) in 264 s. Batched, each call
+    does the work of one window of a tall image in the same memory: 2.3 s at 16384×1,
+    and 131072×1 decodes as fast as the 1024×1024 image of the same padded size (7 s).
+    The values are those of the windows decoded one by one up to float rounding
+    (a batched convolution may sum in another order; no decoded pixel differed on
+    Kodak strips 1 to 64 pixels high).
+    """
+    width = y.shape[-1]
+    spans = [(left, max(0, left - margin), min(width, left + tile + margin)) for left in range(0, width, tile)]
+    per_batch = max(1, (tile + 2 * margin) // y.shape[-2])
+    start = 0
+    while start < len(spans):
+        size = spans[start][2] - spans[start][1]
+        end = start + 1
+        while end < len(spans) and end - start < per_batch and spans[end][2] - spans[end][1] == size:
+            end += 1
+        result = fn(torch.cat([y[..., x0:x1] for _, x0, x1 in spans[start:end]]))
+        for index, (left, x0, _) in enumerate(spans[start:end]):
+            offset, columns = (left - x0) * DOWNSAMPLING, min(tile, width - left) * DOWNSAMPLING
+            yield 0, left * DOWNSAMPLING, result[index:index + 1, :, :, offset:offset + columns]
+        start = end
+
+
 def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool) -> np.ndarray:
     """n6×h×w → (8h)×(8w) plane."""
     y = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[None]
@@ -167,9 +204,11 @@ def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool)
     with torch.inference_mode():
         if not patches:
             out = np.empty((height, width), np.float32)
-            for top, left, tile in tiled_map(model.decode, y, Fraction(DOWNSAMPLING),
-                                             _TILE // DOWNSAMPLING, _MARGIN // DOWNSAMPLING):
-                out[top:top + tile.shape[-2], left:left + tile.shape[-1]] = tile[0, 0].numpy()
+            tile, margin = _TILE // DOWNSAMPLING, _MARGIN // DOWNSAMPLING
+            windows = _thin_windows(model.decode, y, tile, margin) if maps.shape[1] <= _THIN_MAP_ROWS \
+                else tiled_map(model.decode, y, Fraction(DOWNSAMPLING), tile, margin)
+            for top, left, part in windows:
+                out[top:top + part.shape[-2], left:left + part.shape[-1]] = part[0, 0].numpy()
             return out
         side = PATCH // DOWNSAMPLING
         rows, columns = maps.shape[1] // side, maps.shape[2] // side
@@ -247,7 +286,95 @@ def _jpeg2000_encode(mosaic: np.ndarray, target_bytes: float) -> bytes:
     return buffer.getvalue()
 
 
+# Markers of the codestreams _jpeg2000_encode writes (ITU-T T.800 Annex A), in order:
+# SOC, SIZ, COD, QCD, COM, then one tile-part (SOT, SOD, the data) and EOC.
+_SOC, _SIZ, _COD, _QCD, _COM = 0xFF4F, 0xFF51, 0xFF52, 0xFF5C, 0xFF64
+_SOT, _SOD, _EOC = 0xFF90, 0xFF93, 0xFFD9
+_SIZ_FIELDS = struct.Struct(">HIIIIIIIIH")   # Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz
+_COD_FIELDS = struct.Struct(">BBHBBBBBB")    # Scod, progression, layers, MCT, levels, xcb, ycb, cblk style, wavelet
+_SOT_FIELDS = struct.Struct(">HIBB")         # Isot, Psot, TPsot, TNsot
+_MAX_LEVELS = 5                              # _jpeg2000_encode: at most 6 resolutions
+_CODE_BLOCK = 4                              # 64×64 code-blocks (exponents − 2), OpenJPEG's default
+
+
+def _check_codestream(data: bytes, shape: tuple[int, int]) -> None:
+    """Refuse, before OpenJPEG allocates anything, what _jpeg2000_encode never writes.
+
+    OpenJPEG's memory grows with the codestream's structure, not only with its image
+    size: with 1×1 tiles a 256×252 mosaic (64,512 tiles) took 643 MB against a 245 MB
+    estimate, with 4 components (RGBA) 858 MB; code-blocks, precincts and layers
+    multiply its per-block structures. Our codestreams hold one unsigned component of
+    at most 16 bits at full resolution, no offsets, one tile in one tile-part, one
+    quality layer, at most 5 decomposition levels, 64×64 code-blocks, the default
+    (maximal) precincts and no markers but SIZ, COD, QCD and COM in the main header and
+    none in the tile-part header. Within that, the peak follows the image size: a
+    2048×2048 codestream of 16-bit noise coded losslessly (8.9 MB) peaked as the
+    encoder's own (41 MB).
+    """
+    def fail(why: str) -> NoReturn:
+        raise CorruptPayloadError(f"MAPS: {why}")
+
+    def segment(position: int, allowed: tuple[int, ...], where: str) -> tuple[int, bytes, int]:
+        """The marker at ``position``, its segment's body and the position after it."""
+        if position + 4 > len(data):
+            fail(f"JPEG 2000 {where} truncated")
+        marker, length = struct.unpack_from(">HH", data, position)
+        if marker not in allowed:
+            fail(f"JPEG 2000 marker {marker:04X} in the {where}: not a codestream this codec writes")
+        if length < 2 or position + 2 + length > len(data):
+            fail(f"JPEG 2000 {where} truncated")
+        return marker, data[position + 4:position + 2 + length], position + 2 + length
+
+    if data[:2] != _SOC.to_bytes(2, "big"):
+        fail("not a JPEG 2000 codestream (no SOC marker)")
+    _, siz, position = segment(2, (_SIZ,), "main header")
+    if len(siz) < _SIZ_FIELDS.size:
+        fail("JPEG 2000 SIZ truncated")
+    (_, width, height, x_offset, y_offset, tile_width, tile_height, tile_x_offset, tile_y_offset,
+     components) = _SIZ_FIELDS.unpack_from(siz)
+    if components != 1 or len(siz) != _SIZ_FIELDS.size + 3:
+        fail(f"JPEG 2000 image of {components} components ({len(siz) + 2}-byte SIZ): one expected")
+    depth, x_step, y_step = siz[_SIZ_FIELDS.size:]
+    if (width, height) != (shape[1], shape[0]):
+        fail(f"codestream of {width}x{height}, expected {shape[1]}x{shape[0]}")
+    if depth > 0x0F or (x_step, y_step) != (1, 1):
+        fail(f"JPEG 2000 samples of Ssiz {depth:#04x} subsampled {x_step}x{y_step}: unsigned samples of "
+             f"at most 16 bits at full resolution expected")
+    if x_offset or y_offset or tile_x_offset or tile_y_offset or tile_width < width or tile_height < height:
+        fail(f"JPEG 2000 tiles of {tile_width}x{tile_height} at ({tile_x_offset}, {tile_y_offset}), image at "
+             f"({x_offset}, {y_offset}): one tile at the origin expected")
+    seen: set[int] = set()
+    while True:
+        marker, body, after = segment(position, (_COD, _QCD, _COM, _SOT), "main header")
+        if marker == _SOT:
+            break
+        if marker in seen and marker != _COM:
+            fail(f"JPEG 2000 marker {marker:04X} repeated in the main header")
+        seen.add(marker)
+        if marker == _COD:
+            if len(body) != _COD_FIELDS.size:
+                fail("JPEG 2000 COD with precinct sizes or of a wrong length")
+            scod, _, layers, _, levels, xcb, ycb, style, _ = _COD_FIELDS.unpack(body)
+            if scod or layers != 1 or levels > _MAX_LEVELS or (xcb, ycb) != (_CODE_BLOCK, _CODE_BLOCK) or style:
+                fail(f"JPEG 2000 COD of Scod {scod}, {layers} layers, {levels} levels, code-blocks of "
+                     f"2^{xcb + 2}x2^{ycb + 2}, style {style}: the encoder writes 0, 1, at most "
+                     f"{_MAX_LEVELS}, 64x64, 0")
+        position = after
+    if not {_COD, _QCD} <= seen:
+        fail("JPEG 2000 main header without COD or QCD")
+    if len(body) != _SOT_FIELDS.size:
+        fail("JPEG 2000 SOT of a wrong length")
+    tile, tile_part_bytes, part, parts = _SOT_FIELDS.unpack(body)
+    if (tile, part) != (0, 0) or parts not in (0, 1):
+        fail(f"JPEG 2000 tile-part {part} of {parts} of tile {tile}: one tile-part expected")
+    if position + tile_part_bytes != len(data) - 2 or data[-2:] != _EOC.to_bytes(2, "big"):
+        fail("JPEG 2000 tile-part and EOC do not end the codestream (truncated or more tile-parts)")
+    if data[after:after + 2] != _SOD.to_bytes(2, "big"):
+        fail("JPEG 2000 tile-part header with markers of its own")
+
+
 def _jpeg2000_decode(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    _check_codestream(data, shape)
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as image:
             if image.size != (shape[1], shape[0]):
@@ -346,6 +473,16 @@ class CAECodec(Codec):
     bench_points = tuple({"bpp": b} for b in (0.12, 0.25, 0.5, 1.0, 1.6, 2.4))    # the seed's range
     bench_variants = {"cae-range": {"entropy": "range"}, "cae-nopca": {"pca": False},
                       "cae-patches": {"patches": True}}
+
+    @classmethod
+    def working_pixels(cls, header: Header) -> int:
+        """The padded grid the decoder works on (_grid): whole 128×128 patches with
+        ``patches=true`` (a 1-pixel-high image costs 128 rows), multiples of 8 without.
+        The parameters are untrusted: anything but ``patches: false`` counts as patches
+        (the decoder refuses an invalid value, but the estimate must not raise). Counted on
+        the header's pixels, a 16384×1 file with patches peaked at 309 MB against 237 MB."""
+        multiple = DOWNSAMPLING if header.params.get("patches") is False else PATCH
+        return (-(-header.height // multiple) * multiple) * (-(-header.width // multiple) * multiple)
 
     @classmethod
     def identity(cls) -> str:
