@@ -223,6 +223,27 @@ def test_crafted_headers_and_sections_are_refused(encoded, storage):
             latentpress.decode(_rewrite(data, sections={"DECW": bytes(weights)}))
 
 
+def test_decode_estimate_counts_what_the_header_declares(encoded):
+    """The estimate checked before decoding counts padded pixels, the decoder's weights
+    and the code values a header declares (64 × 1 pixels with 64-pixel blocks and code
+    length 1,024: 11.8 million weights, measured at 631 MB in
+    results/security/crafted-memory.json); parameters the decoder refuses fall back to
+    the per-pixel rate, and the decoder then refuses them before allocating."""
+    from latentpress.codecs.base import get_codec
+    codec = type(get_codec("block-cnn"))
+    header = lambda **params: container.Header("block-cnn", 1, 64, 1, 3, params=params)  # noqa: E731
+    widest = codec.decode_memory(header(code_length=1024, block=64, storage="quantized"))
+    assert widest == codec.decode_base_bytes + codec.decode_bytes_per_pixel * 64 * 64 \
+        + codec.decode_bytes_per_weight * decoder_weight_count(1024, 64) + codec.decode_bytes_per_code * 1024
+    assert widest > 700e6
+    data = encoded["block-cnn", "quantized"]
+    for bad in ({"block": 65}, {"code_length": True}, {"storage": "zip"}, {"block": None}):
+        params = {"code_length": 1024, "block": 64, "storage": "quantized", **bad}
+        assert codec.decode_memory(header(**params)) == codec.decode_base_bytes + codec.decode_bytes_per_pixel * 64
+        with pytest.raises(CorruptPayloadError, match="invalid block parameters"):
+            latentpress.decode(_rewrite(data, bad))
+
+
 def test_thin_images_that_pad_to_huge_areas_are_refused_before_allocation(encoded):
     data = _rewrite(encoded["block-cnn", "float32"], {"block": 64}, width=1 << 24, height=1)
     with pytest.raises(LimitError, match="max_decode_memory"):  # the estimate counts padded pixels

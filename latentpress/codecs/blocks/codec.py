@@ -108,11 +108,21 @@ class Feasibility:
                 f"{self.raw_bytes:,} B (ratio {self.ratio:.2f})")
 
 
+def block_count(height: int, width: int, block: int) -> int:
+    """Blocks of an image padded to whole blocks."""
+    return math.ceil(height / block) * math.ceil(width / block)
+
+
+def _chunk(block: int) -> int:
+    """Blocks run through a network at once: RENDER_PIXELS pixels' worth."""
+    return max(1, RENDER_PIXELS // (block * block))
+
+
 def feasibility(code_length: int, block: int, height: int, width: int, channels: int = 3,
                 bytes_per_weight: float = 4.0, bytes_per_code_value: float = 4.0) -> Feasibility:
     """The seed's criterion for any block size, code length and image size (float32
     storage by default; pass the quantized bytes per value for other storage)."""
-    blocks = math.ceil(height / block) * math.ceil(width / block)
+    blocks = block_count(height, width, block)
     return Feasibility(decoder_weight_count(code_length, block) * bytes_per_weight,
                        code_length * blocks * bytes_per_code_value, blocks, channels * height * width)
 
@@ -160,7 +170,7 @@ class BlockParams:
 def _check_size(height: int, width: int, code_length: int, block: int) -> None:
     """Bound what the padded image costs, before anything is allocated: a 1-pixel-high
     image pads to a whole row of blocks."""
-    blocks = math.ceil(height / block) * math.ceil(width / block)
+    blocks = block_count(height, width, block)
     padded = blocks * block * block
     if padded > MAX_PIXELS:
         raise LimitError(f"block codecs code images up to {MAX_PIXELS:,} pixels (padded to whole "
@@ -227,7 +237,7 @@ def render(tensors: list[np.ndarray], codes: np.ndarray, arch: BlockArchitecture
     block = arch.block
     columns = math.ceil(width / block)
     out = np.empty((math.ceil(height / block) * block, columns * block, CHANNELS), np.uint8)
-    chunk = max(1, RENDER_PIXELS // (block * block))
+    chunk = _chunk(block)
     for start in range(0, codes.shape[0], chunk):
         pixels = synthesize(tensors, codes[start:start + chunk], arch)
         pixels = to_uint8(pixels.transpose(0, 2, 3, 1) * 255.0)
@@ -320,7 +330,7 @@ class _BlockCodec(Codec):
                 continue
         model.eval()
         with torch.inference_mode():
-            chunk = max(1, RENDER_PIXELS // (params.block * params.block))
+            chunk = _chunk(params.block)
             codes = torch.cat([model.encoder(blocks[i:i + chunk])
                                for i in range(0, blocks.shape[0], chunk)]).double().numpy()
         weights = [t.detach().double().numpy() for t in model.decoder.tensors()]
@@ -364,19 +374,26 @@ class _BlockCodec(Codec):
         return Payload(sections, header)
 
     @classmethod
+    def working_pixels(cls, header: Header) -> int:
+        try:
+            _, block, _ = _block_params(header)
+        except CorruptPayloadError:
+            return super().working_pixels(header)         # refused before any allocation
+        return block_count(header.height, header.width, block) * block * block
+
+    @classmethod
     def decode_memory(cls, header: Header) -> int:
         """Per padded pixel, and per value of what the file declares: the decoder's
         weights (up to 11.8 million, at 64-pixel blocks and code length 1,024) and the
         codes (up to MAX_CODE_VALUES) are decoded whole, through the range decoder's
         temporaries and float64 copies."""
+        estimate = super().decode_memory(header)
         try:
             code_length, block, _ = _block_params(header)
         except CorruptPayloadError:
-            return super().decode_memory(header)          # refused before any allocation
-        blocks = math.ceil(header.height / block) * math.ceil(header.width / block)
-        return cls.decode_base_bytes + cls.decode_bytes_per_pixel * blocks * block * block \
-            + cls.decode_bytes_per_weight * decoder_weight_count(code_length, block) \
-            + cls.decode_bytes_per_code * blocks * code_length
+            return estimate                               # refused before any allocation
+        return estimate + cls.decode_bytes_per_weight * decoder_weight_count(code_length, block) \
+            + cls.decode_bytes_per_code * block_count(header.height, header.width, block) * code_length
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
@@ -384,7 +401,7 @@ class _BlockCodec(Codec):
         code_length, block, storage = _block_params(header)
         _check_size(header.height, header.width, code_length, block)
         arch = BlockArchitecture(self.kind, block, code_length)
-        blocks = math.ceil(header.height / block) * math.ceil(header.width / block)
+        blocks = block_count(header.height, header.width, block)
         weight_data, code_data = self.expect_sections(sections, ["DECW", "CODE"])
         shapes = arch.decoder_shapes()
         if storage == "float32":
