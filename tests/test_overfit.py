@@ -17,7 +17,7 @@ from latentpress import container
 from latentpress.codecs.overfit import wavelet
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.codec import _image_tensor, levels_for
-from latentpress.codecs.overfit.model import OverfitModel, Synthesis
+from latentpress.codecs.overfit.model import OverfitModel, Synthesis, Upsampler
 from latentpress.codecs.overfit.presets import PRESETS, lambda_for_quality
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.metrics import psnr
@@ -119,6 +119,27 @@ def test_the_tiled_synthesis_is_the_synthesis(shape, size):
         assert tile.shape[-2] <= size and tile.shape[-1] <= size
         tiled[..., top:top + tile.shape[-2], left:left + tile.shape[-1]] = tile
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, strip", [((1, 300), 64), ((3, 129), 64), ((2, 9), 3), ((1, 1), 1)])
+def test_the_upsampler_in_strips_is_the_upsampler(monkeypatch, shape, strip):
+    """The pyramid's upsampler runs in strips of columns on wide grids (a 1-pixel-high
+    image's 1-row grids made its transposed convolution's 16 rows per output row cost
+    2.6 KB per pixel): the same values and gradients as one pass, up to float rounding."""
+    torch.manual_seed(0)
+    upsampler = Upsampler()
+    with torch.no_grad():
+        upsampler.kernel.add_(0.01 * torch.randn_like(upsampler.kernel))
+    x = torch.randn(1, 3, *shape, requires_grad=True)
+    size = (2 * shape[0] - (shape[0] > 1), 2 * shape[1] - 1)
+    results = []
+    for columns in (1 << 30, strip):
+        monkeypatch.setattr(Upsampler, "STRIP", columns)
+        out = upsampler(x, size)
+        results.append((out, torch.autograd.grad((out * torch.linspace(0, 1, out.numel()).view_as(out)).sum(), x)[0]))
+    (whole, whole_grad), (strips, strips_grad) = results
+    torch.testing.assert_close(strips, whole, rtol=0, atol=1e-5)
+    torch.testing.assert_close(strips_grad, whole_grad, rtol=0, atol=1e-5)
 
 
 def test_payload_version_2_pyramid_files_still_decode():

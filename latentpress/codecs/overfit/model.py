@@ -129,11 +129,29 @@ class Upsampler(nn.Module):
         taps = _cubic_taps()
         self.kernel = nn.Parameter(torch.outer(taps, taps).view(1, 1, 8, 8))
 
+    # Input columns upsampled at once. The transposed convolution computes 2h + 14 rows
+    # to keep 2h, 16 for the 1-row grids of a 1-pixel-high image (the pyramid's case), and
+    # its temporaries grow with them: a 1×131072 image's decode took 2.6 KB/pixel
+    # before the strips. Each strip reads the 2 columns past it (its replicated edge at
+    # the image's), so the result is the whole grid's.
+    STRIP = 2048
+
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         x = x.transpose(0, 1)                        # channels as a batch
         height, width = x.shape[-2:]
-        up = F.conv_transpose2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.kernel, stride=2)
-        return up[..., 7:7 + 2 * height, 7:7 + 2 * width][..., :size[0], :size[1]].transpose(0, 1)
+        out = None
+        for left in range(0, width, self.STRIP):
+            right = min(width, left + self.STRIP)
+            x0, x1 = max(0, left - 2), min(width, right + 2)
+            padded = F.pad(x[..., x0:x1], (2 - (left - x0), 2 - (x1 - right), 2, 2), mode="replicate")
+            up = F.conv_transpose2d(padded, self.kernel, stride=2)[..., 7:7 + 2 * height, 7:7 + 2 * (right - left)]
+            if right == width and left == 0:
+                out = up                              # one strip: no copy
+            else:                                     # (a strip's view would keep all its rows)
+                if out is None:
+                    out = up.new_empty(up.shape[:-1] + (2 * width,))
+                out[..., 2 * left:2 * right] = up
+        return out[..., :size[0], :size[1]].transpose(0, 1)
 
 
 class Synthesis(nn.Module):
