@@ -45,7 +45,8 @@ OUT = ROOT / "results" / "security" / "decode-memory.json"
 # the codec's attribute holding the bytes per pixel). overfit without joint training
 # (fast, medium) stores no synthesis and decodes by the inverse wavelet transform.
 VARIANTS = {"overfit-inverse": ("overfit", ("rgb", {"preset": "fast"}), "inverse_decode_bytes_per_pixel"),
-            "overfit-widest": ("overfit", ("rgb", {"preset": "widest", "iterations": 2}), "decode_bytes_per_pixel")}
+            "overfit-widest": ("overfit", ("rgb", {"preset": "widest", "iterations": 2}), "decode_bytes_per_pixel"),
+            "overfit-wide-arm": ("overfit", ("rgb", {"preset": "wide-arm", "iterations": 2}), "decode_bytes_per_pixel")}
 # The largest trained synthesis an overfit file may declare: 4 layers of 64 channels
 # over 8 levels' planes (7 at Kodak size, where levels_for allows no more). No preset
 # writes one, so the estimate, which does not depend on the declared shape, must also
@@ -53,6 +54,10 @@ VARIANTS = {"overfit-inverse": ("overfit", ("rgb", {"preset": "fast"}), "inverse
 WIDEST = Architecture(levels=8, arm_hidden=8, arm_layers=2, synthesis=(64,) * 4, transform="wavelet",
                       band_context=True)
 PRESETS["widest"] = dataclasses.replace(PRESETS["fast"], name="widest", architecture=WIDEST, arm_warmup=20)
+# The widest ARM beside a trained synthesis: 2 layers of 64 (3 or 4 layers of 64 with the
+# restoration network ask for more work per pixel than the default limit allows).
+WIDE_ARM = dataclasses.replace(WIDEST, arm_hidden=64, synthesis=(8, 8))
+PRESETS["wide-arm"] = dataclasses.replace(PRESETS["fast"], name="wide-arm", architecture=WIDE_ARM, arm_warmup=20)
 # Decodes per file, in fresh processes; the largest peak counts (it varies by tens of MB
 # from run to run: allocator arenas of the worker threads).
 REPEATS = 3
