@@ -215,6 +215,11 @@ def ycbcr_to_rgb(ycbcr: np.ndarray) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
+def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """The sides pad_to_multiple gives an image (what a block codec works on)."""
+    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
 def pad_to_multiple(pixels: np.ndarray, multiple: int) -> np.ndarray:
     """Pad bottom/right by edge replication so both sides are multiples of ``multiple``."""
     height, width = pixels.shape[:2]

@@ -17,7 +17,7 @@ def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, scale
               tile: int, margin: int) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield (output top, output left, output tile) covering fn(x) without overlap.
 
-    fn maps 1×C×h×w to 1×C'×(h·scale)×(w·scale); x is 1×C×H×W. ``tile`` and ``margin``
+    fn maps N×C×h×w to N×C'×(h·scale)×(w·scale); x is N×C×H×W. ``tile`` and ``margin``
     are in input positions and must make every window's output size an integer (e.g.
     multiples of 16 for a 1/16 analysis transform).
     """
@@ -41,7 +41,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, sca
     out: torch.Tensor | None = None
     for top, left, part in tiled_map(fn, x, scale, tile, margin):
         if out is None:
-            out = part.new_empty((1, part.shape[1], int(height * scale), int(width * scale)))
+            out = part.new_empty(part.shape[:-2] + (int(height * scale), int(width * scale)))
         out[..., top:top + part.shape[-2], left:left + part.shape[-1]] = part
     assert out is not None
     return out

@@ -60,7 +60,7 @@ from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, enc
 from latentpress.container import Header, Section
 from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
-from latentpress.image import pad_to_multiple, to_uint8
+from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.metrics import psnr
 
 STORAGE = ("quantized", "float32")
@@ -379,7 +379,7 @@ class _BlockCodec(Codec):
             _, block, _ = _block_params(header)
         except CorruptPayloadError:
             return super().working_pixels(header)         # refused before any allocation
-        return block_count(header.height, header.width, block) * block * block
+        return math.prod(padded_size(header.height, header.width, block))
 
     @classmethod
     def decode_memory(cls, header: Header) -> int:

@@ -76,7 +76,7 @@ from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.container import Header, Section
 from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
-from latentpress.image import pad_to_multiple, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
+from latentpress.image import pad_to_multiple, padded_size, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from latentpress.nn.tiling import tiled_apply, tiled_map
 from latentpress.weights import CHECKSUMS, load_weights
 
@@ -146,7 +146,7 @@ def _grid(height: int, width: int, patches: bool) -> tuple[int, int]:
     """The padded size the networks see, bounded before anything is allocated (a thin
     image pads to a whole row of patches)."""
     multiple = PATCH if patches else DOWNSAMPLING
-    grid_h, grid_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    grid_h, grid_w = padded_size(height, width, multiple)
     if grid_h * grid_w > MAX_PIXELS:
         raise LimitError(f"cae codes images up to {MAX_PIXELS:,} pixels (padded to multiples of "
                          f"{multiple}); {width}x{height} pads to {grid_h * grid_w:,}")
@@ -481,8 +481,8 @@ class CAECodec(Codec):
         The parameters are untrusted: anything but ``patches: false`` counts as patches
         (the decoder refuses an invalid value, but the estimate must not raise). Counted on
         the header's pixels, a 16384×1 file with patches peaked at 309 MB against 237 MB."""
-        multiple = DOWNSAMPLING if header.params.get("patches") is False else PATCH
-        return (-(-header.height // multiple) * multiple) * (-(-header.width // multiple) * multiple)
+        return math.prod(padded_size(header.height, header.width,
+                                     DOWNSAMPLING if header.params.get("patches") is False else PATCH))
 
     @classmethod
     def identity(cls) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ from latentpress.codecs.cnnae.model import (
 from latentpress.container import Header, Section
 from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
-from latentpress.image import pad_to_multiple, to_uint8
+from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.weights import CHECKSUMS, load_weights
 
 MAX_PIXELS = 1 << 24
@@ -163,7 +164,7 @@ def _batched(fn, x: torch.Tensor) -> torch.Tensor:
 
 def _padded_pixels(height: int, width: int) -> int:
     """Pixels after padding to whole blocks: what the networks and buffers work on."""
-    return -(-height // BLOCK) * -(-width // BLOCK) * BLOCK * BLOCK
+    return math.prod(padded_size(height, width, BLOCK))
 
 
 def _render(decoder: torch.nn.Module, values: np.ndarray, header: Header) -> np.ndarray:

@@ -40,6 +40,7 @@ latents, synthesis and ARM from there.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ from latentpress.codecs.overfit import wavelet
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.entropy import tables
 from latentpress.nn.likelihood import laplace_interval_probability
+from latentpress.nn.tiling import tiled_apply, tiled_map
 
 LOG_SCALE_MIN = math.log(tables.SCALE_MIN)
 LOG_SCALE_MAX = math.log(float(tables.scales()[-1]))
@@ -129,29 +131,22 @@ class Upsampler(nn.Module):
         taps = _cubic_taps()
         self.kernel = nn.Parameter(torch.outer(taps, taps).view(1, 1, 8, 8))
 
-    # Input columns upsampled at once. The transposed convolution computes 2h + 14 rows
-    # to keep 2h, 16 for the 1-row grids of a 1-pixel-high image (the pyramid's case), and
+    # Input positions per side of a tile of the upsampling (nn/tiling.py; each output
+    # reads 2 inputs past its tile). The transposed convolution computes 2h + 14 rows to
+    # keep 2h, 16 for the 1-row grids of a 1-pixel-high image (the pyramid's case), and
     # its temporaries grow with them: a 1×131072 image's decode took 2.6 KB/pixel
-    # before the strips. Each strip reads the 2 columns past it (its replicated edge at
-    # the image's), so the result is the whole grid's.
+    # before the tiles.
     STRIP = 2048
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        x = x.transpose(0, 1)                        # channels as a batch
+        up = tiled_apply(self._upsample, x.transpose(0, 1), Fraction(2), self.STRIP, 2)  # channels as a batch
+        return up[..., :size[0], :size[1]].transpose(0, 1)
+
+    def _upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """×2 of a whole window, its edges replicated."""
         height, width = x.shape[-2:]
-        out = None
-        for left in range(0, width, self.STRIP):
-            right = min(width, left + self.STRIP)
-            x0, x1 = max(0, left - 2), min(width, right + 2)
-            padded = F.pad(x[..., x0:x1], (2 - (left - x0), 2 - (x1 - right), 2, 2), mode="replicate")
-            up = F.conv_transpose2d(padded, self.kernel, stride=2)[..., 7:7 + 2 * height, 7:7 + 2 * (right - left)]
-            if right == width and left == 0:
-                out = up                              # one strip: no copy
-            else:                                     # (a strip's view would keep all its rows)
-                if out is None:
-                    out = up.new_empty(up.shape[:-1] + (2 * width,))
-                out[..., 2 * left:2 * right] = up
-        return out[..., :size[0], :size[1]].transpose(0, 1)
+        up = F.conv_transpose2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.kernel, stride=2)
+        return up[..., 7:7 + 2 * height, 7:7 + 2 * width]
 
 
 class Synthesis(nn.Module):
@@ -169,21 +164,10 @@ class Synthesis(nn.Module):
     @torch.inference_mode()
     def tiles(self, x: torch.Tensor, size: int = SYNTHESIS_TILE):
         """forward(x) a tile of at most size × size output pixels at a time (decoding):
-        yields (top, left, output). A tile runs the pointwise layers on itself and the
-        1-pixel margin the 3×3 output layer reads, replicated at the image's edges as
-        forward does, so its hidden activations stay small at any image size."""
-        height, width = x.shape[-2:]
-        for top in range(0, height, size):
-            bottom = min(height, top + size)
-            y0, y1 = max(0, top - 1), min(height, bottom + 1)
-            for left in range(0, width, size):
-                right = min(width, left + size)
-                x0, x1 = max(0, left - 1), min(width, right + 1)
-                h = x[..., y0:y1, x0:x1]
-                for layer in self.pointwise:
-                    h = torch.relu_(layer(h))
-                edges = (1 - (left - x0), 1 - (x1 - right), 1 - (top - y0), 1 - (y1 - bottom))
-                yield top, left, self.out(F.pad(h, edges, mode="replicate")).add_(0.5)
+        yields (top, left, output) as nn/tiling.py's tiled_map does, with the 1-pixel
+        margin the 3×3 output layer reads, so the hidden activations stay small at any
+        image size."""
+        yield from tiled_map(self, x, Fraction(1), size, 1)
 
 
 class OverfitModel(nn.Module):
