@@ -36,9 +36,9 @@ from latentpress import container  # noqa: E402
 from latentpress.bench.run import machine_description  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.blocks.model import BlockArchitecture  # noqa: E402
-from latentpress.codecs.overfit.weights import encode_integers  # noqa: E402
+from latentpress.entropy.integer_tensors import encode_tensors  # noqa: E402
 from latentpress.container import Header, Section  # noqa: E402
-from latentpress.entropy.integer_rows import encode_integer_rows  # noqa: E402
+from latentpress.entropy.integer_tensors import encode_rows  # noqa: E402
 from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE  # noqa: E402
 
 OUT = ROOT / "results" / "security" / "crafted-memory.json"
@@ -59,8 +59,8 @@ def _block(width: int, height: int, block: int, code_length: int, storage: str) 
         weights = b"".join((_small(rng, s) / 64).astype("<f4").tobytes() for s in shapes)
         codes = (_small(rng, blocks * code_length) / 2).astype("<f4").tobytes()
     else:
-        weights = encode_integers([_small(rng, s) for s in shapes])
-        codes = encode_integer_rows(_small(rng, (code_length, blocks)))
+        weights = encode_tensors([_small(rng, s) for s in shapes])
+        codes = encode_rows(_small(rng, (code_length, blocks)))
         params.update(weight_step=8, code_step=2)
     return Header("block-cnn", 1, width, height, 3, params=params), [Section("DECW", weights), Section("CODE", codes)]
 
@@ -73,9 +73,9 @@ def _block_ae(codec: str, width: int, height: int) -> tuple[Header, list[Section
     params = {"model": f"{codec}-v1", "entropy": "range"}
     if codec == "cnn-rnn-ae":
         params["steps"] = 3
-        sections = [Section(f"STG{k}", encode_integer_rows(rng.integers(0, 4, (4, blocks * 64)))) for k in (1, 2, 3)]
+        sections = [Section(f"STG{k}", encode_rows(rng.integers(0, 4, (4, blocks * 64)))) for k in (1, 2, 3)]
     else:
-        sections = [Section("LATN", encode_integer_rows(rng.integers(28, 36, (4, blocks * 64))))]
+        sections = [Section("LATN", encode_rows(rng.integers(28, 36, (4, blocks * 64))))]
         if codec == "cnn-ae-ft":
             sections.append(Section("DECW", pack_decoder(_load("cnn-ae-ft").decoder)))
     return Header(codec, 1, width, height, 3, params=params), sections
@@ -100,7 +100,7 @@ def _cae(width: int, height: int, patches: bool) -> tuple[Header, list[Section]]
     cells = (-(-height // multiple) * multiple // 8) * (-(-width // multiple) * multiple // 8)
     params = {"model": "cae-v1", "bpp": 1.0, "entropy": "range", "pca": False, "patches": patches, "step16": 16}
     sections = [Section("RANG", struct.pack("<ff", -1.0, 1.0)),
-                Section("MAPS", encode_integer_rows(_small(rng, (64, cells))))]
+                Section("MAPS", encode_rows(_small(rng, (64, cells))))]
     return Header("cae", 1, width, height, 3, params=params), sections
 
 

@@ -26,7 +26,7 @@ from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import codec as overfit
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import OverfitModel
-from latentpress.codecs.overfit.weights import decode_integers
+from latentpress.entropy.integer_tensors import decode_tensors
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def as_version_4(data: bytes) -> bytes:
     model = OverfitModel(arch, header.height, header.width, header.channels, header.params["gain"],
                          header.params["ratio"])
     layers = overfit._arm_layers(model)
-    integers = decode_integers(parts["ARMW"], [tuple(t.shape) for l in layers for t in (l.weight, l.bias)], "ARMW")
+    integers = decode_tensors(parts["ARMW"], [tuple(t.shape) for l in layers for t in (l.weight, l.bias)], "ARMW")
     arm5, plan5 = overfit._integer_arm(model, integers, header.params["arm_step"], 5)
     decoder = EntropyDecoder(parts["LATN"])
     grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm5, plan5)

@@ -427,7 +427,7 @@ static int coding_init(Coding *c, PyObject *thresholds, PyObject *radii, int fra
     return 0;
 }
 
-/* A fixed-point (mean, ln scale) -> (centre, table id), as arm.params_to_tables. */
+/* A fixed-point (mean, ln scale) -> (centre, table id), as entropy.tables.params_to_tables. */
 static inline void to_table(const Coding *c, int64_t mean, int64_t log_scale, int64_t *centre, int64_t *id) {
     const int f = c->frac_bits;
     const int64_t one = (int64_t)1 << f, half = one >> 1;

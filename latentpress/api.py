@@ -15,7 +15,7 @@ from PIL import Image
 from latentpress import container
 from latentpress.codecs.base import DEFAULT_CODEC, Codec, Payload, all_codecs, get_codec
 from latentpress.container import DEFAULT_LIMITS, ColourSpace, Header, Limits, Section
-from latentpress.errors import CorruptPayloadError, LatentpressError, ParameterError
+from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.image import as_array
 
 
@@ -84,16 +84,11 @@ def _decode(data: bytes, limits: Limits, steps: int | None = None) -> tuple[np.n
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ParameterError(f"steps must be a positive integer, got {steps!r}")
     limits.check_decode_memory(header.codec, implementation.decode_memory(header))
-    try:
-        with container.limits_in_effect(limits):
-            pixels = (implementation.decode(header, payload) if steps is None
-                      else implementation.decode(header, payload, steps=steps))
-    except LatentpressError:
-        raise
-    except (ValueError, IndexError, OverflowError, RuntimeError, MemoryError) as exc:
-        # A codec must validate its payload; anything that slips through is still the
-        # file's fault, not a crash.
-        raise CorruptPayloadError(f"{header.codec} payload is corrupt: {exc}") from None
+    # A codec validates its payload and raises CorruptPayloadError on what the bytes
+    # cause; any other exception is a bug in the codec and surfaces as itself.
+    with container.limits_in_effect(limits):
+        pixels = (implementation.decode(header, payload) if steps is None
+                  else implementation.decode(header, payload, steps=steps))
     expected = (header.height, header.width) + (() if header.channels == 1 else (3,))
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise CorruptPayloadError(f"{header.codec} decoded shape {pixels.shape}, header says {expected}")

@@ -314,7 +314,9 @@ def _interrupt(signum, frame) -> None:
 def _message(exc: BaseException) -> str:
     if isinstance(exc, LatentpressError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"          # a bug or an environment problem; still one image
+    if isinstance(exc, (OSError, MemoryError)):     # the environment; still one image
+        return f"{type(exc).__name__}: {exc}"
+    return f"internal error (a bug in latentpress, not in this input): {type(exc).__name__}: {exc}"
 
 
 def _fail(summary: Summary, relative, message: str) -> None:

@@ -1,4 +1,5 @@
-"""Small helpers to write and strictly read payload bytes (varints, fixed-width ints).
+"""Small helpers to write and strictly read payload bytes (varints, fixed-width ints,
+fixed-width bit fields).
 
 Codec payloads are untrusted input: :class:`Reader` raises
 :class:`~latentpress.errors.CorruptPayloadError` on every overrun or oversized value
@@ -9,6 +10,8 @@ writers emit the minimal encoding and the reader accepts nothing else.
 from __future__ import annotations
 
 import struct
+
+import numpy as np
 
 from latentpress.errors import CorruptPayloadError
 
@@ -105,3 +108,18 @@ class Reader:
     def expect_end(self) -> None:
         if self.remaining:
             raise self.fail(f"{self.remaining} unexpected bytes at the end")
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Non-negative integers below 2^bits → fixed-width bits, MSB first."""
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint8)
+    return np.packbits(((values.astype(np.uint8).reshape(-1, 1) >> shifts) & 1).ravel()).tobytes()
+
+
+def unpack_bits(data: bytes, count: int, bits: int, what: str) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: ``count`` values; the data must have exactly their length."""
+    if len(data) != -(-count * bits // 8):
+        raise CorruptPayloadError(f"{what}: {len(data)} bytes where {count} values of {bits} bits take "
+                                  f"{-(-count * bits // 8)}")
+    flat = np.unpackbits(np.frombuffer(data, np.uint8))[:count * bits].reshape(count, bits)
+    return flat @ (1 << np.arange(bits - 1, -1, -1))

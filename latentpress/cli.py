@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +26,7 @@ from latentpress.image import atomic_write, open_image, save_png
 from latentpress.metrics import psnr
 
 EXIT_ERROR = 1
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -408,6 +411,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = f"{exc.filename}: " if exc.filename else ""
         print(f"latentpress: error: {target}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError:
+        print("latentpress: error: out of memory (lower --max-decode-memory to refuse such files "
+              "before decoding)", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 — not the input's fault: a bug in latentpress
+        if os.environ.get("LATENTPRESS_DEBUG"):
+            traceback.print_exc()
+        print(f"latentpress: internal error: {type(exc).__name__}: {exc}\n"
+              f"latentpress: this is a bug in latentpress {latentpress.__version__}, not in your input; "
+              f"please open an issue in the latentpress repository with the command you ran and, "
+              f"if you can, the input (LATENTPRESS_DEBUG=1 prints the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     return 0
 
 

@@ -103,6 +103,27 @@ def test_failed_encode_leaves_nothing(tmp_path, png, capsys, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["in.png"]
 
 
+def test_a_codec_bug_is_an_internal_error_not_a_corrupt_file(tmp_path, small_lpx, capsys, monkeypatch):
+    """An exception a codec raises that is not a LatentpressError is a bug in latentpress:
+    the API lets it through as itself, the CLI says so (exit 3) and asks for a report,
+    without a traceback or an output file."""
+    from latentpress.codecs.factorized.codec import FactorizedCodec
+
+    def buggy_decode(self, header, sections):
+        raise ZeroDivisionError("a codec bug")
+    monkeypatch.setattr(FactorizedCodec, "decode", buggy_decode)
+    with pytest.raises(ZeroDivisionError):
+        latentpress.decode(small_lpx.read_bytes())
+    out = tmp_path / "out.png"
+    assert run("decode", small_lpx, out) == cli.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "internal error" in err and "bug in latentpress" in err and "corrupt" not in err
+    assert "Traceback" not in err and not out.exists()
+    monkeypatch.setenv("LATENTPRESS_DEBUG", "1")
+    assert run("decode", small_lpx, out) == cli.EXIT_INTERNAL
+    assert "Traceback" in capsys.readouterr().err
+
+
 def test_atomic_write_cleans_up_on_error(tmp_path):
     from latentpress.image import atomic_write
     target = tmp_path / "x.bin"

@@ -10,7 +10,8 @@ import pytest
 
 import latentpress
 from latentpress import container
-from latentpress.codecs.cnnae.codec import CNNRNNAECodec, pack_bits, unpack_bits
+from latentpress.binary import pack_bits, unpack_bits
+from latentpress.codecs.cnnae.codec import CNNRNNAECodec
 from latentpress.codecs.cnnae.model import BlockAutoencoder, critic, weight_count
 from latentpress.container import Section
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
@@ -158,8 +159,8 @@ def test_range_coding_is_smaller_and_decodes_the_same(crop, codec, options):
 
 def test_range_coded_latents_out_of_range_are_refused():
     from latentpress.codecs.cnnae.codec import unpack_latents
-    from latentpress.entropy.integer_rows import encode_integer_rows
-    data = encode_integer_rows(np.full((4, 64), 64, np.int64))       # 64 does not fit 6 bits
+    from latentpress.entropy.integer_tensors import encode_rows
+    data = encode_rows(np.full((4, 64), 64, np.int64))       # 64 does not fit 6 bits
     with pytest.raises(CorruptPayloadError):
         unpack_latents(data, 1, 6, "range", "LATN")
 

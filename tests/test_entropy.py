@@ -245,7 +245,7 @@ def test_factorized_table_reader_is_strict():
 
 
 def test_integer_rows_round_trip_whatever_mode_wins():
-    from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+    from latentpress.entropy.integer_tensors import decode_rows, encode_rows
     rng = np.random.default_rng(3)
     cases = [rng.integers(-3, 4, (5, 100)),                                   # small support: tables
              rng.laplace(0, 20, (3, 1000)).round().astype(np.int64) + 500,    # offset Laplace rows
@@ -253,20 +253,20 @@ def test_integer_rows_round_trip_whatever_mode_wins():
              np.array([[1 << 35, -(1 << 35), 0]])]                            # escapes
     modes = set()
     for symbols in cases:
-        data = encode_integer_rows(symbols)
+        data = encode_rows(symbols)
         modes.add(data[0])
-        assert np.array_equal(decode_integer_rows(data, *symbols.shape, "rows"), symbols)
+        assert np.array_equal(decode_rows(data, *symbols.shape, "rows"), symbols)
     assert len(modes) >= 2                  # the cases exercise more than one mode
     with pytest.raises(CorruptPayloadError):
-        decode_integer_rows(b"\x07" + data[1:], *symbols.shape, "rows")
+        decode_rows(b"\x07" + data[1:], *symbols.shape, "rows")
 
 
 def test_integer_rows_refuse_every_corruption_cleanly():
-    from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+    from latentpress.entropy.integer_tensors import decode_rows, encode_rows
     from latentpress.errors import LatentpressError
     rng = np.random.default_rng(4)
     symbols = rng.laplace(0, 3, (4, 50)).round().astype(np.int64)
-    data = encode_integer_rows(symbols)
+    data = encode_rows(symbols)
     # A range-coded stream cut short can still decode to something (the container's CRC
     # is what catches that); what must never happen is another exception or shape.
     candidates = [data[:length] for length in range(len(data))]
@@ -277,7 +277,7 @@ def test_integer_rows_refuse_every_corruption_cleanly():
     refused = 0
     for candidate in candidates:
         try:
-            values = decode_integer_rows(candidate, 4, 50, "rows")
+            values = decode_rows(candidate, 4, 50, "rows")
         except LatentpressError:
             refused += 1
             continue

@@ -167,7 +167,7 @@ def test_stepper_checks_every_index_it_follows():
 
 from latentpress.codecs.base import get_codec                       # noqa: E402
 from latentpress.codecs.lossless import codec as L, context as ctx   # noqa: E402
-from latentpress.codecs.overfit.weights import encode_integers       # noqa: E402
+from latentpress.entropy.integer_tensors import encode_tensors       # noqa: E402
 from latentpress.container import Header, Section                    # noqa: E402
 from latentpress.entropy import huffman                              # noqa: E402
 
@@ -281,14 +281,14 @@ def test_compiled_lossless_runs_inexact_layers_in_int64(monkeypatch, small_tiles
         integers = [_big_net(rng, shape.size + p * (shape.size + 1), hidden, 2) for p in range(3)]
         nets = [L._integer_net(w, 14) for w in integers]
         assert all(any(w is None for w in net._float_weights[:2]) for net in nets[1:])
-        sections = [Section("NETW", encode_integers([t for w in integers for t in w])),
+        sections = [Section("NETW", encode_tensors([t for w in integers for t in w])),
                     Section("PIXL", L._encode_planes(planes, nets, shape, neutrals))]
         expected = image.tolist()
     else:
         integers = _big_net(rng, shape.size, hidden, 1)
         assert all(w is None for w in L._integer_net(integers, 14)._float_weights[:2])
         residuals = rng.integers(0, 256, 3 * 13 * 21)
-        sections = [Section("NETW", encode_integers(integers)), Section("HUFF", huffman.encode_with_table(residuals))]
+        sections = [Section("NETW", encode_tensors(integers)), Section("HUFF", huffman.encode_with_table(residuals))]
         expected = None
     numpy_result, native_result = _decode_lossless_both(monkeypatch, name, header, sections)
     assert numpy_result == native_result and not isinstance(native_result, str)

@@ -211,7 +211,8 @@ def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
     identity (float inputs vs per-plane first-layer offsets) agree, so both predict
     the same means up to the weights' rounding."""
     from latentpress.codecs.overfit import arm as A
-    from latentpress.codecs.overfit.codec import _integer_arm, _quantize, _arm_layers
+    from latentpress.codecs.overfit.codec import _arm_layers, _integer_arm
+    from latentpress.nn.precision import quantize
     image = crop if colours == 3 else crop[:, :, 0].copy()
     x = _image_tensor(image)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *image.shape[:2]), *image.shape[:2], colours)
@@ -222,7 +223,7 @@ def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
         for layer in _arm_layers(model):
             layer.weight.normal_(0, 0.3)
         mean, _ = model.arm(contexts)
-    weights = _quantize([t for l in _arm_layers(model) for t in (l.weight, l.bias)], 8)
+    weights = quantize([t.detach().numpy() for l in _arm_layers(model) for t in (l.weight, l.bias)], 8)
     integer_arm, plan = _integer_arm(model, weights, 8)
     assert plan.offsets.shape == (len(grids), model.arch.arm_hidden) and np.abs(plan.offsets).max() > 0
     # Integer contexts plane by plane (the crop is smaller than one tile).

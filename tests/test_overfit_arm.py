@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from latentpress.codecs.overfit import arm as A
+from latentpress.entropy import tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.errors import CorruptPayloadError
 from latentpress.nn.fixed_point import MAX_INPUT_BITS, IntegerLinear, IntegerMLP
@@ -102,10 +103,9 @@ def test_bit_identical_across_processes_and_thread_counts():
 def test_params_to_tables_is_integer_exact():
     frac = A.FRAC_BITS
     one = 1 << frac
-    centres, ids = A.params_to_tables(np.array([0, one // 2, -one // 2, 5 * one + one // 4]),
-                                      np.array([-100 * one, 0, 0, 10 * one]), frac)
+    centres, ids = tables.params_to_tables(np.array([0, one // 2, -one // 2, 5 * one + one // 4]),
+                                           np.array([-100 * one, 0, 0, 10 * one]), frac)
     assert centres.tolist() == [0, 1, 0, 5]
-    from latentpress.entropy import tables
     offsets = ids % tables.NUM_OFFSETS - tables.OFFSET_STEPS
     assert offsets.tolist() == [0, -8, -8, 4]
     scale_index = ids // tables.NUM_OFFSETS

@@ -106,8 +106,8 @@ def _with_filter(data: bytes, filt: bytes | None) -> bytes:
 
 def _filt(tensors, size, cross, step) -> bytes:
     """A version-6 FILT section: no restoration network, then the linear filter."""
-    from latentpress.codecs.overfit.weights import encode_integers
-    return bytes([0, size, int(cross), step]) + encode_integers(tensors)
+    from latentpress.entropy.integer_tensors import encode_tensors
+    return bytes([0, size, int(cross), step]) + encode_tensors(tensors)
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,8 @@ def test_a_filter_in_the_file_is_what_the_decoder_applies(plain, tmp_path):
 
 @pytest.mark.parametrize("head", [bytes([4, 0, 8]), bytes([5, 2, 8]), bytes([5, 0, 3]), bytes([5, 0, 12]), b"", b"\x05\x00"])
 def test_invalid_filter_sections_are_refused(plain, head):
-    from latentpress.codecs.overfit.weights import encode_integers
-    body = encode_integers(_random_filter(np.random.default_rng(0), 5, False, 3, 5)) if len(head) == 3 else b""
+    from latentpress.entropy.integer_tensors import encode_tensors
+    body = encode_tensors(_random_filter(np.random.default_rng(0), 5, False, 3, 5)) if len(head) == 3 else b""
     with pytest.raises(CorruptPayloadError, match="FILT"):
         latentpress.decode(_with_filter(plain, bytes([0]) + head + body if head else b""))
 

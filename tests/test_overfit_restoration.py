@@ -135,13 +135,13 @@ def _with_filter(data: bytes, filt: bytes | None) -> bytes:
 
 
 def test_the_filt_byte_selects_the_strength_then_the_linear_filter(net, plain, tmp_path):
-    from latentpress.codecs.overfit.weights import encode_integers
+    from latentpress.entropy.integer_tensors import encode_tensors
     decoded = latentpress.decode(plain)
     restored = latentpress.decode(_with_filter(plain, bytes([5])))
     assert np.array_equal(restored, net(decoded, 4))
     rng = np.random.default_rng(4)
     tensors = [rng.integers(-20, 21, shape) for shape in postfilter.tensor_shapes(3, True, 3)]
-    linear = bytes([3, 1, 8]) + encode_integers(tensors)
+    linear = bytes([3, 1, 8]) + encode_tensors(tensors)
     both = _with_filter(plain, bytes([5]) + linear)
     full, bias = postfilter.kernel(tensors, 3, True, 3)
     assert np.array_equal(latentpress.decode(both), postfilter.apply(restored, full, bias, 8))

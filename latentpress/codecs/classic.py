@@ -20,7 +20,6 @@ import numpy as np
 from PIL import Image
 
 
-
 @dataclass(frozen=True)
 class ClassicCodec:
     name: str

@@ -189,3 +189,30 @@ def snap(means: np.ndarray, scale_values: np.ndarray) -> tuple[np.ndarray, np.nd
     offsets = np.clip(offsets, -OFFSET_STEPS, OFFSET_STEPS)
     scale_index = np.searchsorted(scale_boundaries(), scale_values, side="right")
     return centres.astype(np.int64), table_id(scale_index, offsets)
+
+
+# ln(SCALE_MIN) written out, so the thresholds below use no libm at all.
+_LOG_SCALE_MIN = -2.995732273553991
+
+
+@functools.cache
+def log_scale_thresholds(frac_bits: int) -> np.ndarray:
+    """Fixed-point ln-scale boundaries between neighbouring scales of the table grid."""
+    edges = [(_LOG_SCALE_MIN + (i + 0.5) * LOG_SCALE_STEP) * (1 << frac_bits)
+             for i in range(NUM_SCALES - 1)]
+    return np.floor(np.array(edges)).astype(np.int64)
+
+
+def params_to_tables(mean_fixed: np.ndarray, log_scale_fixed: np.ndarray,
+                     frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point (mean, ln scale), as an integer network outputs them with ``frac_bits``
+    fractional bits → (integer centre, table id), with integer operations only, so the
+    encoder and the decoder derive the same table on any machine."""
+    one = 1 << frac_bits
+    centres = (mean_fixed + (one >> 1)) >> frac_bits
+    remainder = mean_fixed - (centres << frac_bits)                  # in [−one/2, one/2)
+    offsets = (remainder * (2 * OFFSET_STEPS) + (one >> 1)) >> frac_bits
+    # np.minimum/np.maximum: np.clip's own overhead is most of its cost on one step's latents.
+    offsets = np.minimum(np.maximum(offsets, -OFFSET_STEPS, out=offsets), OFFSET_STEPS, out=offsets)
+    scale_index = np.searchsorted(log_scale_thresholds(frac_bits), log_scale_fixed, side="right")
+    return centres, table_id(scale_index, offsets)

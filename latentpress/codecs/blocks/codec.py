@@ -15,7 +15,7 @@ Departures, each a parameter or beyond the seed:
   ratios can be checked (§4.1: 175,584 weights + 400 codes of 64 values for a 640×640
   image). The default, ``storage=quantized``, is the seed's "future work": the decoder's
   weights become integers at step 2^−weight_step, entropy-coded (one Laplace per
-  tensor, overfit/weights.py), and the codes integers at step 2^−code_step, coded under
+  tensor, entropy/integer_tensors.py), and the codes integers at step 2^−code_step, coded under
   a factorized prior fitted to this file. Both steps are the coarsest that cost at most
   ``tolerance`` dB of PSNR against the float decoder (half of it for the codes); when
   none does, the finest that the file format holds.
@@ -33,11 +33,11 @@ quantized storage ``weight_step`` and ``code_step``. Sections, in order:
 ``DECW``  the decoder: dense weight (3·(block−2)² × code_length, row-major), dense bias,
           transposed-convolution weight (3 in × 3 out × 3 × 3), its bias. float32:
           little-endian float32 values, exactly S_d = 4 × weights bytes; quantized: the
-          integers in overfit/weights.py's layout.
+          integers in entropy/integer_tensors.py's "tensors" layout.
 ``CODE``  the block codes, blocks in row-major order. float32: n_b × code_length
           little-endian float32 values (exactly c_l·n_b bytes of the seed's criterion);
           quantized: the integers as code_length rows of n_b values (one row per code
-          dimension) in entropy/integer_rows.py's layout, which fits the prior to this
+          dimension) in entropy/integer_tensors.py's "rows" layout, which fits the prior to this
           file three ways and keeps the smallest.
 """
 
@@ -53,19 +53,26 @@ from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.blocks.model import (
-    CHANNELS, MAX_BLOCK, MAX_CODE_LENGTH, MIN_BLOCK, BlockArchitecture, BlockAutoencoder,
-    decoder_weight_count, synthesize, to_blocks,
+    CHANNELS,
+    MAX_BLOCK,
+    MAX_CODE_LENGTH,
+    MIN_BLOCK,
+    BlockArchitecture,
+    BlockAutoencoder,
+    decoder_weight_count,
+    synthesize,
+    to_blocks,
 )
-from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section
-from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+from latentpress.entropy.integer_tensors import decode_rows, decode_tensors, encode_rows, encode_tensors
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.metrics import psnr
+from latentpress.nn.precision import dequantize, first_precision, quantize
 
 STORAGE = ("quantized", "float32")
-CODE_STEPS = tuple(range(1, 13))        # codes lie in (−1, 1) (tanh): at most 2**12 + 1 levels
-WEIGHT_STEPS = tuple(range(2, 17))
+CODE_PRECISIONS = tuple(range(1, 13))   # codes lie in (−1, 1) (tanh): at most 2**12 + 1 levels
+WEIGHT_PRECISIONS = tuple(range(2, 17))
 MAX_PIXELS = 1 << 24
 MAX_CODE_VALUES = 1 << 25               # n_b × code_length: bounds the decoder's code array
 MAX_DECODER_WORK = 1 << 36              # n_b × decoder weights: about a minute of decoding
@@ -247,17 +254,6 @@ def render(tensors: list[np.ndarray], codes: np.ndarray, arch: BlockArchitecture
     return out[:height, :width]
 
 
-def _quantize(values: list[np.ndarray], step: int) -> list[np.ndarray] | None:
-    scaled = [np.asarray(v, np.float64) * (1 << step) for v in values]
-    if not all(np.all(np.abs(v) < MAX_INTEGER) for v in scaled):
-        return None
-    return [np.rint(v).astype(np.int64) for v in scaled]
-
-
-def _dequantize(values: list[np.ndarray], step: int) -> list[np.ndarray]:
-    return [v.astype(np.float64) / (1 << step) for v in values]
-
-
 def _float32_bytes(values: list[np.ndarray]) -> bytes:
     return b"".join(np.asarray(v, "<f4").tobytes() for v in values)
 
@@ -351,26 +347,22 @@ class _BlockCodec(Codec):
             return psnr(rgb, render(weight_values, code_values, arch, height, width))
 
         target = quality(weights, codes) - params.tolerance
-        code_step = CODE_STEPS[-1]
-        for step in CODE_STEPS:
-            if quality(weights, _dequantize(_quantize([codes], step), step)[0]) >= target + params.tolerance / 2:
-                code_step = step
+        # Codes lie in (−1, 1): every code precision is representable. The coarsest that
+        # costs at most half the tolerance, then the coarsest weight precision within it.
+        code_precision = CODE_PRECISIONS[-1]
+        for precision in CODE_PRECISIONS:
+            if quality(weights, dequantize(quantize([codes], precision), precision)[0]) >= target + params.tolerance / 2:
+                code_precision = precision
                 break
-        symbols = _quantize([codes], code_step)[0]
-        coded_codes = _dequantize([symbols], code_step)[0]
-        chosen = None
-        for step in WEIGHT_STEPS:
-            integers = _quantize(weights, step)
-            if integers is None:
-                break
-            chosen = (step, integers)
-            if quality(_dequantize(integers, step), coded_codes) >= target:
-                break
+        symbols = quantize([codes], code_precision)[0]
+        coded_codes = dequantize([symbols], code_precision)[0]
+        chosen = first_precision(weights, WEIGHT_PRECISIONS, lambda precision, integers:
+                                 quality(dequantize(integers, precision), coded_codes) >= target)
         if chosen is None:
             raise ParameterError("training diverged: the decoder's weights are too large to store")
-        weight_step, integers = chosen
-        sections = [Section("DECW", encode_integers(integers)), Section("CODE", encode_integer_rows(symbols.T))]
-        header.update(weight_step=weight_step, code_step=code_step)
+        weight_precision, integers = chosen
+        sections = [Section("DECW", encode_tensors(integers)), Section("CODE", encode_rows(symbols.T))]
+        header.update(weight_step=weight_precision, code_step=code_precision)
         return Payload(sections, header)
 
     @classmethod
@@ -409,12 +401,12 @@ class _BlockCodec(Codec):
             codes = _read_float32(code_data, [(blocks, code_length)], "CODE")[0]
         else:
             weight_step, code_step = params.get("weight_step"), params.get("code_step")
-            if weight_step not in WEIGHT_STEPS or code_step not in CODE_STEPS \
+            if weight_step not in WEIGHT_PRECISIONS or code_step not in CODE_PRECISIONS \
                     or type(weight_step) is not int or type(code_step) is not int:
                 raise CorruptPayloadError(f"invalid steps {weight_step!r}, {code_step!r}")
-            weights = _dequantize(decode_integers(weight_data, shapes, "DECW"), weight_step)
-            symbols = decode_integer_rows(code_data, code_length, blocks, "CODE").T
-            codes = _dequantize([symbols], code_step)[0]
+            weights = dequantize(decode_tensors(weight_data, shapes, "DECW"), weight_step)
+            symbols = decode_rows(code_data, code_length, blocks, "CODE").T
+            codes = dequantize([symbols], code_step)[0]
         rgb = render(weights, codes, arch, header.height, header.width)
         return rgb if header.channels == 3 else to_uint8(rgb.mean(axis=2))
 

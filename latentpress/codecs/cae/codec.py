@@ -25,7 +25,7 @@ Encoding (§II-B), per image:
    and the file overshoots the target. ``entropy=range``: the 12-bit values are instead
    quantized uniformly around the level of zero, with the finest step whose coded size
    meets ``bpp`` (bisection on the size), and range-coded under per-file factorized
-   priors (entropy/integer_rows.py: a table per map, one shared table, or a Laplace per
+   priors (entropy/integer_tensors.py, layout "rows": a table per map, one shared table, or a Laplace per
    map, whichever codes smallest). One step for all maps of the
    orthonormal rotation spends bits where reverse water-filling would: maps weaker than
    the step quantize to zeros.
@@ -47,12 +47,12 @@ the level of zero, −low/(high−low)·4095). Sections, in order:
 
 ``RANG``  float32 minimum and maximum of all rotated maps (eq. 4; one range for all
           components, so that JPEG 2000's rate allocation weighs their errors alike)
-``PCAU``  per component: Û as integer rows (overfit/weights.py layout), absent
+``PCAU``  per component: Û as integer rows (entropy/integer_tensors.py, layout "tensors"), absent
           without PCA
 ``MAPS``  jpeg2000: the JPEG 2000 codestream of the mosaic (one component, one tile:
           the decoder refuses any structure the encoder does not write before OpenJPEG
           sees it, _check_codestream); range: the quantized mosaic rows
-          (entropy/integer_rows.py), one row per map
+          (entropy/integer_tensors.py, layout "rows"), one row per map
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ import functools
 import io
 import math
 import struct
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import NoReturn
@@ -72,12 +71,11 @@ from PIL import Image
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.cae.model import CHROMA, DOWNSAMPLING, LUMA, CAEArchitecture, ConvolutionalAutoencoder
-from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.container import Header, Section
-from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+from latentpress.entropy.integer_tensors import decode_rows, decode_tensors, encode_rows, encode_tensors
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
-from latentpress.nn.tiling import tiled_apply, tiled_map
+from latentpress.nn.tiling import tiled_apply, tiled_map, tiled_map_thin
 from latentpress.weights import CHECKSUMS, load_weights
 
 MODEL_ID = "cae-v1"
@@ -96,7 +94,8 @@ ENTROPY = ("jpeg2000", "range")
 # Whole-image inference in tiles (pixels; margins cover the networks' receptive fields).
 _TILE, _MARGIN = 512, 64
 # Maps at most this many rows high (images up to 64 pixels high) decode their windows in
-# batches (_thin_windows); taller ones window by window, as before.
+# batches (tiled_map_thin); taller ones window by window, whose values batching would
+# change by float rounding.
 _THIN_MAP_ROWS = 8
 _PATCH_BATCH = 32
 
@@ -167,36 +166,6 @@ def _analysis(model: ConvolutionalAutoencoder, plane: np.ndarray, patches: bool)
         return maps.reshape(-1, rows * side, columns * side).numpy()
 
 
-def _thin_windows(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, tile: int,
-                  margin: int) -> Iterator[tuple[int, int, torch.Tensor]]:
-    """tiled_map's windows and output tiles over a map no higher than a tile (one row of
-    windows), with equal windows decoded in batches of at most one whole window's area.
-
-    Window by window, a 1-row map (an image 1 to 8 pixels high) costs thousands of tiny
-    network calls whose fixed cost dominates, the more so on a loaded host: a 16384×1
-    file decoded in 17 s, a 524288×1 one (3,072 calls) in 264 s. Batched, each call
-    does the work of one window of a tall image in the same memory: 2.3 s at 16384×1,
-    and 131072×1 decodes as fast as the 1024×1024 image of the same padded size (7 s).
-    The values are those of the windows decoded one by one up to float rounding
-    (a batched convolution may sum in another order; no decoded pixel differed on
-    Kodak strips 1 to 64 pixels high).
-    """
-    width = y.shape[-1]
-    spans = [(left, max(0, left - margin), min(width, left + tile + margin)) for left in range(0, width, tile)]
-    per_batch = max(1, (tile + 2 * margin) // y.shape[-2])
-    start = 0
-    while start < len(spans):
-        size = spans[start][2] - spans[start][1]
-        end = start + 1
-        while end < len(spans) and end - start < per_batch and spans[end][2] - spans[end][1] == size:
-            end += 1
-        result = fn(torch.cat([y[..., x0:x1] for _, x0, x1 in spans[start:end]]))
-        for index, (left, x0, _) in enumerate(spans[start:end]):
-            offset, columns = (left - x0) * DOWNSAMPLING, min(tile, width - left) * DOWNSAMPLING
-            yield 0, left * DOWNSAMPLING, result[index:index + 1, :, :, offset:offset + columns]
-        start = end
-
-
 def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool) -> np.ndarray:
     """n6×h×w → (8h)×(8w) plane."""
     y = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[None]
@@ -205,7 +174,7 @@ def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool)
         if not patches:
             out = np.empty((height, width), np.float32)
             tile, margin = _TILE // DOWNSAMPLING, _MARGIN // DOWNSAMPLING
-            windows = _thin_windows(model.decode, y, tile, margin) if maps.shape[1] <= _THIN_MAP_ROWS \
+            windows = tiled_map_thin(model.decode, y, DOWNSAMPLING, tile, margin) if maps.shape[1] <= _THIN_MAP_ROWS \
                 else tiled_map(model.decode, y, Fraction(DOWNSAMPLING), tile, margin)
             for top, left, part in windows:
                 out[top:top + part.shape[-2], left:left + part.shape[-1]] = part[0, 0].numpy()
@@ -405,7 +374,7 @@ def _water_filling_distortion(variances: np.ndarray, count: int, budget_bits: fl
 
 
 def _rotation_bytes(integers: list[np.ndarray]) -> bytes:
-    return encode_integers([column for u in integers for column in u.T])
+    return encode_tensors([column for u in integers for column in u.T])
 
 
 def _choose_rotation(maps: list[np.ndarray], budget_bytes: float) -> tuple[int, list[np.ndarray]]:
@@ -445,7 +414,7 @@ def _range_code(rows: np.ndarray, target_bytes: float) -> tuple[int, bytes]:
     bisection on the coded size itself (the size falls as the step grows, up to a few
     bytes of table choices, so the result may sit a step or two above the finest)."""
     def coded(step16: int) -> bytes:
-        return encode_integer_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
+        return encode_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
 
     low, high = 16, 16 * MAX_STEP
     found = None
@@ -561,7 +530,7 @@ class CAECodec(Codec):
             step16 = params.get("step16")
             if type(step16) is not int or not 16 <= step16 <= 16 * MAX_STEP:
                 raise CorruptPayloadError(f"invalid step {step16!r}")
-            rows = (decode_integer_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
+            rows = (decode_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
                     + _zero_level(low, high))
             levels, start = [], 0
             for count in channels:
@@ -572,7 +541,7 @@ class CAECodec(Codec):
             bits = params.get("u_bits")
             if type(bits) is not int or bits not in U_BITS:
                 raise CorruptPayloadError(f"invalid u_bits {bits!r}")
-            columns = decode_integers(data[1], [(c,) for c in channels for _ in range(c)], "PCAU")
+            columns = decode_tensors(data[1], [(c,) for c in channels for _ in range(c)], "PCAU")
             maps, start = [], 0
             for count, values in zip(channels, rotated):
                 u = np.stack(columns[start:start + count], axis=1) / (1 << bits)

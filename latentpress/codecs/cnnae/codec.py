@@ -12,7 +12,7 @@ back to one.
 
 ``entropy=range`` (beyond the seed, whose §7 notes it used no entropy coding) range-codes
 the same integers instead, one row per latent channel under per-file factorized priors
-(entropy/integer_rows.py); the decoded image is identical, the file usually smaller (on
+(entropy/integer_tensors.py, layout "rows"); the decoded image is identical, the file usually smaller (on
 a tiny image the priors can cost more than they save).
 
 Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
@@ -32,38 +32,36 @@ import copy
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
 
+from latentpress.binary import pack_bits, unpack_bits
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.cnnae.model import (
-    BLOCK, LATENT_BITS, LATENT_CHANNELS, LATENT_SIDE, RNN_BITS, RNN_STEPS, BlockAutoencoder, PostFilter,
-    RecurrentAutoencoder, dequantize, quantize,
+    BLOCK,
+    LATENT_BITS,
+    LATENT_CHANNELS,
+    LATENT_SIDE,
+    RNN_BITS,
+    RNN_STEPS,
+    BlockAutoencoder,
+    PostFilter,
+    RecurrentAutoencoder,
+    dequantize,
+    quantize,
 )
 from latentpress.container import Header, Section
-from latentpress.entropy.integer_rows import decode_integer_rows, encode_integer_rows
+from latentpress.entropy.integer_tensors import decode_rows, encode_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
+from latentpress.nn.tiling import tiled_map
 from latentpress.weights import CHECKSUMS, load_weights
 
 MAX_PIXELS = 1 << 24
 BATCH = 1024                      # blocks per network call
 LATENT_VALUES = LATENT_CHANNELS * LATENT_SIDE * LATENT_SIDE
-
-
-def pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """Non-negative integers below 2^bits → fixed-width bits, MSB first."""
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint8)
-    return np.packbits(((values.astype(np.uint8).reshape(-1, 1) >> shifts) & 1).ravel()).tobytes()
-
-
-def unpack_bits(data: bytes, count: int, bits: int, what: str) -> np.ndarray:
-    if len(data) != -(-count * bits // 8):
-        raise CorruptPayloadError(f"{what}: {len(data)} bytes where {count} values of {bits} bits take "
-                                  f"{-(-count * bits // 8)}")
-    flat = np.unpackbits(np.frombuffer(data, np.uint8))[:count * bits].reshape(count, bits)
-    return flat @ (1 << np.arange(bits - 1, -1, -1))
 
 
 ENTROPY = ("none", "range")
@@ -76,17 +74,17 @@ def _check_entropy(entropy: str) -> None:
 
 def pack_latents(latents: np.ndarray, bits: int, entropy: str) -> bytes:
     """N×4×8×8 integers → fixed-width bits (none) or range-coded rows, one per latent
-    channel, under per-file factorized priors (range; entropy/integer_rows.py)."""
+    channel, under per-file factorized priors (range; entropy/integer_tensors.py, layout "rows")."""
     if entropy == "none":
         return pack_bits(latents, bits)
-    return encode_integer_rows(latents.astype(np.int64).transpose(1, 0, 2, 3).reshape(LATENT_CHANNELS, -1))
+    return encode_rows(latents.astype(np.int64).transpose(1, 0, 2, 3).reshape(LATENT_CHANNELS, -1))
 
 
 def unpack_latents(data: bytes, blocks: int, bits: int, entropy: str, what: str) -> np.ndarray:
     if entropy == "none":
         values = unpack_bits(data, blocks * LATENT_VALUES, bits, what)
         return values.reshape(blocks, LATENT_CHANNELS, LATENT_SIDE, LATENT_SIDE)
-    rows = decode_integer_rows(data, LATENT_CHANNELS, blocks * LATENT_SIDE * LATENT_SIDE, what)
+    rows = decode_rows(data, LATENT_CHANNELS, blocks * LATENT_SIDE * LATENT_SIDE, what)
     if rows.min(initial=0) < 0 or rows.max(initial=0) >= 1 << bits:
         raise CorruptPayloadError(f"{what}: latent values outside 0-{(1 << bits) - 1}")
     return rows.reshape(LATENT_CHANNELS, blocks, LATENT_SIDE, LATENT_SIDE).transpose(1, 0, 2, 3)
@@ -133,17 +131,10 @@ def deblock(rgb: np.ndarray) -> np.ndarray:
     the result is the whole-image filter's."""
     net = _load("cnn-deblock")
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), np.float32))[None]
-    height, width = rgb.shape[:2]
-    halo = PostFilter.HALO
     out = np.empty_like(rgb, dtype=np.float32)
     with torch.inference_mode():
-        for top in range(0, height, TILE):
-            for left in range(0, width, TILE):
-                y0, x0 = max(top - halo, 0), max(left - halo, 0)
-                y1, x1 = min(top + TILE + halo, height), min(left + TILE + halo, width)
-                tile = net(x[:, :, y0:y1, x0:x1])[0].clamp(0, 1).numpy().transpose(1, 2, 0)
-                bottom, right = min(top + TILE, height), min(left + TILE, width)
-                out[top:bottom, left:right] = tile[top - y0:bottom - y0, left - x0:right - x0]
+        for top, left, tile in tiled_map(net, x, Fraction(1), TILE, PostFilter.HALO):
+            out[top:top + tile.shape[-2], left:left + tile.shape[-1]] = tile[0].clamp(0, 1).numpy().transpose(1, 2, 0)
     return out
 
 

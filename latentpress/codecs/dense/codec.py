@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentpress.binary import pack_bits, unpack_bits
 from latentpress.codecs.base import Codec, Payload, register
-from latentpress.codecs.cnnae.codec import pack_bits, unpack_bits
 from latentpress.codecs.dense.model import SIDE, DenseAutoencoder
 from latentpress.container import Header, Section
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder

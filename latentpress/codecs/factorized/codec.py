@@ -47,11 +47,14 @@ import torch
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.factorized.model import (
-    DOWNSAMPLING, Architecture, FactorizedAutoencoder, gain_for_quality,
+    DOWNSAMPLING,
+    Architecture,
+    FactorizedAutoencoder,
+    gain_for_quality,
 )
 from latentpress.container import Header, Section
 from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior
-from latentpress.entropy.laplace_rows import decode_rows, encode_rows
+from latentpress.entropy.integer_tensors import decode_laplace, encode_laplace, encode_tables
 from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.nn.tiling import tiled_apply, tiled_map
@@ -154,16 +157,14 @@ class FactorizedCodec(Codec):
 
 def _code_parametric(symbols: np.ndarray) -> tuple[bytes, bytes]:
     encoder = EntropyEncoder()
-    scale_bytes = encode_rows(encoder, symbols)
+    scale_bytes = encode_laplace(encoder, symbols)
     return bytes([MODE_PARAMETRIC]) + scale_bytes, encoder.finish()
 
 
 def _code_table(symbols: np.ndarray) -> tuple[bytes, bytes]:
-    prior = FactorizedPrior.fit(symbols)
-    encoder = EntropyEncoder()
-    prior.encode(encoder, symbols)
-    return bytes([MODE_TABLE]) + prior.to_bytes(), encoder.finish()
+    prior, stream = encode_tables(symbols)
+    return bytes([MODE_TABLE]) + prior, stream
 
 
 def _decode_parametric(prior: bytes, decoder: EntropyDecoder, channels: int, count: int) -> np.ndarray:
-    return np.stack(decode_rows(decoder, prior, [count] * channels, "factorized PRIO"))
+    return np.stack(decode_laplace(decoder, prior, [count] * channels, "factorized PRIO"))

@@ -22,7 +22,7 @@ Payload version 1 (both codecs). Header parameters: ``context`` ("RxH": rows abo
 half width), ``hidden`` (width of the two hidden layers), ``step`` (weights are
 integers times 2**−step). Sections:
 
-``mlp-lossless``: ``NETW`` (the network's integer weights, overfit/weights.py layout),
+``mlp-lossless``: ``NETW`` (the network's integer weights, entropy/integer_tensors.py, layout "tensors"),
 ``HUFF`` (Huffman table and residuals, entropy/huffman.py ``encode_with_table``).
 
 ``lossless``: ``NETW`` (the networks of every plane, in plane order), ``PIXL`` (the
@@ -43,19 +43,19 @@ from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
-from latentpress.codecs.overfit.arm import log_scale_thresholds, params_to_tables
-from latentpress.codecs.overfit.weights import decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy import huffman, tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder, guarded
+from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.nn import native
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 from latentpress.nn.likelihood import laplace_interval_probability
+from latentpress.nn.precision import search_precision
 
 FRAC_BITS = 14
-WEIGHT_STEPS = tuple(range(6, FRAC_BITS + 1))
+WEIGHT_PRECISIONS = tuple(range(6, FRAC_BITS + 1))     # weights at 2**−precision
 INPUT_SCALE = 32.0                 # the float networks see pixel differences / 32
 MAX_PIXELS = 1 << 24
 MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 5,664, mlp-lossless 8,928 (RGB)
@@ -131,22 +131,15 @@ class _Net(nn.Module):
         return [t for layer in self.layers for t in (layer.weight, layer.bias)]
 
 
-def _quantize(net: _Net, step: int) -> list[np.ndarray]:
-    """Integer weights at 2**−step; the input scale is folded into the first layer.
-    Raises CorruptPayloadError (caught by the step search) when they do not fit."""
-    out = []
-    for index, tensor in enumerate(net.tensors()):
-        values = tensor.detach().numpy().astype(np.float64) * (1 << step)
-        if index == 0:
-            values = values / INPUT_SCALE
-        if not np.all(np.abs(values) < 2.0 ** 40):          # also false for NaN
-            raise CorruptPayloadError("weights out of range")
-        out.append(np.rint(values).astype(np.int64))
-    return out
+def _float_weights(net: _Net) -> list[np.ndarray]:
+    """The network's weights as stored: the input scale folded into the first layer."""
+    tensors = [t.detach().numpy().astype(np.float64) for t in net.tensors()]
+    tensors[0] = tensors[0] / INPUT_SCALE
+    return tensors
 
 
-def _integer_net(integers: list[np.ndarray], step: int) -> IntegerMLP:
-    shift = FRAC_BITS - step
+def _integer_net(integers: list[np.ndarray], precision: int) -> IntegerMLP:
+    shift = FRAC_BITS - precision
     layers = [IntegerLinear(integers[2 * k] << shift, integers[2 * k + 1] << shift, relu=k < 2) for k in range(3)]
     return IntegerMLP(tuple(layers), FRAC_BITS)
 
@@ -229,7 +222,7 @@ def _plane_features(planes: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarr
 
 def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = net(features << FRAC_BITS)
-    return params_to_tables(out[:, 0] + (base << FRAC_BITS), out[:, 1], FRAC_BITS)
+    return tables.params_to_tables(out[:, 0] + (base << FRAC_BITS), out[:, 1], FRAC_BITS)
 
 
 def _encode_planes(planes: np.ndarray, nets: list[IntegerMLP], shape: ctx.ContextShape,
@@ -284,7 +277,7 @@ class _NativeLossless:
             planes, height, width, ctx.TILE_ROWS, ctx.TILE_COLS, np.array(shape.offsets, np.int32),
             shape.row_stride, tuple(neutrals),
             tuple(low for low, _ in limits), tuple(high for _, high in limits),
-            tuple(native.network_spec(net) for net in nets), log_scale_thresholds(FRAC_BITS),
+            tuple(native.network_spec(net) for net in nets), tables.log_scale_thresholds(FRAC_BITS),
             np.ascontiguousarray(tables.radii(Family.LAPLACE), np.int64), FRAC_BITS, tables.NUM_OFFSETS,
             tables.OFFSET_STEPS, self.centres, self.ids, self.order, np.empty(ntables, np.int64),
             np.empty(ntables, np.int64), self.index, self.positions)
@@ -341,29 +334,31 @@ class LosslessCodec(Codec):
 
         _train(nets, batches, loss_fn, params.iterations, params.time_budget,
                params.seed, "lossless")
-        # Weight precision: the step that minimizes weight bits + the pixels' bits
+        # Weight precision: the one that minimizes weight bits + the pixels' bits
         # (estimated on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
-        best = None
-        for step in WEIGHT_STEPS:
+        sizes = [len(net.tensors()) for net in nets]
+
+        def bits(precision: int, flat: list[np.ndarray]):
+            integers = [flat[sum(sizes[:p]):sum(sizes[:p + 1])] for p in range(len(nets))]
             try:
-                integers = [_quantize(net, step) for net in nets]
-                integer_nets = [_integer_net(w, step) for w in integers]
+                integer_nets = [_integer_net(w, precision) for w in integers]
             except CorruptPayloadError:
-                continue
-            bits = sum(_ideal_bits(planes[p, rows[search], cols[search]],
-                                   *_predict_tables(n, f[search], base[search]))
-                       for p, (n, (f, base)) in enumerate(zip(integer_nets, data)))
-            bits = bits * (height * width) / rows[search].size + 8 * len(encode_integers([t for w in integers for t in w]))
-            if best is None or bits < best[0]:
-                best = (bits, step, integers, integer_nets)
-        if best is None:
+                return None           # beyond what the integer network can run exactly
+            pixel_bits = sum(_ideal_bits(planes[p, rows[search], cols[search]],
+                                         *_predict_tables(n, f[search], base[search]))
+                             for p, (n, (f, base)) in enumerate(zip(integer_nets, data)))
+            return pixel_bits * (height * width) / rows[search].size + 8 * len(encode_tensors(flat)), integer_nets
+
+        choice = search_precision([t for net in nets for t in _float_weights(net)], WEIGHT_PRECISIONS, bits)
+        if choice is None:
             raise ParameterError("training diverged: the network weights are too large to store")
-        _, step, integers, integer_nets = best
+        precision, integer_nets = choice.precision, choice.extra
         del data, targets
-        sections = [Section("NETW", encode_integers([t for w in integers for t in w])),
+        sections = [Section("NETW", encode_tensors(choice.integers)),
                     Section("PIXL", _encode_planes(planes, integer_nets, shape, neutrals))]
-        return Payload(sections, {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": step})
+        return Payload(sections, {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden,
+                                  "step": precision})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
@@ -374,7 +369,7 @@ class LosslessCodec(Codec):
         neutrals = [128, 0, 0] if colour else [128]
         inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
         _check_work(inputs, hidden, 2, header.height * header.width)
-        tensors = decode_integers(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
+        tensors = decode_tensors(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
         nets = [_integer_net(tensors[6 * p:6 * p + 6], step) for p in range(len(neutrals))]
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
@@ -414,7 +409,7 @@ def _header_network(header: Header) -> tuple[ctx.ContextShape, int, int]:
     hidden, step = header.params.get("hidden"), header.params.get("step")
     if type(hidden) is not int or not 1 <= hidden <= MAX_HIDDEN:
         raise CorruptPayloadError(f"invalid hidden width {hidden!r}")
-    if type(step) is not int or step not in WEIGHT_STEPS:
+    if type(step) is not int or step not in WEIGHT_PRECISIONS:
         raise CorruptPayloadError(f"invalid weight step {step!r}")
     return shape, hidden, step
 
@@ -460,26 +455,25 @@ class MlpLosslessCodec(Codec):
 
         _train([net], batches, loss_fn, params.iterations, params.time_budget,
                params.seed, "mlp-lossless")
-        # Weight precision: the step that minimizes weight bits + the residuals' empirical
+        # Weight precision: the one that minimizes weight bits + the residuals' empirical
         # entropy (on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
-        best = None
-        for step in WEIGHT_STEPS:
+
+        def bits(precision: int, integers: list[np.ndarray]):
             try:
-                integers = _quantize(net, step)
-                integer = _integer_net(integers, step)
+                integer = _integer_net(integers, precision)
             except CorruptPayloadError:
-                continue
+                return None           # beyond what the integer network can run exactly
             residuals = (targets[search] - _mlp_predict(integer, features[search].astype(np.int64), bases[search])) % 256
             counts = np.bincount(residuals, minlength=256)
             probabilities = counts[counts > 0] / residuals.size
-            bits = -np.sum(probabilities * np.log2(probabilities)) * channels * height * width
-            bits += 8 * len(encode_integers(integers))
-            if best is None or bits < best[0]:
-                best = (bits, step, integers, integer)
-        if best is None:
+            entropy = -np.sum(probabilities * np.log2(probabilities)) * channels * height * width
+            return entropy + 8 * len(encode_tensors(integers)), integer
+
+        choice = search_precision(_float_weights(net), WEIGHT_PRECISIONS, bits)
+        if choice is None:
             raise ParameterError("training diverged: the network weights are too large to store")
-        _, step, integers, integer = best
+        precision, integers, integer = choice.precision, choice.integers, choice.extra
         del features, targets, bases
         residuals = np.empty((channels, height * width), np.int64)
         all_rows, all_cols = (a.ravel().astype(np.int64) for a in np.mgrid[0:height, 0:width])
@@ -489,8 +483,8 @@ class MlpLosslessCodec(Codec):
                 residuals[p, start:start + r.size] = (planes[p, r, c] - _mlp_predict(
                     integer, *_mlp_features(planes[p], r, c, shape))) % 256
         coded = huffman.encode_with_table(residuals.ravel())
-        return Payload([Section("NETW", encode_integers(integers)), Section("HUFF", coded)],
-                       {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": step})
+        return Payload([Section("NETW", encode_tensors(integers)), Section("HUFF", coded)],
+                       {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": precision})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
@@ -498,7 +492,7 @@ class MlpLosslessCodec(Codec):
         shape, hidden, step = _header_network(header)
         net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
         _check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
-        net = _integer_net(decode_integers(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), step)
+        net = _integer_net(decode_tensors(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), step)
         height, width, channels = header.height, header.width, header.channels
         residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
         if residuals.size and (residuals.min() < 0 or residuals.max() > 255):

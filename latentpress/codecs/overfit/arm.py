@@ -67,31 +67,6 @@ SMALL_TILE = (32, 128)
 PARENT_INPUTS = 2                 # a parent grid's latent and its neighbourhood's Σ|latent|
 MAX_LATENT = 1 << 11              # latents are clipped to ±2**11 before entering the ARM
 FRAC_BITS = 8
-# ln(SCALE_MIN) written out, so the thresholds below use no libm at all.
-_LOG_SCALE_MIN = -2.995732273553991
-
-
-@functools.cache
-def log_scale_thresholds(frac_bits: int = FRAC_BITS) -> np.ndarray:
-    """Fixed-point ln-scale boundaries between neighbouring scales of the table grid."""
-    edges = [(_LOG_SCALE_MIN + (i + 0.5) * tables.LOG_SCALE_STEP) * (1 << frac_bits)
-             for i in range(tables.NUM_SCALES - 1)]
-    return np.floor(np.array(edges)).astype(np.int64)
-
-
-def params_to_tables(mean_fixed: np.ndarray, log_scale_fixed: np.ndarray,
-                     frac_bits: int = FRAC_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-point (mean, ln scale) → (integer centre, table id), integer operations only."""
-    one = 1 << frac_bits
-    centres = (mean_fixed + (one >> 1)) >> frac_bits
-    remainder = mean_fixed - (centres << frac_bits)                  # in [−one/2, one/2)
-    offsets = (remainder * (2 * tables.OFFSET_STEPS) + (one >> 1)) >> frac_bits
-    # np.minimum/np.maximum: np.clip's own overhead is most of its cost on one step's latents.
-    offsets = np.minimum(np.maximum(offsets, -tables.OFFSET_STEPS, out=offsets), tables.OFFSET_STEPS, out=offsets)
-    scale_index = np.searchsorted(log_scale_thresholds(frac_bits), log_scale_fixed, side="right")
-    return centres, tables.table_id(scale_index, offsets)
-
-
 def padded(grid: np.ndarray) -> np.ndarray:
     return np.pad(np.clip(grid, -MAX_LATENT, MAX_LATENT), PAD)
 
@@ -133,7 +108,7 @@ def _predict(arm: IntegerMLP, context: np.ndarray,
     # are decoded, or clipped before coding) and 3×3 sums of their magnitudes, at most
     # 9·2**11 < 2**(MAX_INPUT_BITS − FRAC_BITS) = 2**16.
     out = arm.on_integers(context, first_offsets, within_bound=True)
-    return params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
+    return tables.params_to_tables(out[:, 0], out[:, 1], arm.frac_bits)
 
 
 @dataclass(frozen=True)
@@ -457,7 +432,7 @@ class _NativePhase:
             tuple(np.ascontiguousarray(b, np.float64) for b in arm._float_biases),
             tuple(layer.relu for layer in arm.layers), np.ascontiguousarray(offsets, np.float64),
             np.ascontiguousarray(np.stack(predict.zero, axis=1), np.int64),
-            log_scale_thresholds(arm.frac_bits), np.ascontiguousarray(tables.radii(Family.LAPLACE), np.int64),
+            tables.log_scale_thresholds(arm.frac_bits), np.ascontiguousarray(tables.radii(Family.LAPLACE), np.int64),
             arm.frac_bits, tables.NUM_OFFSETS, tables.OFFSET_STEPS,
             self.centres, self.ids, self.order, keys, counts, self.index)
 

@@ -51,19 +51,21 @@ from latentpress.codecs.overfit import postfilter, restoration
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, MAX_CONTEXT_ROWS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
-from latentpress.codecs.overfit.weights import MAX_INTEGER, decode_integers, encode_integers
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import to_uint8
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+from latentpress.nn.precision import search_precision
 
 # Full-resolution features of every grid are held at once: bound the image size and the
 # widest layer's activation (float32) so a decode stays within a few GB.
 MAX_PIXELS = 1 << 23
 MAX_ACTIVATION = 1 << 28
-ARM_STEPS = (4, 5, 6, 7, 8)
-SYNTHESIS_STEPS = (5, 6, 7, 8, 9, 10, 11, 12)
+# Weights are stored as integers at 2**−precision (latentpress.nn.precision).
+ARM_PRECISIONS = (4, 5, 6, 7, 8)
+SYNTHESIS_PRECISIONS = (5, 6, 7, 8, 9, 10, 11, 12)
 
 
 @dataclass(frozen=True)
@@ -210,12 +212,12 @@ def _arm_layers(model: OverfitModel) -> list[torch.nn.Linear]:
     return list(model.arm.hidden) + [model.arm.out]
 
 
-def _integer_arm(model: OverfitModel, weights: list[np.ndarray], step: int,
+def _integer_arm(model: OverfitModel, weights: list[np.ndarray], precision: int,
                  version: int = 5) -> tuple[IntegerMLP, arm_module.Plan]:
     """The integer ARM and the plan it codes under (payload ``version``: from 5, the
     smaller tiles). A band-aware ARM's one-hot band inputs become one first-layer
     offset per plane (arm.Plan)."""
-    shift = arm_module.FRAC_BITS - step
+    shift = arm_module.FRAC_BITS - precision
     layers = len(_arm_layers(model))
     linear = []
     for index in range(layers):
@@ -238,18 +240,10 @@ def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
     return tensors
 
 
-def _quantize(tensors: list[torch.Tensor], step: int) -> list[np.ndarray]:
-    """Integers at 2**−step; CorruptPayloadError when they do not fit what a file may hold."""
-    values = [t.detach().numpy().astype(np.float64) * (1 << step) for t in tensors]
-    if not all(np.all(np.abs(v) < MAX_INTEGER) for v in values):         # also false for NaN
-        raise CorruptPayloadError("weights out of range")
-    return [np.rint(v).astype(np.int64) for v in values]
-
-
-def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], step: int) -> None:
+def _load_synthesis(model: OverfitModel, integers: list[np.ndarray], precision: int) -> None:
     with torch.no_grad():
         for tensor, values in zip(_synthesis_tensors(model), integers):
-            tensor.copy_(torch.from_numpy(values.astype(np.float32) / (1 << step)))
+            tensor.copy_(torch.from_numpy(values.astype(np.float32) / (1 << precision)))
 
 
 def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Plan) -> bytes:
@@ -273,57 +267,53 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     grids = model.integer_grids()
     model.load_integer_grids(grids)
 
-    # ARM precision: the step that minimizes weight bits + latent bits.
-    arm_float = [t for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
-    best = None
-    for step in ARM_STEPS:
+    # ARM precision: the one that minimizes weight bits + latent bits.
+    def arm_bits(precision: int, integers: list[np.ndarray]):
         try:
-            integers = _quantize(arm_float, step)
-            arm, plan = _integer_arm(model, integers, step)
+            arm, plan = _integer_arm(model, integers, precision)
         except CorruptPayloadError:
-            continue                  # weights too large for this precision
-        bits = 8 * len(encode_integers(integers)) + arm_module.grids_ideal_bits(grids, arm, plan)
-        if best is None or bits < best[0]:
-            best = (bits, step, integers, arm, plan)
-    if best is None:
-        raise ParameterError("training diverged: the ARM weights are too large to store")
-    _, arm_step, arm_integers, arm, plan = best
+            return None               # beyond what the integer ARM can run exactly
+        return 8 * len(encode_tensors(integers)) + arm_module.grids_ideal_bits(grids, arm, plan), (arm, plan)
 
-    # Synthesis precision: the step that minimizes MSE + λ·bpp on the real decode.
+    arm_float = [t.detach().numpy() for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
+    arm_choice = search_precision(arm_float, ARM_PRECISIONS, arm_bits)
+    if arm_choice is None:
+        raise ParameterError("training diverged: the ARM weights are too large to store")
+    arm, plan = arm_choice.extra
+
+    # Synthesis precision: the one that minimizes MSE + λ·bpp on the real decode.
     # Untrained, the synthesis is the transform's exact inverse, which the decoder
-    # can rebuild: step 0 and no weights in the file.
+    # can rebuild: precision 0 and no weights in the file.
     rounded = [y.detach() for y in model.latents]
-    float_state = [t.detach().clone() for t in _synthesis_tensors(model)]
-    best = (0.0, 0, None) if iterations == 0 and inverse else None
-    for step in SYNTHESIS_STEPS if best is None else ():
-        try:
-            integers = _quantize(float_state, step)
-        except CorruptPayloadError:
-            continue
-        _load_synthesis(model, integers, step)
+    float_state = [t.detach().numpy().copy() for t in _synthesis_tensors(model)]
+
+    def synthesis_cost(precision: int, integers: list[np.ndarray]):
+        _load_synthesis(model, integers, precision)
         with torch.no_grad():
             mse = torch.mean((_finite(model.decode(rounded)) - x) ** 2).item()
-        cost = mse + lmbda * 8 * len(encode_integers(integers)) / pixels
-        if best is None or cost < best[0]:
-            best = (cost, step, integers)
-    if best is None:
-        raise ParameterError("training diverged: the synthesis weights are too large to store")
-    _, syn_step, syn_integers = best
+        return mse + lmbda * 8 * len(encode_tensors(integers)) / pixels, None
 
-    if syn_step:
-        _load_synthesis(model, syn_integers, syn_step)
-    decoded = _reconstruct(model, syn_step, channels)
+    if iterations == 0 and inverse:
+        syn_precision, syn_integers = 0, []
+    else:
+        syn_choice = search_precision(float_state, SYNTHESIS_PRECISIONS, synthesis_cost)
+        if syn_choice is None:
+            raise ParameterError("training diverged: the synthesis weights are too large to store")
+        syn_precision, syn_integers = syn_choice.precision, syn_choice.integers
+        _load_synthesis(model, syn_integers, syn_precision)
+    decoded = _reconstruct(model, syn_precision, channels)
     original = np.rint(x[0].permute(1, 2, 0).numpy().astype(np.float64) * 255.0).reshape(decoded.shape)
     mse = lambda image: float(np.mean((image.astype(np.float64) - original) ** 2)) / 255.0 ** 2  # noqa: E731
-    sections = [Section("ARMW", encode_integers(arm_integers)),
-                Section("SYNW", b"" if syn_step == 0 else encode_integers(syn_integers)),
+    sections = [Section("ARMW", encode_tensors(arm_choice.integers)),
+                Section("SYNW", b"" if syn_precision == 0 else encode_tensors(syn_integers)),
                 Section("LATN", _code_latents(grids, arm, plan))]
     filt, distortion = _post_processing(decoded, original, lmbda, mse) if post_process else (None, mse(decoded))
     if filt is not None:
         sections.append(Section("FILT", filt))
     cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
     return cost, Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
-                                    "preset": params.preset, "arm_step": arm_step, "syn_step": syn_step,
+                                    "preset": params.preset, "arm_step": arm_choice.precision,
+                                    "syn_step": syn_precision,
                                     "gain": model.gain_exp, "ratio": model.ratio})
 
 
@@ -474,8 +464,8 @@ class OverfitCodec(Codec):
         _check_work(arch, header.height, header.width, header.channels)
         arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
         gain, ratio = header.params.get("gain"), header.params.get("ratio")
-        if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_STEPS \
-                or syn_step not in (0, *SYNTHESIS_STEPS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
+        if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_PRECISIONS \
+                or syn_step not in (0, *SYNTHESIS_PRECISIONS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
         linear, strength = None, None
         if header.codec_version >= 5 and len(sections) == 4:
@@ -501,14 +491,14 @@ class OverfitCodec(Codec):
             arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
         model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
         arm_layers = _arm_layers(model)
-        arm_integers = decode_integers(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
+        arm_integers = decode_tensors(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
         arm, plan = _integer_arm(model, arm_integers, arm_step, header.codec_version)
         if syn_step == 0:                   # the transform's exact inverse (version 3)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
                 raise CorruptPayloadError("overfit: synthesis step 0 needs an empty SYNW and a synthesis wide "
                                           "enough for the transform's inverse")
         else:
-            syn_integers = decode_integers(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
+            syn_integers = decode_tensors(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
             _load_synthesis(model, syn_integers, syn_step)
         decoder = EntropyDecoder(latent_data)
         grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm, plan)

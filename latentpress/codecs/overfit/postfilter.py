@@ -30,7 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from latentpress import container
-from latentpress.codecs.overfit.weights import decode_integers, encode_integers
+from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.errors import CorruptPayloadError
 
 SIZES = (3, 5, 7)
@@ -175,7 +175,7 @@ def design(decoded: np.ndarray, original: np.ndarray, lmbda: float):
                     full, bias = kernel(tensors, size, cross, colours)
                 except CorruptPayloadError:
                     continue
-                data = bytes([size, int(cross), step]) + encode_integers(tensors)
+                data = bytes([size, int(cross), step]) + encode_tensors(tensors)
                 cost = (sse - energy.sum()) / scale + lmbda * 8 * (SECTION_BYTES + len(data)) / (height * width)
                 if best is None or cost < best[0]:
                     best = (cost, data, full, bias, step)
@@ -192,6 +192,6 @@ def decode_filter(data: bytes, colours: int) -> tuple[np.ndarray, np.ndarray, in
     size, cross, step = data[:3]
     if size not in SIZES or cross not in (0, 1) or (cross and colours == 1) or step not in STEPS:
         raise CorruptPayloadError(f"FILT: invalid post-filter (support {size}, cross-channel {cross}, step {step})")
-    tensors = decode_integers(data[3:], tensor_shapes(size, bool(cross), colours), "FILT")
+    tensors = decode_tensors(data[3:], tensor_shapes(size, bool(cross), colours), "FILT")
     full, bias = kernel(tensors, size, bool(cross), colours)
     return full, bias, step

@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from latentpress.errors import CorruptPayloadError
+from latentpress.nn.tiling import windows
 
 FACTOR = 2
 STRENGTHS = 8                     # t = 0 … 7
@@ -130,20 +131,15 @@ class RestorationNet:
         tile_columns = min(columns, _TILE_COLUMNS)
         band = max(1, _BAND_POSITIONS // tile_columns)
         out = np.empty_like(padded)
-        m, f = self.margin, FACTOR
+        f = FACTOR
         with torch.inference_mode():
-            for top in range(0, rows, band):
-                bottom = min(rows, top + band)
-                y0, y1 = max(0, top - m), min(rows, bottom + m)
-                for left in range(0, columns, tile_columns):
-                    right = min(columns, left + tile_columns)
-                    x0, x1 = max(0, left - m), min(columns, right + m)
-                    pixels = torch.from_numpy(padded[f * y0:f * y1, f * x0:f * x1]).permute(2, 0, 1)[None].float()
-                    grid = F.pixel_unshuffle(pixels - _CENTRE, f).contiguous(memory_format=torch.channels_last)
-                    correction = self._run(grid, strength)[..., top - y0:bottom - y0, left - x0:right - x0]
-                    restored = pixels[..., f * (top - y0):f * (bottom - y0), f * (left - x0):f * (right - x0)]
-                    restored = restored.add_(F.pixel_shuffle(correction, f)).clamp_(0, 255)
-                    out[f * top:f * bottom, f * left:f * right] = restored[0].permute(1, 2, 0).numpy()
+            for w in windows(rows, columns, band, tile_columns, self.margin):
+                pixels = torch.from_numpy(padded[f * w.y0:f * w.y1, f * w.x0:f * w.x1]).permute(2, 0, 1)[None].float()
+                grid = F.pixel_unshuffle(pixels - _CENTRE, f).contiguous(memory_format=torch.channels_last)
+                correction = self._run(grid, strength)[..., w.top - w.y0:w.bottom - w.y0, w.left - w.x0:w.right - w.x0]
+                restored = pixels[..., f * (w.top - w.y0):f * (w.bottom - w.y0), f * (w.left - w.x0):f * (w.right - w.x0)]
+                restored = restored.add_(F.pixel_shuffle(correction, f)).clamp_(0, 255)
+                out[f * w.top:f * w.bottom, f * w.left:f * w.right] = restored[0].permute(1, 2, 0).numpy()
         return np.ascontiguousarray(out[:height, :width])
 
     def _run(self, h: torch.Tensor, strength: int) -> torch.Tensor:
