@@ -12,9 +12,19 @@ from latentpress.api import CodecInfo, codecs, decode, decode_image, encode, rea
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.container import ColourSpace, Header, Limits, Section
 from latentpress.errors import (
-    ChecksumError, CorruptPayloadError, FormatError, ImageError, LatentpressError, LimitError,
-    NotLpxError, ParameterError, TrailingDataError, TruncatedError, UnknownCodecError,
-    UnsupportedVersionError, WeightsError,
+    ChecksumError,
+    CorruptPayloadError,
+    FormatError,
+    ImageError,
+    LatentpressError,
+    LimitError,
+    NotLpxError,
+    ParameterError,
+    TrailingDataError,
+    TruncatedError,
+    UnknownCodecError,
+    UnsupportedVersionError,
+    WeightsError,
 )
 
 __version__ = "0.1.0"

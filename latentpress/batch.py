@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from latentpress import api, container
+from latentpress.bench.identity import identity
 from latentpress.codecs.base import DEFAULT_CODEC, get_codec
 from latentpress.container import DEFAULT_LIMITS, Limits
 from latentpress.errors import LatentpressError, ParameterError
@@ -64,7 +65,7 @@ def request_record(codec: str, params: dict[str, Any], source: bytes | None = No
     as sorted JSON; raises ParameterError."""
     implementation = get_codec(codec)
     values = dataclasses.asdict(implementation.parse_params(params))
-    record = {"codec": implementation.name, "identity": implementation.identity(), "params": values}
+    record = {"codec": implementation.name, "identity": identity(implementation.name), "params": values}
     if source is not None:
         record["input_sha256"] = hashlib.sha256(source).hexdigest()
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()

@@ -218,18 +218,9 @@ def _parse_points(items: list[str] | None) -> dict[str, list[dict]]:
 
 
 def _codec_list(text: str) -> list[str]:
-    from latentpress.bench.codecs import all_bench_codecs, bench_codec
+    from latentpress.bench.codecs import expand
 
-    groups = {
-        "classic-lossy": [n for n in all_bench_codecs() if bench_codec(n).family == "classic" and not bench_codec(n).lossless],
-        "classic-lossless": [n for n in all_bench_codecs() if bench_codec(n).family == "classic" and bench_codec(n).lossless],
-    }
-    names: list[str] = []
-    for name in (n.strip() for n in text.split(",") if n.strip()):
-        for expanded in groups.get(name, [name]):
-            bench_codec(expanded)         # unknown names fail before any work
-            if expanded not in names:
-                names.append(expanded)
+    names = expand(text)
     if not names:
         raise CliError("--codecs is empty")
     return names

@@ -22,8 +22,13 @@ from types import MappingProxyType
 from typing import Any
 
 from latentpress.errors import (
-    ChecksumError, FormatError, LimitError, NotLpxError, TrailingDataError,
-    TruncatedError, UnsupportedVersionError,
+    ChecksumError,
+    FormatError,
+    LimitError,
+    NotLpxError,
+    TrailingDataError,
+    TruncatedError,
+    UnsupportedVersionError,
 )
 
 MAGIC = b"\x89LPX\r\n\x1a\n"

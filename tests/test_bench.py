@@ -14,7 +14,7 @@ import latentpress
 from latentpress import cli
 from latentpress.bench import report
 from latentpress.bench.run import RECORDS, BenchError, Job, run_bench
-from latentpress.codecs import classic
+from latentpress.bench import classic
 from latentpress.distributed import LocalExecutor
 
 SCHEMA = {"codec", "params", "image", "width", "height", "bytes", "bpp", "psnr", "psnr_y", "ms_ssim",

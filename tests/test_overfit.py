@@ -369,13 +369,13 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
 
 
 def test_a_change_to_one_preset_leaves_the_others_bench_identity(monkeypatch):
-    from latentpress.codecs.overfit.codec import OverfitCodec
-    before = {p: OverfitCodec.variant_identity({"preset": p}) for p in PRESETS}
+    from latentpress.bench.identity import variant_identity
+    before = {p: variant_identity("overfit", {"preset": p}) for p in PRESETS}
     assert len(set(before.values())) == len(PRESETS)
     monkeypatch.setitem(PRESETS, "slow", dataclasses.replace(PRESETS["slow"], arm_warmup=1))
-    after = {p: OverfitCodec.variant_identity({"preset": p}) for p in PRESETS}
+    after = {p: variant_identity("overfit", {"preset": p}) for p in PRESETS}
     assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("fast", "medium"))
-    assert OverfitCodec.variant_identity({}) == after["medium"]          # the default preset
+    assert variant_identity("overfit", {}) == after["medium"]          # the default preset
 
 
 def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):

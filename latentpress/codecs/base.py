@@ -46,32 +46,11 @@ class Codec(ABC):
     # Progressive files decode from a prefix of their stages: decode(..., steps=k).
     progressive: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
-    # The parameter settings `latentpress bench` sweeps by default (one RD point each).
-    bench_points: ClassVar[tuple[dict[str, Any], ...]] = ({},)
-    # Named settings the bench runs as codecs of their own (a curve each), e.g.
-    # {"overfit-fast": {"preset": "fast"}}: fixed parameters merged into every point.
-    bench_variants: ClassVar[dict[str, dict[str, Any]]] = {}
     # Peak memory of a decode: a fixed part and a part per pixel of the image, upper
     # bounds of what benchmarks/decode_memory.py measured (results/security/
     # decode-memory.json); checked against Limits.max_decode_memory before decoding.
     decode_base_bytes: ClassVar[int] = 64 << 20
     decode_bytes_per_pixel: ClassVar[int] = 64
-
-    @classmethod
-    def identity(cls) -> str:
-        """What determines this codec's output besides its parameters (cache key for the
-        bench): the payload version and the parameters' defaults (a point that leaves a
-        parameter at its default must not reuse results computed under another default).
-        Codecs with shipped weights add the weights' checksum."""
-        import hashlib
-        defaults = hashlib.sha256(repr(cls.Params()).encode()).hexdigest()[:8]
-        return f"{cls.name}/v{cls.version}/{defaults}"
-
-    @classmethod
-    def variant_identity(cls, fixed: dict[str, Any]) -> str:
-        """identity() of a bench variant that fixes some parameters (e.g. a preset): a
-        codec may narrow it to what decides that variant's output."""
-        return cls.identity()
 
     @abstractmethod
     def encode(self, image: np.ndarray, params: Any) -> Payload:

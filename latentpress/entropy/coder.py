@@ -20,8 +20,8 @@ an upgrade changes a single bit.
 
 from __future__ import annotations
 
-import numpy as np
 import constriction
+import numpy as np
 
 from latentpress.entropy import tables as T
 from latentpress.errors import CorruptPayloadError

@@ -61,6 +61,7 @@ from __future__ import annotations
 import functools
 import operator
 from dataclasses import dataclass
+
 import numpy as np
 
 from latentpress.binary import Reader, svarint, uvarint

@@ -29,7 +29,13 @@ import torch
 from safetensors.torch import load_file
 
 from latentpress.codecs.cnnae.model import (
-    BLOCK, LATENT_BITS, BlockAutoencoder, PostFilter, RecurrentAutoencoder, dequantize, quantize,
+    BLOCK,
+    LATENT_BITS,
+    BlockAutoencoder,
+    PostFilter,
+    RecurrentAutoencoder,
+    dequantize,
+    quantize,
 )
 from latentpress.train.crops import HELD_OUT, RandomCrops
 from latentpress.train.loop import TrainConfig, export_checkpoint, train

@@ -15,7 +15,6 @@ import torch
 from latentpress.errors import ImageError
 from latentpress.image import IMAGE_SUFFIXES, load_image
 
-
 # Photos of ../shared/data/photos never trained on (every sixth: 006, 012, …, 048), kept
 # for held-out measurements; the GPU runs' copies leave them out too.
 HELD_OUT = frozenset(f"{i:03d}" for i in range(6, 50, 6))

@@ -16,7 +16,12 @@ from pathlib import Path
 import torch
 
 from latentpress.codecs.factorized.model import (
-    GAIN_MAX, GAIN_MIN, Architecture, FactorizedAutoencoder, lambda_for_gain, log_uniform,
+    GAIN_MAX,
+    GAIN_MIN,
+    Architecture,
+    FactorizedAutoencoder,
+    lambda_for_gain,
+    log_uniform,
 )
 from latentpress.train.crops import RandomCrops
 from latentpress.train.loop import TrainConfig, export_checkpoint, train

@@ -38,7 +38,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from latentpress.codecs.overfit import restoration
 from latentpress.codecs.overfit.restoration import FACTOR, STRENGTHS, IntegerConv, RestorationNet
 from latentpress.train.crops import HELD_OUT
 from latentpress.train.loop import CHECKPOINT, TrainConfig, read_checkpoint, train

@@ -299,7 +299,6 @@ class _BlockCodec(Codec):
     decode_bytes_per_weight = 64
     decode_bytes_per_code = 32
     Params = BlockParams
-    bench_points = tuple({"code_length": c} for c in (32, 64, 80))      # seed 000 Table 3
 
     def encode(self, image: np.ndarray, params: BlockParams) -> Payload:
         return self.payload(self.fit(image, params), params)

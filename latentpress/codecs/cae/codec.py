@@ -70,13 +70,13 @@ import torch
 from PIL import Image
 
 from latentpress.codecs.base import Codec, Payload, register
-from latentpress.codecs.cae.model import CHROMA, DOWNSAMPLING, LUMA, CAEArchitecture, ConvolutionalAutoencoder
+from latentpress.codecs.cae.model import CHROMA, DOWNSAMPLING, LUMA, ConvolutionalAutoencoder
 from latentpress.container import Header, Section
 from latentpress.entropy.integer_tensors import decode_rows, decode_tensors, encode_rows, encode_tensors
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
-from latentpress.image import pad_to_multiple, padded_size, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
+from latentpress.image import padded_size, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from latentpress.nn.tiling import tiled_apply, tiled_map, tiled_map_thin
-from latentpress.weights import CHECKSUMS, load_weights
+from latentpress.weights import load_weights
 
 MODEL_ID = "cae-v1"
 WEIGHTS = {"luma": "cae-luma-v1.safetensors", "chroma": "cae-chroma-v1.safetensors"}
@@ -439,9 +439,6 @@ class CAECodec(Codec):
     version = 1
     description = "seed 003: pretrained convolutional autoencoder + PCA rotation + JPEG 2000 entropy coder, bpp target"
     Params = CAEParams
-    bench_points = tuple({"bpp": b} for b in (0.12, 0.25, 0.5, 1.0, 1.6, 2.4))    # the seed's range
-    bench_variants = {"cae-range": {"entropy": "range"}, "cae-nopca": {"pca": False},
-                      "cae-patches": {"patches": True}}
 
     @classmethod
     def working_pixels(cls, header: Header) -> int:
@@ -452,11 +449,6 @@ class CAECodec(Codec):
         the header's pixels, a 16384×1 file with patches peaked at 309 MB against 237 MB."""
         return math.prod(padded_size(header.height, header.width,
                                      DOWNSAMPLING if header.params.get("patches") is False else PATCH))
-
-    @classmethod
-    def identity(cls) -> str:
-        sums = "".join(CHECKSUMS.get(name, "missing")[:8] for name in WEIGHTS.values())
-        return f"{cls.name}/v{cls.version}/{MODEL_ID}/{sums}"
 
     def encode(self, image: np.ndarray, params: CAEParams) -> Payload:
         height, width = image.shape[:2]

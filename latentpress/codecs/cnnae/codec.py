@@ -57,7 +57,7 @@ from latentpress.entropy.integer_tensors import decode_rows, encode_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.nn.tiling import tiled_map
-from latentpress.weights import CHECKSUMS, load_weights
+from latentpress.weights import load_weights
 
 MAX_PIXELS = 1 << 24
 BATCH = 1024                      # blocks per network call
@@ -195,10 +195,6 @@ class _PretrainedBlockCodec(Codec):
     weights: str
 
     @classmethod
-    def identity(cls) -> str:
-        return f"{cls.name}/v{cls.version}/{cls.name}-v1/{CHECKSUMS.get(cls.weights, 'missing')[:16]}"
-
-    @classmethod
     def working_pixels(cls, header: Header) -> int:
         return _padded_pixels(header.height, header.width)
 
@@ -231,7 +227,6 @@ class CNNAECodec(_PretrainedBlockCodec):
     description = "seed 001: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
     weights = "cnn-ae-v1.safetensors"
     Params = AEParams
-    bench_variants = {"cnn-ae-range": {"entropy": "range"}}
 
     def encode(self, image: np.ndarray, params: AEParams) -> Payload:
         _check_size(image, self.name)
@@ -259,7 +254,6 @@ class GANAECodec(CNNAECodec):
     decode_bytes_per_pixel = 128
     description = "seed 001: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
     weights = "gan-ae-v1.safetensors"
-    bench_variants = {}
 
 
 @dataclass(frozen=True)
@@ -287,8 +281,6 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams
     progressive = True
-    bench_points = tuple({"steps": k} for k in range(1, RNN_STEPS + 1))
-    bench_variants = {"cnn-rnn-ae-range": {"entropy": "range"}}
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
         _check_size(image, self.name)

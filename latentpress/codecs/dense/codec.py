@@ -102,11 +102,6 @@ class DenseMNISTCodec(Codec):
     version = 1
     description = "seed 004: dense 784-128-64-128-784 autoencoder for 28x28 greyscale digits; shared decoder"
     Params = DenseParams
-    bench_points = tuple({"bits": b} for b in (3, 4, 5, 6, 8))
-
-    @classmethod
-    def identity(cls) -> str:
-        return f"{cls.name}/v{cls.version}/" + "/".join(_checksum(m) for m in MODELS.values())
 
     def encode(self, image: np.ndarray, params: DenseParams) -> Payload:
         if image.ndim != 2 or image.shape != (SIDE, SIDE):

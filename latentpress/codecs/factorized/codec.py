@@ -58,7 +58,7 @@ from latentpress.entropy.integer_tensors import decode_laplace, encode_laplace, 
 from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.image import pad_to_multiple, to_uint8
 from latentpress.nn.tiling import tiled_apply, tiled_map
-from latentpress.weights import CHECKSUMS, load_weights
+from latentpress.weights import load_weights
 
 MODEL_ID = "factorized-v1"
 MODE_PARAMETRIC = 0
@@ -95,11 +95,6 @@ class FactorizedCodec(Codec):
     version = 1
     description = "pretrained factorized-prior autoencoder (Ballé et al. 2017), quality 0-100"
     Params = FactorizedParams
-    bench_points = tuple({"quality": q} for q in (0, 15, 30, 50, 70, 85, 100))
-
-    @classmethod
-    def identity(cls) -> str:
-        return f"{cls.name}/v{cls.version}/{MODEL_ID}/{CHECKSUMS[MODEL_ID + '.safetensors'][:16]}"
 
     def encode(self, image: np.ndarray, params: FactorizedParams) -> Payload:
         model = _model()

@@ -398,11 +398,6 @@ def _to_pixels(x_hat: torch.Tensor, channels: int) -> np.ndarray:
     return to_uint8(pixels[:, :, 0] if channels == 1 else pixels)
 
 
-def _restoration_id() -> str:
-    from latentpress.weights import CHECKSUMS
-    return f"/{CHECKSUMS[restoration.WEIGHTS][:12]}"
-
-
 @register
 class OverfitCodec(Codec):
     name = "overfit"
@@ -418,8 +413,6 @@ class OverfitCodec(Codec):
     version = 6
     description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
     Params = OverfitParams
-    bench_points = tuple({"quality": q} for q in (1, 2, 4, 6, 8))  # about 0.07 to 1.7 bpp on Kodak
-    bench_variants = {f"overfit-{name}": {"preset": name} for name in PRESETS}
 
     @classmethod
     def decode_memory(cls, header: Header) -> int:
@@ -427,27 +420,6 @@ class OverfitCodec(Codec):
         per_pixel = cls.inverse_decode_bytes_per_pixel if type(syn_step) is int and syn_step == 0 \
             else cls.decode_bytes_per_pixel
         return cls.decode_base_bytes + per_pixel * header.width * header.height
-
-    @classmethod
-    def identity(cls) -> str:
-        # Presets, the quality→λ map and the shipped restoration network decide the
-        # output as much as the payload layout does; the bench cache must not reuse
-        # results across changes to them.
-        import hashlib
-        training = repr(sorted(PRESETS.items())) + repr([lambda_for_quality(q) for q in QUALITIES])
-        return f"{cls.name}/v{cls.version}/{hashlib.sha256(training.encode()).hexdigest()[:12]}{_restoration_id()}"
-
-    @classmethod
-    def variant_identity(cls, fixed: dict) -> str:
-        # One preset's schedule and the quality→λ map: a change to slow does not
-        # invalidate the bench's fast and medium results.
-        import hashlib
-        preset = fixed.get("preset", OverfitParams.preset)
-        if preset not in PRESETS:
-            return cls.identity()
-        training = repr(PRESETS[preset]) + repr([lambda_for_quality(q) for q in QUALITIES]) + repr(OverfitParams())
-        return f"{cls.name}/v{cls.version}/{preset}-{hashlib.sha256(training.encode()).hexdigest()[:12]}" \
-            f"{_restoration_id()}"
 
     def encode(self, image: np.ndarray, params: OverfitParams) -> Payload:
         return _encode(image, params)
