@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,11 @@ class NoParams:
     """For codecs without parameters."""
 
 
+@dataclass(frozen=True)
+class NoHeaderParams:
+    """For payloads whose header holds no parameters."""
+
+
 class Codec(ABC):
     name: ClassVar[str]
     version: ClassVar[int]             # payload layout version, stored in the header
@@ -46,6 +52,10 @@ class Codec(ABC):
     # Progressive files decode from a prefix of their stages: decode(..., steps=k).
     progressive: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams  # a frozen dataclass; may define validate()
+    # The header parameters the decoder reads, as a frozen dataclass typed like Params
+    # (int, float, bool, str, Literal[...]; ``X | None = None`` for a key some files
+    # lack); it may define check(), raising CorruptPayloadError. See header_params().
+    HeaderParams: ClassVar[type] = NoHeaderParams
     # Peak memory of a decode: a fixed part and a part per pixel of the image, upper
     # bounds of what benchmarks/decode_memory.py measured (results/security/
     # decode-memory.json); checked against Limits.max_decode_memory before decoding.
@@ -88,6 +98,28 @@ class Codec(ABC):
         if validate is not None:
             validate()
         return params
+
+    @classmethod
+    def header_params(cls, header: Header) -> Any:
+        """The header's parameters as HeaderParams, validated: CorruptPayloadError for a
+        key the payload does not have, a missing key, a value of the wrong type, or what
+        HeaderParams.check() refuses. A file is untrusted: nothing is coerced."""
+        fields = {f.name: f for f in dataclasses.fields(cls.HeaderParams)}
+        unknown = sorted(set(header.params) - set(fields))
+        if unknown:
+            raise CorruptPayloadError(f"{cls.name} header: unexpected parameter {unknown[0]!r}")
+        hints = typing.get_type_hints(cls.HeaderParams)
+        values = {}
+        for name, f in fields.items():
+            if name in header.params:
+                values[name] = _checked(cls.name, name, header.params[name], hints[name])
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise CorruptPayloadError(f"{cls.name} header: parameter {name!r} is missing")
+        stored = cls.HeaderParams(**values)
+        check = getattr(stored, "check", None)
+        if check is not None:
+            check()
+        return stored
 
     @classmethod
     def check_version(cls, header: Header) -> None:
@@ -136,6 +168,26 @@ def _coerce(codec: str, key: str, value: Any, kind: Any) -> Any:
             return str(value)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"codec {codec!r} parameter {key}={value!r}: {exc}") from None
+    return value
+
+
+def _checked(codec: str, key: str, value: Any, kind: Any) -> Any:
+    """A header value of the declared type, or CorruptPayloadError."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        ok = any(type(value) is type(choice) and value == choice for choice in args)
+        expected = "one of " + ", ".join(map(repr, args))
+    elif kind is float:
+        ok, expected = type(value) in (int, float), "a number"
+    else:
+        ok, expected = type(value) is kind, f"{getattr(kind, '__name__', kind)}"
+    if not ok:
+        raise CorruptPayloadError(f"{codec} header: parameter {key}={value!r}, expected {expected}")
     return value
 
 

@@ -86,6 +86,18 @@ class FactorizedParams:
             raise ParameterError(f"quality must be between 0 and 100, got {self.quality}")
 
 
+@dataclass(frozen=True)
+class FactorizedHeader:
+    quality: int
+    model: str
+
+    def check(self) -> None:
+        if self.model != MODEL_ID:
+            raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has {MODEL_ID!r}")
+        if not 0 <= self.quality <= 100:
+            raise CorruptPayloadError(f"invalid quality {self.quality!r} in header")
+
+
 @register
 class FactorizedCodec(Codec):
     name = "factorized"
@@ -95,6 +107,7 @@ class FactorizedCodec(Codec):
     version = 1
     description = "pretrained factorized-prior autoencoder (Ballé et al. 2017), quality 0-100"
     Params = FactorizedParams
+    HeaderParams = FactorizedHeader
 
     def encode(self, image: np.ndarray, params: FactorizedParams) -> Payload:
         model = _model()
@@ -114,12 +127,7 @@ class FactorizedCodec(Codec):
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        if header.params.get("model") != MODEL_ID:
-            raise CorruptPayloadError(f"file was made with model {header.params.get('model')!r}; "
-                                      f"this build has {MODEL_ID!r}")
-        quality = header.params.get("quality")
-        if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
-            raise CorruptPayloadError(f"invalid quality {quality!r} in header")
+        quality = self.header_params(header).quality
         prior, stream = self.expect_sections(sections, ["PRIO", "LATN"])
         model = _model()
         channels = model.arch.latent_channels
