@@ -7,8 +7,8 @@
  * - Stepper: the overfit codec's ARM wavefront step (latentpress/codecs/overfit/arm.py).
  *   The numpy decoder runs a few dozen array calls per wavefront step: gather the 12-14
  *   inputs of every latent of the step, run the integer ARM, map its (mean, ln scale)
- *   to a table, group the step's latents by table. Most of a Kodak decode's time was
- *   that fixed cost per step (907 steps), so one call does all of it.
+ *   to a table, group the step's latents by table. That fixed cost per step is most
+ *   of a numpy decode's time, so one call does all of it.
  * - Lossless: the `lossless` codec's wavefront step, one plane at a time
  *   (latentpress/codecs/lossless/codec.py): causal contexts of the plane and of the
  *   planes already decoded, the plane's network, tables, grouping, the coder's calls.

@@ -7,7 +7,13 @@ import pytest
 from PIL import Image
 
 import latentpress
-from latentpress.errors import ImageError, LatentpressError, LimitError, UnknownCodecError
+from latentpress.errors import (
+    ImageError,
+    LatentpressError,
+    LimitError,
+    UnknownCodecError,
+)
+from latentpress.metrics import psnr
 
 
 def test_codecs_listing():
@@ -22,10 +28,15 @@ def test_numpy_and_pil_inputs_agree(small_rgb):
 
 
 def test_pil_modes(small_rgb):
+    """Greyscale stays greyscale, a palette image is coded as its RGB pixels: both come
+    back at a quality a coder of the default codec reaches (34 and 21 dB measured: the
+    palette's dithering is noise that costs the default quality dearly)."""
     grey = Image.fromarray(small_rgb).convert("L")
-    assert latentpress.decode(latentpress.encode(grey)).ndim == 2
+    decoded = latentpress.decode(latentpress.encode(grey))
+    assert decoded.ndim == 2 and psnr(np.asarray(grey), decoded) > 31
     palette = Image.fromarray(small_rgb).convert("P")
-    assert latentpress.decode(latentpress.encode(palette)).shape == small_rgb.shape
+    decoded = latentpress.decode(latentpress.encode(palette))
+    assert decoded.shape == small_rgb.shape and psnr(np.asarray(palette.convert("RGB")), decoded) > 18
     with pytest.raises(ImageError, match="alpha"):
         latentpress.encode(Image.fromarray(small_rgb).convert("RGBA"))
     with pytest.raises(ImageError, match="8 bits"):
@@ -45,7 +56,8 @@ def test_bad_arrays(bad):
 
 def test_single_channel_axis_is_greyscale():
     image = np.full((9, 9, 1), 100, np.uint8)
-    assert latentpress.decode(latentpress.encode(image)).shape == (9, 9)
+    decoded = latentpress.decode(latentpress.encode(image))
+    assert decoded.shape == (9, 9) and np.abs(decoded.astype(int) - 100).max() <= 12
 
 
 def test_icc_and_exif_pass_through(small_rgb):

@@ -19,8 +19,14 @@ from PIL import Image
 import latentpress
 from latentpress import cli, container
 from latentpress.batch import request_record, run_batch
-from latentpress.distributed import ExecutorError, LocalExecutor, RayExecutor, SerialExecutor
+from latentpress.distributed import (
+    ExecutorError,
+    LocalExecutor,
+    RayExecutor,
+    SerialExecutor,
+)
 from latentpress.errors import ParameterError
+from latentpress.image import open_image_bytes
 
 
 def make_folder(root: Path, count: int = 3, side: int = 40) -> Path:
@@ -57,7 +63,9 @@ def test_a_folder_is_encoded_verified_and_rerun_skips_it(tmp_path):
         assert header.codec == "cnn-ae"
         source_file = next(source.glob(str(path.relative_to(out).with_suffix("")) + ".*"))
         assert container.split_metadata(sections)[1]["ENCP"] == request_record("cnn-ae", {}, source_file.read_bytes())
-        assert latentpress.decode(path.read_bytes()).shape[2] == 3
+        # The same pixels as the API gives for the same input: nothing lost on the way.
+        expected = latentpress.decode(latentpress.encode(open_image_bytes(source_file.read_bytes(), source_file.name).pixels, "cnn-ae"))
+        assert np.array_equal(latentpress.decode(path.read_bytes()), expected)
     recorded = json.loads(report.read_text())
     failed = [e for e in recorded["entries"] if e["status"] == "failed"]
     assert [e["input"] for e in failed] == ["sub/corrupt.png"] and "Pillow" in failed[0]["error"]

@@ -4,7 +4,10 @@
   the snapping of (mean, scale) to them — the deterministic path.
 - :mod:`~latentpress.entropy.coder`: :class:`EntropyEncoder` / :class:`EntropyDecoder`.
 - :mod:`~latentpress.entropy.factorized`: per-channel priors stored in the file.
-- :mod:`~latentpress.entropy.huffman`: canonical Huffman coding (a seed's baseline).
+- :mod:`~latentpress.entropy.integer_tensors`: integer tensors under per-file priors
+  (network weights, codes, latent channels).
+- :mod:`~latentpress.entropy.huffman`: canonical Huffman coding (the baseline of report 001's
+  lossless predictive coder).
 """
 
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder

@@ -7,12 +7,12 @@ its spatial layout. Per time step t, with * a 2-D convolution::
     o = σ(W_o * x_t + U_o * h + b_o)      c = f ⊙ c + i ⊙ g(W_c * x_t + U_c * h + b_c)
     h = o ⊙ g(c)
 
-As in Keras (which seed 000 used): the input convolution has the layer's stride and
+As in Keras (which report 000, "Shallow Autoencoders for Lossy Image Compression", used): the input convolution has the layer's stride and
 padding ("valid" by default), the recurrent convolution U has stride 1 and "same"
 padding over the state, only the input convolution has a bias, the forget gate's bias
 starts at 1, and σ (``recurrent_activation``) defaults to Keras 2's hard sigmoid,
 clip(0.2·x + 0.5, 0, 1). ``activation`` (g) is tanh unless the model asks for another
-(seed 000 uses ReLU).
+(report 000 uses ReLU).
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ class IntegerMLP:
         product and every partial sum is an integer below 2**52, so BLAS (any summation
         order, with or without FMA) returns the exact integer result, and adding a bias
         or offset below 2**MAX_WEIGHT_BITS to it (_call_float) is exact too. Else None.
-        (The bound was 2**(53 − MAX_INPUT_BITS) until 2026-12-03: then a bias added
-        before the floor could round, in a corner no trained network reaches.)"""
+        (With 2**(53 − MAX_INPUT_BITS), a bias added before the floor could round:
+        test_overfit_arm constructs such a network.)"""
         limit = 1 << (52 - MAX_INPUT_BITS)
         return tuple(layer.weight.T.astype(np.float64)
                      if np.abs(layer.weight).sum(axis=1, initial=0).max(initial=0) < limit else None
