@@ -1,5 +1,5 @@
 """The lossless predictive codecs (issue 5): exact round trips, bit-exact decoding,
-bounded decoding steps, and bad input."""
+a bounded number of decoding wavefronts, and bad input."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def test_exact_on_a_photo_and_smaller_than_raw(crop, encoded, name):
 
 
 def test_lossless_beats_png_on_a_photo(crop, encoded):
-    from PIL import Image
     import io
+
+    from PIL import Image
     png = io.BytesIO()
     Image.fromarray(crop).save(png, format="PNG", optimize=True)
     assert len(encoded["lossless"]) < len(png.getvalue())
@@ -91,7 +92,7 @@ def test_wavefront_is_causal_within_tiles(monkeypatch):
                     assert done[rr, cc], (r, c, rr, cc)
         done[rows[start:stop], cols[start:stop]] = True
     assert done.all()
-    assert len(bounds) - 1 == shape.row_stride * (4 - 1) + 7      # the steps of one full tile
+    assert len(bounds) - 1 == shape.row_stride * (4 - 1) + 7      # the wavefronts of one full tile
     assert shape.size == 2 * 7 + 3
 
 
@@ -109,16 +110,16 @@ def test_encoding_is_reproducible_whatever_the_global_random_state(name):
 @pytest.mark.parametrize(("tile", "size"), [((4, 7), (9, 19)), ((4, 7), (3, 30)), ((3, 5), (37, 6)),
                                             ((128, 512), (130, 513)), ((128, 512), (1, 1))])
 @pytest.mark.parametrize("row_stride", [1, 2, 4])
-def test_decoders_step_order_is_the_schedule(monkeypatch, tile, size, row_stride):
-    """ctx.steps (the decoders' order, built one step at a time) is schedule()'s."""
+def test_decoders_wavefront_order_is_the_schedule(monkeypatch, tile, size, row_stride):
+    """ctx.wavefronts (the decoders' order, built one wavefront at a time) is schedule()'s."""
     monkeypatch.setattr(ctx, "TILE_ROWS", tile[0])
     monkeypatch.setattr(ctx, "TILE_COLS", tile[1])
     ctx.schedule.cache_clear()
     rows, cols, bounds = ctx.schedule(*size, row_stride)
     ctx.schedule.cache_clear()
-    steps = list(ctx.steps(*size, row_stride))
-    assert len(steps) == len(bounds) - 1
-    for (r, c), start, stop in zip(steps, bounds[:-1], bounds[1:]):
+    fronts = list(ctx.wavefronts(*size, row_stride))
+    assert len(fronts) == len(bounds) - 1
+    for (r, c), start, stop in zip(fronts, bounds[:-1], bounds[1:]):
         assert np.array_equal(r, rows[start:stop]) and np.array_equal(c, cols[start:stop])
 
 

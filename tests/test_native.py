@@ -257,7 +257,7 @@ def test_compiled_lossless_fails_as_numpy_fails(monkeypatch, small_tiles, name, 
 
 
 def _big_net(rng, inputs: int, hidden: int, outputs: int) -> list[np.ndarray]:
-    """Integer weights (at step 14: stored as they are used) whose first two layers are
+    """Integer weights (at precision 14: stored as they are used) whose first two layers are
     too large for exact float64 products (row sums above 2**29): the int64 layers."""
     top = (1 << 24) - 1
     signs = lambda *shape: rng.choice([-1, 1], shape)                                  # noqa: E731

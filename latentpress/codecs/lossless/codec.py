@@ -1,45 +1,53 @@
-"""Lossless predictive coding with a small network trained on the one image (seed 001 §3).
+"""Codecs ``lossless`` and ``mlp-lossless``: predictive coding with small networks trained
+on the one image.
 
-``mlp-lossless`` is the seed's method: raster-scan causal context (60 pixels by default:
-5 rows of 11 above and 5 to the left) of the same colour channel, an MLP with ReLUs
-trained on the image with MSE, its prediction rounded, the residuals (mod 256) coded
-with one canonical Huffman table. The quantized network and the table are in the file.
+``mlp-lossless`` is the lossless coder of report 001 §3 ("Image Compression Using Deep
+Learning"; the report names no authors): a raster-scan causal context (60 pixels by
+default: 5 rows of 11 above and 5 to the left) of the same colour channel, an MLP with
+ReLUs trained on the image with MSE, its prediction rounded, the residuals (mod 256)
+coded with one canonical Huffman table. The quantized network and the table are in the
+file. Where it departs from the report: the context is given relative to LOCO-I's
+median edge prediction and the network predicts the correction to that prediction (a
+normalization: it sees the same pixels); contexts stop at tile borders (context.py) so
+that decoding is vectorized; and the network runs in integers (below).
 
-``lossless`` is what the field has since shown to be stronger: a reversible colour
-transform (YCoCg-R), a network per plane that predicts a discretized Laplace (mean
-relative to LOCO-I's median edge predictor, and scale) from the causal neighbours of
-its plane and from the already decoded planes of the same pixel, trained on the code
-length itself, and range coding under those distributions.
+``lossless`` extends that method with what the field has shown to be stronger (see
+docs/codecs/lossless.md for what each part gains): a reversible colour transform
+(YCoCg-R), a network per plane that predicts a discretized Laplace (mean relative to
+LOCO-I's median edge predictor, and scale) from the causal neighbours of its plane and
+from the already decoded planes of the same pixel, trained on the code length itself
+(latentpress/train/lossless.py), and range coding under those distributions.
 
 In both, the network that drives the decoder runs in integer arithmetic
 (latentpress.nn.fixed_point) in the encoder's final pass and in the decoder, so the
-decoder derives exactly the encoder's predictions; decoding runs over a tiled wavefront
-(context.py): every pixel whose context is known is decoded in the same vectorized step.
-Where latentpress._native is built, both decoders run their loops there instead
-(_NativeLossless, and one call for mlp-lossless); the numpy loops are the definition.
+decoder derives exactly the encoder's predictions on any machine; its weights are
+integers at 2**−precision, the precision chosen per image for the fewest total bits.
+Decoding runs over a tiled wavefront (context.py): every pixel whose context is known is
+decoded in the same vectorized call. Where latentpress._native is built, both decoders
+run their loops there instead (_NativeLossless, and one call for mlp-lossless); the
+numpy loops are the definition.
 
-Payload version 1 (both codecs). Header parameters: ``context`` ("RxH": rows above,
-half width), ``hidden`` (width of the two hidden layers), ``step`` (weights are
-integers times 2**−step). Sections:
+Payload version 1 (both codecs). Header parameters (LosslessHeader): ``context`` ("RxH":
+rows above, half width), ``hidden`` (width of the two hidden layers), ``step`` (the
+weight precision: weights are integers times 2**−step). Sections:
 
-``mlp-lossless``: ``NETW`` (the network's integer weights, entropy/integer_tensors.py, layout "tensors"),
-``HUFF`` (Huffman table and residuals, entropy/huffman.py ``encode_with_table``).
+``mlp-lossless``: ``NETW`` (the network's integer weights, entropy/integer_tensors.py,
+layout "tensors"), ``HUFF`` (Huffman table and residuals, entropy/huffman.py
+``encode_with_table``).
 
 ``lossless``: ``NETW`` (the networks of every plane, in plane order), ``PIXL`` (the
-planes' values, range-coded in wavefront order: step by step, plane by plane).
+planes' values, range-coded in wavefront order: wavefront by wavefront, plane by plane).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
@@ -51,8 +59,8 @@ from latentpress.entropy.tables import Family
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.nn import native
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
-from latentpress.nn.likelihood import laplace_interval_probability
 from latentpress.nn.precision import search_precision
+from latentpress.train.lossless import train_planes, train_predictor
 
 FRAC_BITS = 14
 WEIGHT_PRECISIONS = tuple(range(6, FRAC_BITS + 1))     # weights at 2**−precision
@@ -61,15 +69,14 @@ MAX_PIXELS = 1 << 24
 MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 5,664, mlp-lossless 8,928 (RGB)
 MAX_CONTEXT_ROWS = 8
 MAX_HIDDEN = 128
-BATCH = 8192
 TRAINING_PIXELS = 1 << 18          # networks train on a random sample of this many pixels
 SEARCH_PIXELS = 1 << 16            # the weight-precision search estimates bits on this many
 CHUNK = 1 << 16                    # the final pass predicts this many pixels at a time
 _CONTEXT_PATTERN = re.compile(r"(\d)x(\d)", re.ASCII)
 
 
-def _parse_context(text: object) -> ctx.ContextShape:
-    if not isinstance(text, str) or not (match := _CONTEXT_PATTERN.fullmatch(text)):
+def _parse_context(text: str) -> ctx.ContextShape:
+    if not (match := _CONTEXT_PATTERN.fullmatch(text)):
         raise CorruptPayloadError(f"invalid context shape {text!r}")
     rows, half = int(match[1]), int(match[2])
     if not (1 <= rows <= MAX_CONTEXT_ROWS and 1 <= half <= MAX_CONTEXT_ROWS):
@@ -110,7 +117,28 @@ class MlpLosslessParams(LosslessParams):
     iterations: int = 1500
     """Training iterations (minibatches of 8192 pixels)."""
     context: str = "5x5"
-    """Causal context "RxH" (the seed's 60 pixels: 5 rows of 11 above, 5 to the left)."""
+    """Causal context "RxH" (report 001's 60 pixels: 5 rows of 11 above, 5 to the left)."""
+
+
+@dataclass(frozen=True)
+class LosslessHeader:
+    """The header of both codecs. ``step`` is stored as ``step``: a weight precision
+    (the networks' weights are integers times 2**−step)."""
+
+    context: str
+    hidden: int
+    step: int
+
+    def check(self) -> None:
+        _parse_context(self.context)
+        if not 1 <= self.hidden <= MAX_HIDDEN:
+            raise CorruptPayloadError(f"invalid hidden width {self.hidden!r}")
+        if self.step not in WEIGHT_PRECISIONS:
+            raise CorruptPayloadError(f"invalid weight precision (step) {self.step!r}")
+
+    @property
+    def shape(self) -> ctx.ContextShape:
+        return _parse_context(self.context)
 
 
 class _Net(nn.Module):
@@ -167,29 +195,6 @@ def _check_work(inputs: list[int], hidden: int, outputs: int, pixels: int) -> No
                          f"(at most {MAX_MACS_PER_PIXEL:,}; {pixels:,} pixels)")
 
 
-def _train(nets: list[_Net], batches, loss_fn, iterations: int, time_budget: float, seed: int, desc: str) -> None:
-    """Adam with a cosine learning rate; ``batches(generator)`` yields one minibatch per
-    net, ``loss_fn(net_index, net, batch)`` its loss."""
-    torch.manual_seed(seed)
-    generator = np.random.default_rng(seed)
-    params = [p for net in nets for p in net.parameters()]
-    optimizer = torch.optim.Adam(params, lr=1e-2)
-    started = time.monotonic()
-    with tqdm(total=iterations, desc=desc, unit="it", disable=None, leave=False) as bar:
-        for step in range(iterations):
-            for group in optimizer.param_groups:
-                group["lr"] = 1e-2 * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / iterations)))
-            loss = sum(loss_fn(k, net, batch) for k, (net, batch) in enumerate(zip(nets, batches(generator))))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            if time_budget and time.monotonic() - started > time_budget:
-                break
-
-
 def _image_planes(image: np.ndarray, transform: bool) -> tuple[np.ndarray, list[int]]:
     """(P, H, W) int64 planes and their neutral values."""
     if image.ndim == 2:
@@ -228,7 +233,7 @@ def _predict_tables(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> 
 def _encode_planes(planes: np.ndarray, nets: list[IntegerMLP], shape: ctx.ContextShape,
                    neutrals: list[int]) -> bytes:
     """The PIXL section: every plane's values under its integer network, range-coded in
-    the decoder's order (a coder call per wavefront step and plane)."""
+    the decoder's order (a coder call per wavefront and plane)."""
     height, width = planes.shape[1:]
     # Predictions of every pixel in decoding order, a chunk at a time.
     order_rows, order_cols, bounds = ctx.schedule(height, width, shape.row_stride)
@@ -258,8 +263,8 @@ def _in_range(values: np.ndarray, low: int, high: int) -> np.ndarray:
 
 
 class _NativeLossless:
-    """The decode loop of LosslessCodec through the compiled step (latentpress/_native.c):
-    one call per wavefront step and plane gathers the contexts, runs the plane's
+    """The decode loop of LosslessCodec, compiled (latentpress/_native.c): one call per
+    wavefront and plane gathers the contexts, runs the plane's
     network, groups the pixels by table, has the entropy coder decode each group and
     writes the values. The same numbers as the numpy loop, which is the definition."""
 
@@ -267,13 +272,13 @@ class _NativeLossless:
                  neutrals: list[int]) -> None:
         nplanes, height, width = planes.shape
         tiles = -(-height // ctx.TILE_ROWS) * -(-width // ctx.TILE_COLS)
-        largest = tiles * min(height, ctx.TILE_ROWS)               # one pixel per tile row and step
+        largest = tiles * min(height, ctx.TILE_ROWS)               # one pixel per tile row and wavefront
         self.planes, self.nplanes = planes, nplanes
         self.centres, self.ids, self.order, self.positions = (np.empty(largest, np.int64) for _ in range(4))
         self.index = np.empty(largest, np.int32)
         ntables = tables.NUM_SCALES * tables.NUM_OFFSETS
         limits = _PLANE_LIMITS[:nplanes]
-        self.stepper = module.Lossless(
+        self.loop = module.Lossless(
             planes, height, width, ctx.TILE_ROWS, ctx.TILE_COLS, np.array(shape.offsets, np.int32),
             shape.row_stride, tuple(neutrals),
             tuple(low for low, _ in limits), tuple(high for _, high in limits),
@@ -283,11 +288,11 @@ class _NativeLossless:
             np.empty(ntables, np.int64), self.index, self.positions)
 
     def decode(self, decoder: EntropyDecoder) -> None:
-        run, flat = self.stepper.run, self.planes.reshape(self.nplanes, -1)
+        run, flat = self.loop.run, self.planes.reshape(self.nplanes, -1)
         decode, models, make = decoder.group_decoder(Family.LAPLACE)
-        for t in range(self.stepper.steps()):
+        for wavefront in range(self.loop.steps()):                 # steps(): the number of wavefronts
             for p in range(self.nplanes):
-                count, status = guarded(run, t, p, decode, models, make)
+                count, status = guarded(run, wavefront, p, decode, models, make)
                 if status == 1:                   # an escape symbol: the general path
                     values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
                                                     self.order[:count], self.index[:count])
@@ -307,6 +312,7 @@ class LosslessCodec(Codec):
     description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
                    "neighbours and decoded planes, range-coded (bit-exact integer inference)")
     Params = LosslessParams
+    HeaderParams = LosslessHeader
 
     def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
         height, width = image.shape[:2]
@@ -320,20 +326,7 @@ class LosslessCodec(Codec):
         targets = [planes[p, rows, cols] - base for p, (_, base) in enumerate(data)]
         torch.manual_seed(params.seed)              # the networks' initial weights: reproducible encodes
         nets = [_Net(f.shape[1], hidden, 2) for f, _ in data]
-
-        def batches(generator):
-            pick = generator.integers(0, rows.size, min(BATCH, rows.size))
-            return [(torch.from_numpy(f[pick].astype(np.float32)), torch.from_numpy(t[pick].astype(np.float32)))
-                    for (f, _), t in zip(data, targets)]
-
-        def loss_fn(_, net, batch):
-            features, target = batch
-            mean, log_scale = net(features).unbind(-1)
-            scale = torch.exp(log_scale.clamp(-3.0, 4.5))
-            return -torch.log2(laplace_interval_probability(target - mean, scale)).mean()
-
-        _train(nets, batches, loss_fn, params.iterations, params.time_budget,
-               params.seed, "lossless")
+        train_planes(nets, [f for f, _ in data], targets, params.iterations, params.time_budget, params.seed)
         # Weight precision: the one that minimizes weight bits + the pixels' bits
         # (estimated on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
@@ -363,14 +356,15 @@ class LosslessCodec(Codec):
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
         _check_size(header.height, header.width)
-        shape, hidden, step = _header_network(header)
+        stored = self.header_params(header)
+        shape, hidden = stored.shape, stored.hidden
         net_data, pixel_data = self.expect_sections(sections, ["NETW", "PIXL"])
         colour = header.channels == 3
         neutrals = [128, 0, 0] if colour else [128]
         inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
         _check_work(inputs, hidden, 2, header.height * header.width)
         tensors = decode_tensors(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
-        nets = [_integer_net(tensors[6 * p:6 * p + 6], step) for p in range(len(neutrals))]
+        nets = [_integer_net(tensors[6 * p:6 * p + 6], stored.step) for p in range(len(neutrals))]
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)
@@ -379,7 +373,7 @@ class LosslessCodec(Codec):
         if compiled is not None:
             _NativeLossless(compiled, planes, shape, nets, neutrals).decode(decoder)
         else:
-            for rows, cols in ctx.steps(height, width, shape.row_stride):
+            for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
                 for p, net in enumerate(nets):
                     features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
                     centres, ids = _predict_tables(net, features, base)
@@ -404,17 +398,7 @@ def _sample(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray,
     return flat // width, flat % width
 
 
-def _header_network(header: Header) -> tuple[ctx.ContextShape, int, int]:
-    shape = _parse_context(header.params.get("context"))
-    hidden, step = header.params.get("hidden"), header.params.get("step")
-    if type(hidden) is not int or not 1 <= hidden <= MAX_HIDDEN:
-        raise CorruptPayloadError(f"invalid hidden width {hidden!r}")
-    if type(step) is not int or step not in WEIGHT_PRECISIONS:
-        raise CorruptPayloadError(f"invalid weight step {step!r}")
-    return shape, hidden, step
-
-
-# ---- mlp-lossless: the seed's MSE predictor + Huffman ------------------------------------
+# ---- mlp-lossless: report 001's MSE predictor + Huffman ---------------------------------
 
 @register
 class MlpLosslessCodec(Codec):
@@ -424,9 +408,10 @@ class MlpLosslessCodec(Codec):
     decode_bytes_per_pixel = 112
     version = 1
     lossless = True
-    description = ("lossless, seed 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "
+    description = ("lossless, report 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "
                    "context (MSE), residuals Huffman-coded")
     Params = MlpLosslessParams
+    HeaderParams = LosslessHeader
 
     def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
         height, width = image.shape[:2]
@@ -443,18 +428,7 @@ class MlpLosslessCodec(Codec):
         targets = np.concatenate([planes[p, rows, cols] for p in range(channels)])
         torch.manual_seed(params.seed)              # the network's initial weights: reproducible encodes
         net = _Net(shape.size, hidden, 1)
-
-        def batches(generator):
-            pick = generator.integers(0, targets.size, min(BATCH, targets.size))
-            return [(torch.from_numpy(features[pick].astype(np.float32)),
-                     torch.from_numpy((targets[pick] - bases[pick]).astype(np.float32)))]
-
-        def loss_fn(_, model, batch):
-            inputs, target = batch
-            return torch.mean((model(inputs)[:, 0] - target) ** 2)
-
-        _train([net], batches, loss_fn, params.iterations, params.time_budget,
-               params.seed, "mlp-lossless")
+        train_predictor(net, features, targets - bases, params.iterations, params.time_budget, params.seed)
         # Weight precision: the one that minimizes weight bits + the residuals' empirical
         # entropy (on the first SEARCH_PIXELS of the training sample).
         search = slice(0, SEARCH_PIXELS)
@@ -489,10 +463,11 @@ class MlpLosslessCodec(Codec):
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
         _check_size(header.height, header.width)
-        shape, hidden, step = _header_network(header)
+        stored = self.header_params(header)
+        shape, hidden = stored.shape, stored.hidden
         net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
         _check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
-        net = _integer_net(decode_tensors(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), step)
+        net = _integer_net(decode_tensors(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), stored.step)
         height, width, channels = header.height, header.width, header.channels
         residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
         if residuals.size and (residuals.min() < 0 or residuals.max() > 255):
@@ -506,7 +481,7 @@ class MlpLosslessCodec(Codec):
                                   native.network_spec(net), FRAC_BITS)
             return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
         planes = np.zeros((channels, height, width), np.int64)
-        for rows, cols in ctx.steps(height, width, shape.row_stride):
+        for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
             features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
             predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
             for p in range(channels):
@@ -517,7 +492,7 @@ class MlpLosslessCodec(Codec):
 def _mlp_features(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                   shape: ctx.ContextShape) -> tuple[np.ndarray, np.ndarray]:
     """The context relative to LOCO-I's median edge prediction, and that prediction
-    (the network predicts the correction: a normalization of the seed's MLP, which
+    (the network predicts the correction: a normalization of report 001's MLP, which
     sees the same pixels)."""
     context = ctx.gather(plane, rows, cols, shape.offsets, 128)
     base = ctx.median_edge(context, shape.offsets)

@@ -2,11 +2,11 @@
 shared by the lossless predictive codecs.
 
 Planes are coded in tiles (``TILE_ROWS`` × ``TILE_COLS`` pixels) that never look
-outside themselves, so decoding takes a bounded number of vectorized steps whatever the
+outside themselves, so decoding takes a bounded number of vectorized calls whatever the
 image size. Within a tile, pixel (i, j) depends on neighbours up to ``rows`` rows above
-and ``half_width`` columns either side, so it can be decoded at step
-t = (half_width + 1)·i + j: every pixel of one such anti-diagonal band of every tile is
-decoded in one step.
+and ``half_width`` columns either side, so it can be decoded in wavefront
+t = (half_width + 1)·i + j: a wavefront is one such anti-diagonal band of every tile,
+decoded at once.
 
 A neighbour outside the tile (or outside the image) takes, in this order, the value of
 the pixel's left neighbour, its upper neighbour, or the plane's neutral value, when
@@ -100,10 +100,10 @@ def median_edge(context: np.ndarray, offsets) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, step boundaries) of every pixel in decoding order: by step
+    """(rows, cols, wavefront boundaries) of every pixel in decoding order: by wavefront
     t = row_stride·(i − tile top) + (j − tile left), then raster order (the encoder's
-    view of ``steps``, all at once)."""
-    parts = list(steps(height, width, row_stride))
+    view of ``wavefronts``, all at once)."""
+    parts = list(wavefronts(height, width, row_stride))
     if not parts:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(1, np.int64)
@@ -111,11 +111,11 @@ def schedule(height: int, width: int, row_stride: int) -> tuple[np.ndarray, np.n
     return np.concatenate([r for r, _ in parts]), np.concatenate([c for _, c in parts]), bounds
 
 
-def steps(height: int, width: int, row_stride: int):
-    """The decoding order one step at a time, (rows, cols) each: the decoders' order
+def wavefronts(height: int, width: int, row_stride: int):
+    """The decoding order one wavefront at a time, (rows, cols) each: the decoders' order
     without index arrays over the whole image (whose memory a tiny file claiming a
-    large image would otherwise cost before its payload is found inconsistent). Step t
-    holds local position (i, j) = (i, t − row_stride·i) of every tile, in raster order."""
+    large image would otherwise cost before its payload is found inconsistent).
+    Wavefront t holds local position (i, j) = (i, t − row_stride·i) of every tile, in raster order."""
     tile_tops = np.arange(0, height, TILE_ROWS)
     tile_lefts = np.arange(0, width, TILE_COLS)
     local_rows = np.arange(min(TILE_ROWS, height))
