@@ -1,4 +1,4 @@
-"""Shared pieces of the fuzz harnesses (issue 11); see fuzz/README.md.
+"""Shared pieces of the fuzz harnesses; see fuzz/README.md.
 
 The codec harness does not fuzz whole files: a flipped byte in a whole file is almost
 always caught by a CRC, so the fuzzer would never get past the container. Its input is
@@ -9,9 +9,8 @@ instead a *framed* list of parts, from which it builds a file with valid CRCs:
     part 2…     the payload sections, in the order of the seed file's section types
 
 each part as a little-endian uint32 length and that many bytes (a length past the end
-takes what is left). The codec's own decoder then runs on it, without the API's net
-that turns stray exceptions into CorruptPayloadError: any exception that is not a
-LatentpressError is a finding.
+takes what is left). The codec's own decoder then runs on it: any exception that is
+not a LatentpressError is a finding (the API lets it through as a bug).
 """
 
 from __future__ import annotations
