@@ -1,4 +1,4 @@
-"""Batch throughput (issue 10): images per minute with 1 and 2 workers on this machine,
+"""Batch throughput: images per minute with 1 and 2 workers on this machine,
 for the local process pool and for Ray (a local Ray instance), and Ray's overhead per
 task against the pool.
 

@@ -1,4 +1,4 @@
-"""The quality ceiling of the shipped CAE models (issue 7): what the autoencoders give
+"""The quality ceiling of the shipped CAE models: what the autoencoders give
 back with no quantization at all, which no rate can exceed.
 
 - on the 24 Kodak images, the whole pipeline without quantization (YCbCr, both models,
@@ -6,7 +6,7 @@ back with no quantization at all, which no rate can exceed.
 - on 64 random 128×128 crops of the 8 training photos the GPU run left out (every
   sixth of ../shared/data/photos, benchmarks/train_cae.sh): luma and chroma PSNR;
 - the side information: the stored PCA rotation (section PCAU) of each Kodak image at
-  0.12 bpp, the seed's lowest rate.
+  0.12 bpp, the report's lowest rate.
 
 Writes results/cae/ceiling.json; about a minute on 2 CPU cores::
 

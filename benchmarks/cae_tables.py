@@ -1,6 +1,6 @@
-"""Seed 003's measurements from the Kodak bench records (issue 7): BD-rates of ``cae`` and
+"""Report 003's measurements from the Kodak bench records: BD-rates of ``cae`` and
 its variants against JPEG 2000, JPEG, WebP and AVIF, the effect of the PCA rotation, and
-the seed's Table I (encode + decode seconds per image) on this machine.
+the report's Table I (encode + decode seconds per image) on this machine.
 
 Reads results/kodak/records.jsonl (benchmarks/kodak_cae.sh fills it) and writes
 results/cae/tables.md. Cheap: no codec runs here::

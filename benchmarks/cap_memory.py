@@ -1,5 +1,5 @@
-"""Peak decode memory on the largest file each codec accepts by default (issue 11,
-SECURITY.md "Peak memory on the largest allowed file").
+"""Peak decode memory on the largest file each codec accepts by default
+(SECURITY.md "Peak memory on the largest allowed file").
 
 A codec's largest file is set by its own pixel cap or, below that, by its decode-memory
 estimate reaching the default ``Limits.max_decode_memory`` (4 GiB). For each codec this
@@ -46,7 +46,7 @@ OUT = ROOT / "results" / "security" / "cap-memory.json"
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 ENCODE_ADDRESS_SPACE = 20 << 30
 CAP_16M = 1 << 24          # the block, cae, cnn and lossless codecs' own pixel cap
-# The block codecs train with the seed's batch size of 1 (65,536 blocks here): batches of
+# The block codecs train with the report's batch size of 1 (65,536 blocks here): batches of
 # 4,096 and one epoch without restarts make the same decoder shape in seconds.
 QUICK_BLOCKS = {"batch_size": 4096, "epochs": 1, "restarts": 0}
 # case → (codec, extra parameters over SMALL's, (height, width), what sets the size).

@@ -1,4 +1,4 @@
-"""Memory a decoder spends on a file that claims a large image (issue 11, SECURITY.md):
+"""Memory a decoder spends on a file that claims a large image (SECURITY.md):
 each codec's seed file (fuzz/seeds/) with its header rewritten (valid CRCs) to claim
 SIDE×SIDE pixels, decoded in a fresh process after a warm-up decode of the real file.
 Reports the outcome and how much the peak RSS grew.

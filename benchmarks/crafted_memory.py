@@ -1,5 +1,5 @@
 """Peak decode memory of crafted files: the largest shapes a header may declare, at
-the image sizes that cost most per pixel (issue 11, SECURITY.md).
+the image sizes that cost most per pixel (SECURITY.md).
 
 benchmarks/decode_memory.py measures files the encoders make. A file a stranger
 makes may declare what no encoder writes: a block codec's widest decoder (64-pixel

@@ -1,4 +1,4 @@
-"""Peak decode memory per pixel of every registered codec (issue 11, SECURITY.md).
+"""Peak decode memory per pixel of every registered codec (SECURITY.md).
 
 Each codec encodes kodim23 (768×512) and, unless it codes one fixed size, the same
 image mirrored to 1536×1024 (4× the pixels), with the cheap settings of the fault

@@ -1,4 +1,4 @@
-"""Fault sweep figures for SECURITY.md (issue 11): every truncation and every single-bit
+"""Fault sweep figures for SECURITY.md: every truncation and every single-bit
 flip of one small valid file per codec (fuzz/seeds/CODEC.lpx, from fuzz/make_seeds.py),
 decoded through the API; what was raised, by region of the file.
 

@@ -1,7 +1,7 @@
-"""Choose gan-ae's L2 weight (issue 8): SSIM and PSNR of GAN runs' autoencoders on the
+"""Choose gan-ae's L2 weight: SSIM and PSNR of GAN runs' autoencoders on the
 held-out photos, beside the cnn-ae they started from.
 
-Seed 001 (§6.3) picked its loss weights by "the best SSIM results"; this does the same
+Report 001 (§6.3) picked its loss weights by "the best SSIM results"; this does the same
 on photos no model trained on (train/crops.py HELD_OUT), each coded whole through the
 6-bit latents (quantized as the codec does, 32×32 blocks). A run is a directory of
 latentpress.train.gan; its checkpoint's autoencoder is what is measured. ::

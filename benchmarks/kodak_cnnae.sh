@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed 001's block autoencoders on the 24 Kodak images through the bench (issue 8):
+# Report 001's block autoencoders on the 24 Kodak images through the bench:
 # cnn-ae (16:1), cnn-rnn-ae (1-3 stages: 48:1, 24:1, 16:1), cnn-ae-ft, and the range-coded
 # variants, into results/kodak/ beside the classic codecs, then the report.
 # Resumable; one worker, run alone (it times encodes).

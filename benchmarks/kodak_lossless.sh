@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lossless comparison on the 24 Kodak images (issue 5): latentpress's lossless and
+# The lossless comparison on the 24 Kodak images: latentpress's lossless and
 # mlp-lossless beside PNG, WebP, JPEG-LS, JPEG 2000 and JPEG XL (efforts 7 and 9)
 # lossless, into results/kodak/, then the report. Resumable; one worker, run alone.
 set -euo pipefail

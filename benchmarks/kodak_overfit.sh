@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The overfit codec's presets on the 24 Kodak images (issue 4), into the same results
+# The overfit codec's presets on the 24 Kodak images, into the same results
 # folder as the classic codecs (results/kodak/), then the report against JPEG 2000.
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a

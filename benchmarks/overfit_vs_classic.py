@@ -1,5 +1,5 @@
-"""BD-rate (PSNR) of each overfit preset against the classic codecs of issue 4's targets
-(JPEG 2000, AVIF, HEIC), both ways of averaging over Kodak: the average curve (from the
+"""BD-rate (PSNR) of each overfit preset against the classic codecs it is compared
+with (JPEG 2000, AVIF, HEIC), both ways of averaging over Kodak: the average curve (from the
 report's BD matrix in results/kodak/summary.json: run `latentpress report` first) and
 the mean of the 24 images' own BD-rates (from the bench records, as the report reads
 them: each codec's newest identity); then both again on the qualities 1, 2, 4 and 6

@@ -1,18 +1,18 @@
-"""Seed 000's Tables 1-3, reproduced (issue 6): block-cnn and block-convlstm on two 640×640
+"""Report 000's Tables 1-3, reproduced: block-cnn and block-convlstm on two 640×640
 photos, JPEG q=90 beside them, and block-convlstm at code lengths 32, 64 and 80.
 
-The seed's two test images are not available; like them, ours are 640×640 RGB, one with
+The report's two test images are not available; like them, ours are 640×640 RGB, one with
 large flat regions of colour and one with many ridged areas — centre crops of
 ../shared/data/photos:
 
 - image 1 (flat): 030.png, Saint Basil's Cathedral, Moscow, under a clear sky
-  (the seed's image 1 is a city photograph too);
+  (the report's image 1 is a city photograph too);
 - image 2 (ridged): 004.png, terraced slopes of the Colca valley, Peru.
 
-Every autoencoder is trained once (300 epochs, the seed's §4.1 procedure) and stored
-both ways: ``float32`` (the seed's own accounting) and ``quantized`` (the default).
+Every autoencoder is trained once (300 epochs, the report's §4.1 procedure) and stored
+both ways: ``float32`` (the report's own accounting) and ``quantized`` (the default).
 JPEG q=90 is Pillow/libjpeg with 4:4:4 chroma (what ImageMagick's ``convert``, the
-seed's tool, does at quality ≥ 90) and optimized Huffman tables; "JPEG, same size" is
+report's tool, does at quality ≥ 90) and optimized Huffman tables; "JPEG, same size" is
 the highest JPEG quality whose file is no larger than the quantized block-convlstm one.
 
 Resumable: every record goes into OUT/results.json as soon as it is measured, and a
@@ -55,7 +55,7 @@ FITS = [(image, codec, 64, 0) for image in IMAGES for codec in ("block-cnn", "bl
 FITS += [("image 1 (flat)", "block-convlstm", length, 0) for length in (32, 80)]
 FITS += [("image 2 (ridged)", codec, 64, 1) for codec in ("block-cnn", "block-convlstm")]
 
-# The seed's numbers: (compression ratio, MS-SSIM, size as printed).
+# The report's numbers: (compression ratio, MS-SSIM, size as printed).
 SEED = {
     ("image 1 (flat)", "block-cnn", 64): (1.53, 0.8722, "805 KB"),
     ("image 1 (flat)", "block-convlstm", 64): (1.53, 0.9679, "805 KB"),
@@ -98,7 +98,7 @@ def jpeg_record(image: str, pixels: np.ndarray, quality: int, label: str) -> dic
 def fit_records(image: str, pixels: np.ndarray, codec_name: str, code_length: int, epochs: int,
                 seed: int) -> list[dict]:
     codec = get_codec(codec_name)
-    # restarts=0: the seed's procedure, collapses included (the codec's default restarts them).
+    # restarts=0: the report's procedure, collapses included (the codec's default restarts them).
     params = codec.parse_params({"code_length": code_length, "epochs": epochs, "seed": seed, "restarts": 0})
     fitted, trained = measure(lambda: codec.fit(pixels, params))
     records = []

@@ -1,5 +1,5 @@
-"""Seed 001's Table 3 on Kodak (issue 8): the block autoencoders at 16:1 beside JPEG and
-JPEG 2000 forced to the same file size, on the 24 Kodak images (the seed's "HR images"
+"""Report 001's Table 3 on Kodak: the block autoencoders at 16:1 beside JPEG and
+JPEG 2000 forced to the same file size, on the 24 Kodak images (the report's "HR images"
 are not available; Kodak stands in for them).
 
 For each image: ``cnn-ae``, ``gan-ae``, ``cnn-rnn-ae`` (three stages, and the quality

@@ -1,4 +1,4 @@
-"""A fixed deblocking filter for the block codecs, tried first (issue 8) and not shipped:
+"""A fixed deblocking filter for the block codecs, tried first and not shipped:
 its mean PSNR gain on training photos (never Kodak) over a grid of thresholds, for
 cnn-ae and cnn-rnn-ae decoded outputs. The best was +0.002 dB (cnn-ae) and +0.007 dB
 (cnn-rnn-ae): the errors of these decoders are not steps at the block edges that a ramp

@@ -1,4 +1,4 @@
-"""Why seed 001's SSIM figures are so much higher than ours (issue 8): SSIM of the same
+"""Why report 001's SSIM figures are so much higher than ours: SSIM of the same
 Kodak decodes (cnn-ae at 16:1, JPEG and JPEG 2000 at most its size, as
 benchmarks/seed001.py makes them) under the SSIM variants a 2017 implementation could
 have used. The seed gives the SSIM formula but neither its window, nor its colour

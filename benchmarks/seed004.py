@@ -1,4 +1,4 @@
-"""Seed 004 reproduced (issue 9): Table 2 (held-out RMSE of the dense autoencoder per
+"""Report 004 reproduced: Table 2 (held-out RMSE of the dense autoencoder per
 middle-layer width after 1, 50, 100 and 200 epochs) on MNIST and Fashion-MNIST, and the
 size accounting of the ``dense-mnist`` codec: model bytes, bytes per coded digit in each
 code representation, the break-even count, quality, time and peak memory, with PNG and
@@ -35,7 +35,7 @@ from latentpress.train.idx import read_idx
 ROOT = Path(__file__).resolve().parent.parent
 DATA = {"mnist": ROOT.parent / "shared" / "data" / "mnist", "fashion": Path("/usr/share/datasets/fashion-mnist")}
 EPOCHS = (1, 50, 100, 200)
-# The seed's Table 2 (MNIST; "root mean square error values of the test set"): the
+# The report's Table 2 (MNIST; "root mean square error values of the test set"): the
 # columns 1, 50, 100, 200 iterations and "Test".
 SEED_TABLE2 = {64: (0.20, 0.04, 0.028, 0.019, 0.011), 50: (0.16, 0.037, 0.023, 0.017, 0.012),
                36: (0.18, 0.029, 0.023, 0.016, 0.013), 22: (0.12, 0.042, 0.034, 0.023, 0.014)}
@@ -68,7 +68,7 @@ def table2_rows(logs: Path) -> dict:
 
 
 def _text_bytes(values: np.ndarray) -> int:
-    """The seed's §1.2 storage: numpy text with 19 significant digits (numpy.savetxt)."""
+    """The report's §1.2 storage: numpy text with 19 significant digits (numpy.savetxt)."""
     buffer = io.BytesIO()
     np.savetxt(buffer, values.reshape(1, -1), fmt="%.18e")
     return buffer.tell()

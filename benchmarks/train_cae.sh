@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped CAE weights (issue 7): latentpress/weights/cae-{luma,chroma}-v1.safetensors.
+# The shipped CAE weights: latentpress/weights/cae-{luma,chroma}-v1.safetensors.
 #
 # How they were made (2026-11-22), on one NVIDIA H100 lent to the session: both models
 # trained at the same time (9.6 minutes), then the luma model trained on alone from its

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed 001's block autoencoders (issue 8): latentpress/weights/cnn-{ae,rnn-ae,ae-ft}-v1.safetensors
+# Report 001's block autoencoders: latentpress/weights/cnn-{ae,rnn-ae,ae-ft}-v1.safetensors
 # (on a GPU), then gan-ae-v1 and cnn-deblock-v1 (on this CPU; at the end).
 #
 # How they were made (2026-11-22), on one NVIDIA H100 lent to the session, in one call of
@@ -8,7 +8,7 @@
 # step 1 makes them; the held-out photos 006, 012, …, 048 are not among them):
 #   cnn-ae      lr 1e-3, --time-budget 220 → 25,806 steps
 #   cnn-ae-ft   the narrow decoder on that cnn-ae's frozen encoder, --time-budget 220 → 32,181 steps
-#   cnn-ae      lr 1e-5 (the seed's §6.2), --time-budget 470 → 55,011 steps: only for the
+#   cnn-ae      lr 1e-5 (the report's §6.2), --time-budget 470 → 55,011 steps: only for the
 #               comparison of the two schedules (results/cnnae/cnn-ae-lr1e-5-log.jsonl)
 #   cnn-rnn-ae  lr 1e-3, --time-budget 470 → 23,910 steps
 # The --steps below replay those counts (the last 15% at a tenth of the rate); CUDA
@@ -32,7 +32,7 @@ sha256sum latentpress/weights/cnn-*-v1.safetensors    # → CHECKSUMS in latentp
 # gan-ae and the deblocking post-filter (2026-11-22, later; this 2-core CPU, beside other jobs):
 # gan-ae starts from cnn-ae-v1. The weight of its L2 term was chosen by a sweep on the
 # held-out photos (benchmarks/gan_sweep.py → results/cnnae/gan-sweep.json): 10, 100, 300
-# and 1000 (the seed's λ1 = 1, λ2 = 10 is the first). 1000 is the only weight whose PSNR
+# and 1000 (the report's λ1 = 1, λ2 = 10 is the first). 1000 is the only weight whose PSNR
 # and SSIM both rose; that run went on to 5,000 generator steps (resumed at step 2,000).
 PHOTOS=${PHOTOS:-../shared/data/photos}
 python -m latentpress.train.gan --data "$PHOTOS" --run runs/gan-ae-l2w1000 \

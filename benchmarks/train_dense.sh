@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed 004's dense autoencoders (issue 9): Table 2's runs (middle widths 64, 50, 36, 22;
+# Report 004's dense autoencoders: Table 2's runs (middle widths 64, 50, 36, 22;
 # 200 epochs each) on MNIST and Fashion-MNIST, and the two shipped models
 # (latentpress/weights/dense-{mnist,fashion}-v1.safetensors: the width-64 runs).
 #
