@@ -1,4 +1,4 @@
-"""Where an overfit encode spends its time (issue 4: "where the encode time goes"): one
+"""Where an overfit encode spends its time: one
 Kodak image encoded at a few qualities with timers around the encoder's stages: the
 warm start (wavelet decomposition and the gain search), the ARM fit (without its
 rate-distortion optimized rounding pass), that rounding pass, the search for the ARM
@@ -25,6 +25,7 @@ from latentpress.bench.run import machine_description
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import codec as overfit_codec
 from latentpress.codecs.overfit.model import OverfitModel
+from latentpress.train import overfit as overfit_training
 from overfit_decode_profile import _timed     # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def main() -> None:
     image = np.asarray(Image.open(KODAK / f"{args.image}.png").convert("RGB"))
     latentpress.encode(image[:64, :64], "overfit", preset="fast", quality=4)           # warm-up
     stages = {"warm start": (OverfitModel, "warm_start"), "rdoq": (OverfitModel, "rdoq"),
-              "ARM fit (with rdoq)": (overfit_codec, "train"),
+              "ARM fit (with rdoq)": (overfit_training, "train"),
               "ARM precision search": (arm_module, "grids_ideal_bits"),
               "decode for the distortion": (overfit_codec, "_reconstruct"),
               "range coding": (overfit_codec, "_code_latents")}

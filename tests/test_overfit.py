@@ -150,8 +150,8 @@ def test_payload_version_2_pyramid_files_still_decode():
     assert header.codec_version == 2 and header.params["arch"].startswith("lat")
     digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
     assert digest == "66c7b4d713c3f6d761e9be9d80c7e061102dc8fbd96f47afcb61574c2d388346"
-    with pytest.raises(CorruptPayloadError, match="version 2"):
-        latentpress.decode(_rewrite(data, arch=header.params["arch"].replace("lat", "dwt")))
+    with pytest.raises(CorruptPayloadError, match="version 2"):     # a wavelet, with the wavelet's ratio
+        latentpress.decode(_rewrite(data, arch=header.params["arch"].replace("lat", "dwt"), ratio=8))
 
 
 def test_payload_version_4_files_still_decode():
@@ -382,8 +382,8 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     """Beyond MAX_CONTEXT_ROWS latents the encoder builds ARM contexts a group of planes
     at a time and fits the ARM on a random subset of them (bounded memory): the same
     contexts row for row, the same rounding, and a file that decodes."""
-    from latentpress.codecs.overfit import codec as overfit_codec
     from latentpress.codecs.overfit import model as overfit_model
+    from latentpress.train import overfit as overfit_training
     x, lmbda = _image_tensor(crop), lambda_for_quality(4)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *crop.shape[:2]), *crop.shape[:2], 3)
     model.warm_start(x, lmbda)
@@ -402,6 +402,6 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     monkeypatch.setattr(overfit_model, "MAX_CONTEXT_ROWS", 300)       # many groups of planes
     assert model.rdoq(x, lmbda) == moved > 0
     assert all(torch.equal(a, y) for a, y in zip(rounded, model.latents))
-    monkeypatch.setattr(overfit_codec, "MAX_CONTEXT_ROWS", 300)       # fitted on 300 latents
+    monkeypatch.setattr(overfit_training, "MAX_CONTEXT_ROWS", 300)    # fitted on 300 latents
     data = latentpress.encode(crop, "overfit", preset="fast", quality=4)
     assert psnr(crop, latentpress.decode(data)) > 25

@@ -125,8 +125,8 @@ class Architecture:
 
     def decoder_macs_per_pixel(self, colours: int, trained_synthesis: bool = True) -> dict[str, float]:
         """Multiply-accumulates per image pixel of each decoding stage (tile borders and
-        odd sizes ignored). An untrained wavelet synthesis (syn_step 0, what fast and
-        medium write) is decoded as one inverse wavelet transform per colour (about 6
+        odd sizes ignored). An untrained wavelet synthesis (syn_step 0, what every
+        preset writes) is decoded as one inverse wavelet transform per colour (about 6
         MAC per sample and level, on 1 + ¼ + … of the pixels) and a colour conversion."""
         arm = self.arm_macs_per_latent() * self.latents_per_pixel(colours)
         if self.transform == "wavelet" and not trained_synthesis:

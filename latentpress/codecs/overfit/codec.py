@@ -1,32 +1,60 @@
 """Codec ``overfit``: a per-image neural codec whose decoder travels in the file.
 
-Seed 000's idea (train a network on the one image and store its decoder) rebuilt on
-the published work that made it competitive (COIN, Cool-chic, C3): hierarchical latent
-grids, a synthesis of a few hundred MAC per pixel, an auto-regressive entropy model
-run in integer arithmetic, rate-distortion training with noise then straight-through
-rounding, and quantized, entropy-coded network weights. See model.py and arm.py.
+The idea of report 000 (Mario Sergio Fuentes Juarez, "Shallow Autoencoders for Lossy
+Image Compression": train a network on the one image and store its decoder), rebuilt
+on the published work that made it competitive: Cool-chic (Ladune et al., "COOL-CHIC:
+Coordinate-based Low Complexity Hierarchical Image Codec", ICCV 2023) and C3 (Kim et
+al., "C3: High-performance and low-complexity neural compression from a single image
+or video", CVPR 2024). From them: hierarchical latent grids, a synthesis of a few
+hundred multiply-adds per pixel, an auto-regressive model (ARM) that gives every
+latent a discretized Laplace, run in integer arithmetic so that encoder and decoder
+derive the same probabilities, rate-distortion training on MSE + λ·bpp, and
+quantized, entropy-coded network weights. model.py holds the networks, arm.py the ARM
+and its coding, latentpress/train/overfit.py the per-image training.
 
-Payload version 6 (versions 2, pyramids only, 3, an ARM over spatial neighbours
-only, 4, no post-filter, and 5, no restoration network, still decode). Header parameters: ``arch`` (descriptor, architecture.py: ``dwt…``
-a wavelet decomposition, ``lat…`` a Laplacian pyramid; ``arm…b`` a band-aware ARM,
-version 4 only), ``quality``, ``preset``, ``arm_step`` and ``syn_step``
-(weights are stored as integers times 2**−step; ``syn_step`` 0: the synthesis is
-the transform's exact inverse and SYNW is empty), ``gain`` and ``ratio`` (each grid's
-latents are divided by its gain before synthesis: 2**(gain/4)·(ratio/2)**k for the
-pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resolution
-1/2**k, ratio 8 today; model.grid_gains). Sections, in order:
+Where it departs from them, and why (docs/codecs/overfit.md has the measurements):
 
-``ARMW``  the ARM's integer weights and biases (weights.py layout)
+- The latents start as a CDF 9/7 wavelet decomposition of the image (JPEG 2000's) and
+  the synthesis as its exact inverse, not at zero: Cool-chic and C3 need thousands of
+  iterations from zero, and the encode-time targets here are seconds to minutes.
+- The presets fit only the ARM (with a rate-distortion optimized rounding pass): from
+  that start joint training bought nothing measurable. An untrained synthesis is not
+  stored (``syn_step`` 0): the decoder rebuilds the inverse.
+- The ARM also sees each latent's parent one level coarser and the identity of its
+  band (``arm…b``), the contexts wavelet coders rely on; the latents are coded in
+  phases so that parents come first.
+- Where joint training runs, rounding is straight-through from the first iteration
+  (Cool-chic's noise phase only lost from the warm start) and the latents' total
+  learning rate over the schedule is fixed.
+- ``slow`` searches the ARM's width per file: a wider ARM's stored weights do not
+  always pay.
+- Post-processing the file selects: a restoration network shipped with the package
+  (restoration.py), then a linear filter fitted to the image (postfilter.py).
+
+Payload version 6; versions 2 (Laplacian pyramids only), 3 (an ARM over spatial
+neighbours only), 4 (no FILT section) and 5 (FILT holds the linear filter alone)
+decode too. Header parameters (OverfitHeader): ``arch`` (descriptor,
+architecture.py: ``dwt…`` a wavelet decomposition, ``lat…`` a Laplacian pyramid;
+``arm…b`` a band-aware ARM, versions 4 and later), ``quality``, ``preset``,
+``arm_step`` and ``syn_step`` (weight precisions: weights are stored as integers times
+2**−precision; ``syn_step`` 0: the synthesis is the transform's exact inverse and SYNW
+is empty), ``gain`` and ``ratio`` (each grid's latents are divided by its gain before
+synthesis: 2**(gain/4)·(ratio/2)**k for the pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1)
+for wavelet bands of resolution 1/2**k; the wavelet's ratio is 8; model.grid_gains).
+Sections, in order:
+
+``ARMW``  the ARM's integer weights and biases (latentpress.entropy.integer_tensors)
 ``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
           weights and biases, layer by layer
 ``LATN``  the latent grids, one per grid and channel in model order (wavelet: the HL,
           LH, HH bands of each level, finest first, Y, Cb, Cr each, then the low band;
           pyramid: level 0 luma, then Y, Cb, Cr of each coarser level), each cut into
-          64×256 tiles (32×128 from version 5), range-coded under the integer ARM in
-          interleaved wavefront order (arm.py: step t codes band t of every tile, in
-          grid then row-major tile order). A band-aware ARM codes in phases (model.coding_plan): the low
-          band, then each level from the coarsest, one wavefront each; otherwise all
-          grids form one wavefront
+          tiles of 64×256 latents (versions 2-4) or 32×128 (versions 5 and later),
+          range-coded under the integer ARM in interleaved wavefront order (arm.py:
+          wavefront t codes band t of every tile, in grid then row-major tile order).
+          A band-aware ARM codes in phases (model.coding_plan): the low band, then each
+          level from the coarsest, each phase its own sequence of wavefronts;
+          otherwise all grids form one phase
 ``FILT``  (optional; absent: the decoded image as it is) version 6: one byte, the
           strength + 1 of the shipped restoration network (restoration.py) or 0 for none,
           then the linear post-filter or nothing; version 5: the linear post-filter
@@ -37,19 +65,17 @@ pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1) for wavelet bands of resoluti
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import postfilter, restoration
 from latentpress.codecs.overfit.architecture import Architecture
-from latentpress.codecs.overfit.model import GAIN_EXPONENTS, MAX_CONTEXT_ROWS, OverfitModel, ratios
+from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, ratios
 from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
@@ -58,6 +84,7 @@ from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import to_uint8
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 from latentpress.nn.precision import search_precision
+from latentpress.train import overfit as training
 
 # Full-resolution features of every grid are held at once: bound the image size and the
 # widest layer's activation (float32) so a decode stays within a few GB.
@@ -94,6 +121,32 @@ class OverfitParams:
             raise ParameterError("time_budget and lmbda must not be negative")
 
 
+@dataclass(frozen=True)
+class OverfitHeader:
+    """The header parameters of every payload version (2-6). ``arm_step`` and
+    ``syn_step`` are stored as ``*_step``: a weight precision (integers at
+    2**−precision; ``syn_step`` 0: no stored synthesis). ``quality`` and ``preset``
+    record how the file was made; the decoder does not need them."""
+
+    arch: str
+    quality: int
+    preset: str
+    arm_step: int
+    syn_step: int
+    gain: int
+    ratio: int
+
+    def architecture(self) -> Architecture:
+        return Architecture.parse(self.arch)
+
+    def check(self) -> None:
+        arch = self.architecture()
+        if self.arm_step not in ARM_PRECISIONS or self.syn_step not in (0, *SYNTHESIS_PRECISIONS) \
+                or self.gain not in GAIN_EXPONENTS or self.ratio not in ratios(arch):
+            raise CorruptPayloadError(f"invalid precisions or gains {self.arm_step!r}, {self.syn_step!r}, "
+                                      f"{self.gain!r}, {self.ratio!r}")
+
+
 def _check_size(height: int, width: int) -> None:
     if height * width > MAX_PIXELS:
         raise LimitError(f"overfit codes images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
@@ -116,81 +169,6 @@ def levels_for(arch: Architecture, height: int, width: int) -> Architecture:
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
     pixels = image[:, :, None] if image.ndim == 2 else image
     return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255.0
-
-
-def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, iterations: int,
-          time_budget: float, seed: int, label: str = "overfit") -> None:
-    """Fit the ARM to the warm-start latents, then latents, synthesis and ARM together on
-    MSE + λ·bpp (rounding with straight-through gradients; additive noise first when the
-    preset asks for it)."""
-    torch.manual_seed(seed)
-    pixels = x.shape[-1] * x.shape[-2]
-    started = time.monotonic()
-    out_of_time = lambda: time_budget and time.monotonic() - started > time_budget  # noqa: E731
-    arm_optimizer = torch.optim.Adam(model.arm.parameters(), lr=preset.arm_learning_rate)
-    # The ARM alone is fitted to the warm-start latents, each step on a random part of
-    # them (an unbiased estimate of the rate): contexts gathered once, shuffled once,
-    # and taken in consecutive slices (a random gather per step cost more than the
-    # ARM's own forward and backward passes). Beyond MAX_CONTEXT_ROWS latents, on a
-    # random subset of that many (bounded memory).
-    total = model.latent_count()
-
-    def shuffled_contexts() -> tuple[torch.Tensor, torch.Tensor]:
-        order = torch.randperm(total)[:MAX_CONTEXT_ROWS]
-        return model.contexts([g.detach() for g in model.quantized_grids("round")], rows=order)
-
-    contexts, values = shuffled_contexts()
-    sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
-    slices = max(1, values.numel() // sample)
-    with tqdm(total=preset.arm_warmup + iterations, desc=label, unit="it", disable=None, leave=False) as bar:
-        for step in range(preset.arm_warmup):
-            if preset.rdoq and step == preset.arm_warmup // 2 and model.rdoq(x, lmbda):
-                # Half-way, with an ARM that knows the latents: rate-distortion optimized
-                # rounding, then the ARM goes on fitting the new latents.
-                contexts, values = shuffled_contexts()
-            for group in arm_optimizer.param_groups:          # cosine decay to 5%
-                group["lr"] = preset.arm_learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / preset.arm_warmup)))
-            part = slice((step % slices) * sample, (step % slices + 1) * sample)
-            bpp = model.bits(contexts[part], values[part]) * (total / sample) / pixels
-            arm_optimizer.zero_grad(set_to_none=True)
-            bpp.backward()
-            arm_optimizer.step()
-            bar.update(1)
-            if out_of_time():
-                return
-        del contexts, values
-        if iterations <= 0:
-            return
-        networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
-        # Latents move by about their learning rate per Adam step whatever their gradient,
-        # and straight-through rounding makes those moves a random walk that adds rate:
-        # the total travel is held constant (docs/design.md).
-        latent_rate = preset.latent_travel / iterations
-        optimizer = torch.optim.Adam([{"params": list(model.latents), "lr": latent_rate},
-                                      {"params": networks, "lr": preset.learning_rate}])
-        base_rates = [latent_rate, preset.learning_rate]
-        noise_until = int(iterations * preset.noise_fraction)
-        for step in range(iterations):
-            # Linear warm-up (the warm start is a good point; a full first step would
-            # leave it), then cosine decay over the schedule.
-            decay = 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / iterations))
-            decay *= min(1.0, (step + 1) / preset.warmup)
-            for group, base in zip(optimizer.param_groups, base_rates):
-                group["lr"] = base * decay
-            grids = model.quantized_grids("noise" if step < noise_until else "ste")
-            x_hat = model.decode(grids)
-            mse = torch.mean((x_hat - x) ** 2)
-            bpp = model.rate_bits(grids) / pixels
-            loss = mse + lmbda * bpp
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.5f}", bpp=f"{bpp.item():.3f}",
-                                psnr=f"{-10 * math.log10(max(mse.item(), 1e-12)):.2f}")
-            if out_of_time():
-                break
 
 
 def _finite(x_hat: torch.Tensor) -> torch.Tensor:
@@ -262,7 +240,7 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     torch.manual_seed(params.seed)                   # the networks' initial weights
     model = OverfitModel(arch, height, width, channels)
     inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
-    train(model, x, preset, lmbda, iterations, time_budget, params.seed, label)
+    training.train(model, x, preset, lmbda, iterations, time_budget, params.seed, label)
     model.eval()
     grids = model.integer_grids()
     model.load_integer_grids(grids)
@@ -377,11 +355,12 @@ def encode_without_post_processing(image: np.ndarray, params: OverfitParams) -> 
     return _encode(image, params, post_process=False)
 
 
-def _reconstruct(model: OverfitModel, syn_step: int, channels: int) -> np.ndarray:
-    """The decoded image of the model's (integer) latents, as the decoder returns it."""
+def _reconstruct(model: OverfitModel, syn_precision: int, channels: int) -> np.ndarray:
+    """The decoded image of the model's (integer) latents, as the decoder returns it
+    (syn_precision 0: the transform's exact inverse, computed directly)."""
     with torch.inference_mode():
         latents = list(model.latents)
-        if syn_step == 0:
+        if syn_precision == 0:
             return _to_pixels(model.decode_inverse(latents), channels)
         # A trained synthesis runs tile by tile over every level's planes: its
         # activations are up to 64 channels wide (Synthesis.tiles).
@@ -403,19 +382,21 @@ class OverfitCodec(Codec):
     name = "overfit"
     # Measured peak decode memory (results/security/decode-memory.json), with a margin:
     # a trained synthesis runs its network over every level's full-resolution planes;
-    # without one (syn_step 0, what fast and medium write) the decoder runs the inverse
-    # wavelet transform directly and needs much less (decode_memory). Both include the
-    # restoration network and post-filter of payload version 6 (measured 569 and 322 B/pixel
-    # at most, in decode-memory.json).
+    # without one (syn_step 0, what every preset writes) the decoder runs the inverse
+    # wavelet transform directly and needs much less (decode_memory). Both cover the
+    # restoration network and post-filter of payload version 6.
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 704
     inverse_decode_bytes_per_pixel = 280
     version = 6
-    description = "per-image neural codec: latent grids + integer ARM + tiny decoder stored in the file (Cool-chic-like)"
+    description = ("per-image neural codec, its decoder in the file "
+                   "(Cool-chic, Ladune et al. ICCV 2023; C3, Kim et al. CVPR 2024)")
     Params = OverfitParams
+    HeaderParams = OverfitHeader
 
     @classmethod
     def decode_memory(cls, header: Header) -> int:
+        # Before any validation (the header is untrusted): never raises.
         syn_step = header.params.get("syn_step")
         per_pixel = cls.inverse_decode_bytes_per_pixel if type(syn_step) is int and syn_step == 0 \
             else cls.decode_bytes_per_pixel
@@ -428,17 +409,13 @@ class OverfitCodec(Codec):
         if header.codec_version not in (2, 3, 4, 5, 6):
             self.check_version(header)
         _check_size(header.height, header.width)
-        arch = Architecture.parse(header.params.get("arch"))
+        stored = self.header_params(header)
+        arch = stored.architecture()
         if header.codec_version == 2 and arch.transform != "pyramid":
             raise CorruptPayloadError("overfit payload version 2 holds pyramids only")
         if header.codec_version < 4 and arch.band_context:
             raise CorruptPayloadError(f"overfit payload version {header.codec_version} has no band-aware ARM")
         _check_work(arch, header.height, header.width, header.channels)
-        arm_step, syn_step = header.params.get("arm_step"), header.params.get("syn_step")
-        gain, ratio = header.params.get("gain"), header.params.get("ratio")
-        if not all(type(v) is int for v in (arm_step, syn_step, gain, ratio)) or arm_step not in ARM_PRECISIONS \
-                or syn_step not in (0, *SYNTHESIS_PRECISIONS) or gain not in GAIN_EXPONENTS or ratio not in ratios(arch):
-            raise CorruptPayloadError(f"invalid steps or gains {arm_step!r}, {syn_step!r}, {gain!r}, {ratio!r}")
         linear, strength = None, None
         if header.codec_version >= 5 and len(sections) == 4:
             arm_data, syn_data, latent_data, filter_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN", "FILT"])
@@ -461,22 +438,23 @@ class OverfitCodec(Codec):
             active_limits().check_macs("overfit", macs)
         else:
             arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
-        model = OverfitModel(arch, header.height, header.width, header.channels, gain, ratio)
+        model = OverfitModel(arch, header.height, header.width, header.channels, stored.gain, stored.ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_tensors(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
-        arm, plan = _integer_arm(model, arm_integers, arm_step, header.codec_version)
-        if syn_step == 0:                   # the transform's exact inverse (version 3)
+        arm, plan = _integer_arm(model, arm_integers, stored.arm_step, header.codec_version)
+        syn_precision = stored.syn_step
+        if syn_precision == 0:              # the transform's exact inverse (versions 3 and later)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
-                raise CorruptPayloadError("overfit: synthesis step 0 needs an empty SYNW and a synthesis wide "
+                raise CorruptPayloadError("overfit: syn_step 0 needs an empty SYNW and a synthesis wide "
                                           "enough for the transform's inverse")
         else:
             syn_integers = decode_tensors(syn_data, [tuple(t.shape) for t in _synthesis_tensors(model)], "SYNW")
-            _load_synthesis(model, syn_integers, syn_step)
+            _load_synthesis(model, syn_integers, syn_precision)
         decoder = EntropyDecoder(latent_data)
         grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm, plan)
         decoder.finish()
         model.load_integer_grids(grids)
-        decoded = _reconstruct(model, syn_step, header.channels)
+        decoded = _reconstruct(model, syn_precision, header.channels)
         if strength is not None:
             decoded = restoration.shipped()(decoded, strength)
         return decoded if linear is None else postfilter.apply(decoded, *linear)
