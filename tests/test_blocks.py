@@ -1,21 +1,32 @@
-"""Seed 000's block autoencoders: block-cnn and block-convlstm."""
+"""Report 000's block autoencoders ("Shallow Autoencoders for Lossy Image Compression"):
+block-cnn and block-convlstm."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-import dataclasses
-
 import latentpress
 from latentpress import cli, container
 from latentpress.codecs.blocks.codec import feasibility, render
 from latentpress.codecs.blocks.model import (
-    BlockArchitecture, BlockAutoencoder, decoder_weight_count, from_blocks, synthesize, to_blocks,
+    BlockArchitecture,
+    BlockAutoencoder,
+    decoder_weight_count,
+    from_blocks,
+    synthesize,
+    to_blocks,
 )
 from latentpress.container import Section
-from latentpress.errors import CorruptPayloadError, LatentpressError, LimitError, ParameterError
+from latentpress.errors import (
+    CorruptPayloadError,
+    LatentpressError,
+    LimitError,
+    ParameterError,
+)
 from latentpress.metrics import psnr
 from latentpress.nn.convlstm import ConvLSTM2d, hard_sigmoid
 
@@ -36,7 +47,7 @@ def encoded(crop):
             for codec in CODECS for storage in ("float32", "quantized")}
 
 
-def test_decoder_size_is_the_seeds():
+def test_decoder_size_is_the_reports():
     # §4.1: 175,584 float32 weights for code length 64; Table 3's 408 KB and 1 MB files.
     assert decoder_weight_count(64) == 175_584
     for kind in ("cnn", "convlstm"):
@@ -69,7 +80,7 @@ def test_round_trip(crop, encoded, codec, storage):
 
 
 @pytest.mark.parametrize("codec", CODECS)
-def test_float32_payload_is_the_seeds_formula(encoded, codec):
+def test_float32_payload_is_the_reports_formula(encoded, codec):
     data = encoded[codec, "float32"]
     header = latentpress.read_info(data)
     sections = {s.type: s.length for s in header.sections}
@@ -188,10 +199,10 @@ def test_convlstm_gates_follow_keras():
 
 
 def test_training_reduces_the_error(crop):
-    from latentpress.codecs.blocks.codec import BlockParams, train
+    from latentpress.train.blocks import train
     blocks = torch.from_numpy(to_blocks(np.ascontiguousarray(crop[:96, :96]), 16)).float() / 255
     torch.manual_seed(0)
-    history = train(BlockAutoencoder(BlockArchitecture("convlstm", 16, 8)), blocks, BlockParams(epochs=6))
+    history = train(BlockAutoencoder(BlockArchitecture("convlstm", 16, 8)), blocks, epochs=6)
     assert len(history) == 6 and history[-1] < 0.8 * history[0]
 
 
@@ -209,6 +220,8 @@ def test_crafted_headers_and_sections_are_refused(encoded, storage):
     bad_params = [{"block": 8}, {"block": "32"}, {"code_length": 0}, {"code_length": 2.0}, {"storage": "f16"}]
     if storage == "quantized":
         bad_params += [{"weight_step": 99}, {"code_step": 0}, {"code_step": True}]
+    if storage == "float32":
+        bad_params += [{"weight_step": 8, "code_step": 2}]            # precisions of a quantized file
     for params in bad_params:
         with pytest.raises(CorruptPayloadError):
             latentpress.decode(_rewrite(data, params))
@@ -240,7 +253,7 @@ def test_decode_estimate_counts_what_the_header_declares(encoded):
     for bad in ({"block": 65}, {"code_length": True}, {"storage": "zip"}, {"block": None}):
         params = {"code_length": 1024, "block": 64, "storage": "quantized", **bad}
         assert codec.decode_memory(header(**params)) == codec.decode_base_bytes + codec.decode_bytes_per_pixel * 64
-        with pytest.raises(CorruptPayloadError, match="invalid block parameters"):
+        with pytest.raises(CorruptPayloadError, match="invalid block parameters|header: parameter"):
             latentpress.decode(_rewrite(data, bad))
 
 
@@ -269,27 +282,27 @@ def test_render_places_blocks_in_row_major_order():
 
 
 def test_collapsed_training_restarts_from_the_next_seed(crop, monkeypatch):
-    from latentpress.codecs.blocks import codec as blocks_codec
+    from latentpress.train import blocks as training
     calls = []
-    real_train = blocks_codec.train
+    real_train = training.train
 
-    def train(model, blocks, params, seed=None, check_collapse=False):
+    def train(model, blocks, epochs, batch_size, time_budget, seed, check_collapse=False):
         calls.append((seed, check_collapse))
         if seed == 0:
-            raise blocks_codec.Collapsed
-        return real_train(model, blocks, params, seed, check_collapse)
+            raise training.Collapsed
+        return real_train(model, blocks, epochs, batch_size, time_budget, seed, check_collapse)
 
-    monkeypatch.setattr(blocks_codec, "train", train)
+    monkeypatch.setattr(training, "train", train)
     params = {**SMALL, "epochs": 4}
     latentpress.encode(crop, "block-cnn", **params)
     assert calls == [(0, True), (1, True)]
     calls.clear()
-    latentpress.encode(crop, "block-cnn", **params, seed=5, restarts=0)      # the seed's procedure
+    latentpress.encode(crop, "block-cnn", **params, seed=5, restarts=0)      # the report's procedure
     assert calls == [(5, False)]
 
 
 def test_collapse_is_detected_when_the_error_stalls():
-    from latentpress.codecs.blocks.codec import COLLAPSE_EPOCHS, BlockParams, Collapsed, train
+    from latentpress.train.blocks import COLLAPSE_EPOCHS, Collapsed, train
     flat = torch.full((4, 3, 16, 16), 0.5)
     model = BlockAutoencoder(BlockArchitecture("cnn", 16, 4))
     for parameter in model.parameters():          # a dead network: nothing can change
@@ -299,4 +312,4 @@ def test_collapse_is_detected_when_the_error_stalls():
         model.decoder.deconvolution.weight.zero_()
         model.decoder.deconvolution.bias.fill_(5.0)     # saturated sigmoid output, zero gradient
     with pytest.raises(Collapsed):
-        train(model, flat, BlockParams(epochs=COLLAPSE_EPOCHS + 2), check_collapse=True)
+        train(model, flat, epochs=COLLAPSE_EPOCHS + 2, check_collapse=True)

@@ -1,55 +1,56 @@
-"""Codecs ``block-cnn`` and ``block-convlstm``: seed 000's shallow block autoencoders.
+"""Codecs ``block-cnn`` and ``block-convlstm``: report 000's shallow block autoencoders.
 
-Seed 000 (§3.1, §4.1) compresses one image by training a shallow autoencoder on its
-32×32 blocks, then storing the decoder and one code per block; the encoder is thrown
-away. Both codecs here do exactly that, with the seed's networks (model.py) and its
-training procedure: the image cut into blocks, 300 epochs, blocks presented one at a
-time in shuffled order, RMSprop with Keras' defaults (learning rate 0.001, ρ 0.9,
-ε 1e−7), loss = sum of squared errors (the seed's code uses TensorFlow's l2_loss, half
-that sum; RMSprop's steps do not depend on the loss's scale, up to ε), then one pass in
-inference mode (dropout off) that extracts the codes.
+Report 000: Mario Sergio Fuentes Juarez, "Shallow Autoencoders for Lossy Image
+Compression", The University of Texas at Austin. It compresses one image (§3.1, §4.1) by
+training a shallow autoencoder on its 32×32 blocks, then storing the decoder and one
+code per block; the encoder is thrown away. ``block-cnn`` is its §3.3 network,
+``block-convlstm`` its §3.4 one (model.py); both train as the report does
+(latentpress/train/blocks.py: the image cut into blocks, 300 epochs, blocks presented one
+at a time in shuffled order, RMSprop with Keras' defaults, loss = sum of squared
+errors), then one pass in inference mode (dropout off) extracts the codes. fit() below
+is items 1-3 of §3.1, payload() item 4; feasibility() is the report's §3.2 criterion.
 
-Departures, each a parameter or beyond the seed:
+Departures, each a parameter or beyond the report:
 
-- ``storage=float32`` stores what the seed stores, 32-bit floats, so its compression
+- ``storage=float32`` stores what the report stores, 32-bit floats, so its compression
   ratios can be checked (§4.1: 175,584 weights + 400 codes of 64 values for a 640×640
-  image). The default, ``storage=quantized``, is the seed's "future work": the decoder's
-  weights become integers at step 2^−weight_step, entropy-coded (one Laplace per
-  tensor, entropy/integer_tensors.py), and the codes integers at step 2^−code_step, coded under
-  a factorized prior fitted to this file. Both steps are the coarsest that cost at most
-  ``tolerance`` dB of PSNR against the float decoder (half of it for the codes); when
-  none does, the finest that the file format holds.
+  image). The default, ``storage=quantized``, is the report's "future work": the
+  decoder's weights become integers at 2^−weight precision, entropy-coded (one Laplace
+  per tensor, entropy/integer_tensors.py), and the codes integers at 2^−code precision,
+  coded under a factorized prior fitted to this file. Both precisions are the coarsest
+  that cost at most ``tolerance`` dB of PSNR against the float decoder (half of it for
+  the codes); when none does, the finest that the file format holds.
 - Sides that are not multiples of the block size (§5) are padded by edge replication
   and cropped after decoding.
 - Greyscale images are coded as RGB with equal channels and decoded to grey.
-- Reconstructions are rounded to 8 bits (the seed's code truncates).
-- ``restarts`` (default 2): a training whose first 3 epochs lower the error by less than
-  5% has collapsed to the mean colour (see COLLAPSE_EPOCHS) and is restarted from the
-  next seed; ``restarts=0`` is the seed's procedure.
+- Reconstructions are rounded to 8 bits (the report's code truncates).
+- ``restarts`` (default 2): a training whose first epochs barely lower the error has
+  collapsed to the mean colour and is restarted from the next random seed
+  (train/blocks.py); ``restarts=0`` is the report's procedure.
 
-Payload version 1. Header parameters: ``code_length``, ``block``, ``storage``, and for
-quantized storage ``weight_step`` and ``code_step``. Sections, in order:
+Payload version 1. Header parameters (BlockHeader): ``code_length``, ``block``,
+``storage``, and for quantized storage the two precisions, stored as ``weight_step``
+and ``code_step``. Sections, in order:
 
 ``DECW``  the decoder: dense weight (3·(block−2)² × code_length, row-major), dense bias,
           transposed-convolution weight (3 in × 3 out × 3 × 3), its bias. float32:
           little-endian float32 values, exactly S_d = 4 × weights bytes; quantized: the
           integers in entropy/integer_tensors.py's "tensors" layout.
 ``CODE``  the block codes, blocks in row-major order. float32: n_b × code_length
-          little-endian float32 values (exactly c_l·n_b bytes of the seed's criterion);
-          quantized: the integers as code_length rows of n_b values (one row per code
-          dimension) in entropy/integer_tensors.py's "rows" layout, which fits the prior to this
-          file three ways and keeps the smallest.
+          little-endian float32 values (exactly c_l·n_b bytes of the report's
+          criterion); quantized: the integers as code_length rows of n_b values (one row
+          per code dimension) in entropy/integer_tensors.py's "rows" layout, which fits
+          the prior to this file three ways and keeps the smallest.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.blocks.model import (
@@ -58,7 +59,6 @@ from latentpress.codecs.blocks.model import (
     MAX_CODE_LENGTH,
     MIN_BLOCK,
     BlockArchitecture,
-    BlockAutoencoder,
     decoder_weight_count,
     synthesize,
     to_blocks,
@@ -69,6 +69,7 @@ from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.metrics import psnr
 from latentpress.nn.precision import dequantize, first_precision, quantize
+from latentpress.train import blocks as training
 
 STORAGE = ("quantized", "float32")
 CODE_PRECISIONS = tuple(range(1, 13))   # codes lie in (−1, 1) (tanh): at most 2**12 + 1 levels
@@ -76,10 +77,6 @@ WEIGHT_PRECISIONS = tuple(range(2, 17))
 MAX_PIXELS = 1 << 24
 MAX_CODE_VALUES = 1 << 25               # n_b × code_length: bounds the decoder's code array
 MAX_DECODER_WORK = 1 << 36              # n_b × decoder weights: about a minute of decoding
-# One block at a time, RMSprop's first steps can push the tanh code layer into saturation
-# for some random initialisations: the error then stays at the mean colour's. Seen in
-# benchmarks/seed000.py (image 2, seed 0, both networks); detected after 3 epochs.
-COLLAPSE_EPOCHS = 3
 RENDER_PIXELS = 1 << 20                  # pixels of the blocks synthesized at once (1,024 32×32 blocks)
 # Quantized sizes are known only after training; the pre-check assumes half a byte per
 # weight and per code value, less than any file has needed, so it refuses only
@@ -89,7 +86,7 @@ OPTIMISTIC_QUANTIZED_BYTES = 0.5
 
 @dataclass(frozen=True)
 class Feasibility:
-    """Seed 000 §3.2: S_d + c_l·n_b < 3·P_i (bytes)."""
+    """Report 000 §3.2: S_d + c_l·n_b < 3·P_i (bytes)."""
 
     decoder_bytes: float      # S_d
     code_bytes: float         # c_l·n_b
@@ -127,7 +124,7 @@ def _chunk(block: int) -> int:
 
 def feasibility(code_length: int, block: int, height: int, width: int, channels: int = 3,
                 bytes_per_weight: float = 4.0, bytes_per_code_value: float = 4.0) -> Feasibility:
-    """The seed's criterion for any block size, code length and image size (float32
+    """The report's criterion for any block size, code length and image size (float32
     storage by default; pass the quantized bytes per value for other storage)."""
     blocks = block_count(height, width, block)
     return Feasibility(decoder_weight_count(code_length, block) * bytes_per_weight,
@@ -143,15 +140,15 @@ class BlockParams:
     epochs: int = 300
     """Passes over the image's blocks."""
     storage: str = "quantized"
-    """quantized (integers, entropy-coded) or float32 (the seed's own accounting)."""
+    """quantized (integers, entropy-coded) or float32 (the report's own accounting)."""
     tolerance: float = 0.1
     """quantized: PSNR (dB) the quantization of weights and codes may cost."""
     batch_size: int = 1
-    """Blocks per gradient step (the seed: 1)."""
+    """Blocks per gradient step (the report: 1)."""
     time_budget: float = 0.0
     """Stop training after this many seconds (0: no limit)."""
     restarts: int = 2
-    """Retrain from the next seed when the first 3 epochs barely lower the error (0: the seed's procedure)."""
+    """Retrain from the next seed when the first 3 epochs barely lower the error (0: the report's procedure)."""
     seed: int = 0
 
     def validate(self) -> None:
@@ -199,45 +196,6 @@ def _check_feasible(params: BlockParams, height: int, width: int, channels: int)
                              f"{check.explain()}; use a larger image or a shorter code")
 
 
-class Collapsed(Exception):
-    """Training stalled at the start (see BlockParams.restarts)."""
-
-
-def train(model: BlockAutoencoder, blocks: torch.Tensor, params: BlockParams, seed: int | None = None,
-          check_collapse: bool = False) -> list[float]:
-    """§4.1: RMSprop (Keras defaults), sum of squared errors, shuffled blocks; returns the
-    mean squared error (per value, [0, 1] scale) of every epoch. With ``check_collapse``,
-    raises Collapsed when the first COLLAPSE_EPOCHS epochs lower the error by less than
-    5%."""
-    generator = torch.Generator().manual_seed(params.seed if seed is None else seed)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    model.train()
-    started = time.monotonic()
-    history = []
-    count = blocks.shape[0]
-    with tqdm(total=params.epochs, desc=f"block-{model.arch.kind}", unit="epoch",
-              disable=None, leave=False) as bar:
-        for _ in range(params.epochs):
-            total = 0.0
-            order = torch.randperm(count, generator=generator)
-            for start in range(0, count, params.batch_size):
-                batch = blocks[order[start:start + params.batch_size]]
-                loss = torch.sum((model(batch) - batch) ** 2)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item()
-            mse = total / blocks.numel()
-            history.append(mse)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total:.1f}", psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}")
-            if check_collapse and len(history) == COLLAPSE_EPOCHS and history[-1] > 0.95 * history[0]:
-                raise Collapsed
-            if params.time_budget and time.monotonic() - started > params.time_budget:
-                break
-    return history
-
-
 def render(tensors: list[np.ndarray], codes: np.ndarray, arch: BlockArchitecture,
            height: int, width: int) -> np.ndarray:
     """Decode codes into the uint8 RGB image (cropped), a chunk of blocks at a time."""
@@ -280,13 +238,43 @@ class Fitted:
     history: list[float]            # mean squared error per epoch
 
 
-def _block_params(header: Header) -> tuple[int, int, str]:
-    params = header.params
-    code_length, block, storage = params.get("code_length"), params.get("block"), params.get("storage")
-    if type(code_length) is not int or not 1 <= code_length <= MAX_CODE_LENGTH \
-            or type(block) is not int or not MIN_BLOCK <= block <= MAX_BLOCK or storage not in STORAGE:
-        raise CorruptPayloadError(f"invalid block parameters {code_length!r}, {block!r}, {storage!r}")
-    return code_length, block, storage
+def _valid_geometry(code_length: int, block: int) -> bool:
+    return 1 <= code_length <= MAX_CODE_LENGTH and MIN_BLOCK <= block <= MAX_BLOCK
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """The header of both codecs. The quantized storage's precisions are stored as
+    ``weight_step`` and ``code_step``: weight (code) precisions, the values being
+    integers times 2**−precision."""
+
+    code_length: int
+    block: int
+    storage: Literal["quantized", "float32"]
+    weight_step: int | None = None
+    code_step: int | None = None
+
+    def check(self) -> None:
+        if not _valid_geometry(self.code_length, self.block):
+            raise CorruptPayloadError(f"invalid block parameters {self.code_length!r}, {self.block!r}, "
+                                      f"{self.storage!r}")
+        if self.storage == "float32":
+            if self.weight_step is not None or self.code_step is not None:
+                raise CorruptPayloadError("float32 storage with weight or code precisions")
+        elif self.weight_step not in WEIGHT_PRECISIONS or self.code_step not in CODE_PRECISIONS:
+            raise CorruptPayloadError(f"invalid precisions (weight_step, code_step) {self.weight_step!r}, "
+                                      f"{self.code_step!r}")
+
+
+def _declared_geometry(header: Header) -> tuple[int, int] | None:
+    """(code_length, block) as the header declares them, for the memory estimate, which
+    must not raise: None where the decoder refuses them (it checks the whole header
+    before it allocates anything)."""
+    code_length, block = header.params.get("code_length"), header.params.get("block")
+    if type(code_length) is int and type(block) is int and _valid_geometry(code_length, block) \
+            and header.params.get("storage") in STORAGE:
+        return code_length, block
+    return None
 
 
 class _BlockCodec(Codec):
@@ -299,12 +287,14 @@ class _BlockCodec(Codec):
     decode_bytes_per_weight = 64
     decode_bytes_per_code = 32
     Params = BlockParams
+    HeaderParams = BlockHeader
 
     def encode(self, image: np.ndarray, params: BlockParams) -> Payload:
         return self.payload(self.fit(image, params), params)
 
     def fit(self, image: np.ndarray, params: BlockParams) -> Fitted:
-        """Train the autoencoder on the image's blocks and extract the codes (§3.1 1-3)."""
+        """Train the autoencoder on the image's blocks (train/blocks.py) and extract the
+        codes (§3.1 1-3)."""
         height, width = image.shape[:2]
         channels = 1 if image.ndim == 2 else 3
         _check_size(height, width, params.code_length, params.block)
@@ -313,17 +303,8 @@ class _BlockCodec(Codec):
         padded = pad_to_multiple(rgb, params.block)
         blocks = torch.from_numpy(to_blocks(padded, params.block)).float() / 255.0
         arch = BlockArchitecture(self.kind, params.block, params.code_length)
-        for attempt in range(params.restarts + 1):
-            seed = params.seed + attempt
-            torch.manual_seed(seed)
-            model = BlockAutoencoder(arch)
-            try:
-                last = attempt == params.restarts or params.epochs <= COLLAPSE_EPOCHS
-                history = train(model, blocks, params, seed, check_collapse=not last)
-                break
-            except Collapsed:
-                continue
-        model.eval()
+        model, history = training.fit(arch, blocks, params.epochs, params.batch_size, params.time_budget,
+                                      params.seed, params.restarts)
         with torch.inference_mode():
             chunk = _chunk(params.block)
             codes = torch.cat([model.encoder(blocks[i:i + chunk])
@@ -366,11 +347,10 @@ class _BlockCodec(Codec):
 
     @classmethod
     def working_pixels(cls, header: Header) -> int:
-        try:
-            _, block, _ = _block_params(header)
-        except CorruptPayloadError:
+        declared = _declared_geometry(header)
+        if declared is None:
             return super().working_pixels(header)         # refused before any allocation
-        return math.prod(padded_size(header.height, header.width, block))
+        return math.prod(padded_size(header.height, header.width, declared[1]))
 
     @classmethod
     def decode_memory(cls, header: Header) -> int:
@@ -379,33 +359,29 @@ class _BlockCodec(Codec):
         codes (up to MAX_CODE_VALUES) are decoded whole, through the range decoder's
         temporaries and float64 copies."""
         estimate = super().decode_memory(header)
-        try:
-            code_length, block, _ = _block_params(header)
-        except CorruptPayloadError:
+        declared = _declared_geometry(header)
+        if declared is None:
             return estimate                               # refused before any allocation
+        code_length, block = declared
         return estimate + cls.decode_bytes_per_weight * decoder_weight_count(code_length, block) \
             + cls.decode_bytes_per_code * block_count(header.height, header.width, block) * code_length
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        params = header.params
-        code_length, block, storage = _block_params(header)
+        stored = self.header_params(header)
+        code_length, block = stored.code_length, stored.block
         _check_size(header.height, header.width, code_length, block)
         arch = BlockArchitecture(self.kind, block, code_length)
         blocks = block_count(header.height, header.width, block)
         weight_data, code_data = self.expect_sections(sections, ["DECW", "CODE"])
         shapes = arch.decoder_shapes()
-        if storage == "float32":
+        if stored.storage == "float32":
             weights = _read_float32(weight_data, shapes, "DECW")
             codes = _read_float32(code_data, [(blocks, code_length)], "CODE")[0]
         else:
-            weight_step, code_step = params.get("weight_step"), params.get("code_step")
-            if weight_step not in WEIGHT_PRECISIONS or code_step not in CODE_PRECISIONS \
-                    or type(weight_step) is not int or type(code_step) is not int:
-                raise CorruptPayloadError(f"invalid steps {weight_step!r}, {code_step!r}")
-            weights = dequantize(decode_tensors(weight_data, shapes, "DECW"), weight_step)
+            weights = dequantize(decode_tensors(weight_data, shapes, "DECW"), stored.weight_step)
             symbols = decode_rows(code_data, code_length, blocks, "CODE").T
-            codes = dequantize([symbols], code_step)[0]
+            codes = dequantize([symbols], stored.code_step)[0]
         rgb = render(weights, codes, arch, header.height, header.width)
         return rgb if header.channels == 3 else to_uint8(rgb.mean(axis=2))
 
@@ -414,11 +390,11 @@ class _BlockCodec(Codec):
 class BlockCNNCodec(_BlockCodec):
     name = "block-cnn"
     kind = "cnn"
-    description = "seed 000 §3.3: shallow CNN block autoencoder trained on the image; decoder + block codes in the file"
+    description = "report 000 §3.3: shallow CNN block autoencoder trained on the image; decoder + block codes in the file"
 
 
 @register
 class BlockConvLSTMCodec(_BlockCodec):
     name = "block-convlstm"
     kind = "convlstm"
-    description = "seed 000 §3.4: shallow ConvLSTM+CNN block autoencoder trained on the image; decoder + codes in the file"
+    description = "report 000 §3.4: shallow ConvLSTM+CNN block autoencoder trained on the image; decoder + codes in the file"

@@ -1,6 +1,8 @@
-"""Seed 000's shallow block autoencoders (§3.3, §3.4) and their shared decoder.
+"""Report 000's shallow block autoencoders (§3.3, §3.4) and their shared decoder.
 
-Every block of ``block``×``block`` RGB pixels (32 in the seed) is coded on its own::
+Report 000: Mario Sergio Fuentes Juarez, "Shallow Autoencoders for Lossy Image
+Compression", The University of Texas at Austin. Every block of ``block``×``block`` RGB
+pixels (32 in the report) is coded on its own::
 
     block-cnn encoder       conv 3×3→32 tanh · conv 3×3→64 ReLU · max-pool 2 · dropout 0.25
                             · flatten · dense → code_length, tanh
@@ -10,14 +12,14 @@ Every block of ``block``×``block`` RGB pixels (32 in the seed) is coded on its 
     decoder (both)          dense code_length → 3·(block−2)², tanh · reshape 3×(block−2)²
                             · transposed conv 3×3 → 3×block×block, sigmoid
 
-All convolutions are "valid" (no padding). The seed's figures are lost from its text;
+All convolutions are "valid" (no padding). The report's figures are lost from its text;
 these layer sizes are those of its public implementation and they reproduce its decoder
 size exactly: (64 + 1)·2700 + (3·3·3·3 + 3) = 175,584 weights for code length 64, and
 the 408 KB and ≈1 MB files of its Table 3 for code lengths 32 and 80 (see
 :func:`decoder_weight_count`).
 
 Initialisation follows Keras' defaults (Glorot uniform kernels, zero biases, Glorot
-normal for the transposed convolution as the seed's code asks — except that Keras cuts
+normal for the transposed convolution as the report's code asks — except that Keras cuts
 that normal at 2σ and ours at ±2, which for σ ≈ 0.19 cuts nothing; it concerns 81
 weights and the committed results were made this way).
 
@@ -69,7 +71,7 @@ class BlockArchitecture:
 
 
 def decoder_weight_count(code_length: int, block: int = 32) -> int:
-    """S_d / 4 of seed 000's criterion: 175,584 for code length 64 and 32×32 blocks."""
+    """S_d / 4 of report 000's criterion: 175,584 for code length 64 and 32×32 blocks."""
     shapes = BlockArchitecture("cnn", block, code_length).decoder_shapes()
     return sum(int(np.prod(shape)) for shape in shapes)
 
