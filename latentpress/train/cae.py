@@ -1,24 +1,24 @@
-"""Train seed 003's CAE (one per component) on random crops of photographs.
+"""Train report 003's CAE (one per component) on random crops of photographs.
 
     python -m latentpress.train.cae --component luma --data ../shared/data/photos \
         --run runs/cae-luma --steps 40000 --lr 5e-4 --device cuda --export cae-luma.safetensors
 
-The shipped weights come from benchmarks/train_cae.sh (the exact commands; about 16
-minutes on an H100, where this 2-core CPU would need about a day); their loss curves are
-results/cae/*-log.jsonl.
+Report 003: Zhengxue Cheng, Heming Sun, Masaru Takeuchi, Jiro Katto, "Deep Convolutional
+AutoEncoder-based Lossy Image Compression", PCS 2018. The shipped weights come from
+benchmarks/train_cae.sh (the exact commands; docs/codecs/cae.md#training says where they
+ran and how long); their loss curves are results/cae/*-log.jsonl.
 
 As §II-A: 128×128 patches, batch 16, Adam at a fixed learning rate (then a tenth of
 it: for the last 15% of the steps by default, from ``--decay-at`` if given;
 train/loop.py), additive uniform noise in [−½, ½) on the code in place of rounding,
-loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255 scale. The seed sets λ = 1 on
-a scale it does not state. On ours, near convergence (MSE about 25, mean amplitude
+loss = MSE + λ·mean|y| (eq. 1) with the MSE on the 0-255 scale. The report sets λ = 1
+on a scale it does not state. On ours, near convergence (MSE about 25, mean amplitude
 about 9), λ = 1 would make the amplitude term a third of the loss and trade precision
 of the code for a smaller code that JPEG 2000's rate control does not need; λ = 0.01
-leaves the amplitude to the reconstruction. (A first 800-step CPU run with λ = 1,
-results/cae/luma-lambda1-log.jsonl, was too short to tell the two apart.) The luma
-model trains on Y; the chroma model on Cb and Cr (each crop gives both). Resumable:
-rerunning the same command continues from the run's checkpoint (``--stop-after`` ends
-a run early, to resume later); the loss curve is the run's log.jsonl.
+leaves the amplitude to the reconstruction. The luma model trains on Y; the chroma
+model on Cb and Cr (each crop gives both). Resumable: rerunning the same command
+continues from the run's checkpoint (``--stop-after`` ends a run early, to resume
+later); the loss curve is the run's log.jsonl.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""Codec ``cae``: seed 003 — a pretrained convolutional autoencoder, PCA rotation of its
+"""Codec ``cae``: report 003 — a pretrained convolutional autoencoder, PCA rotation of its
 feature maps, and JPEG 2000's entropy coder with its rate control.
+
+Report 003: Zhengxue Cheng, Heming Sun, Masaru Takeuchi, Jiro Katto, "Deep Convolutional
+AutoEncoder-based Lossy Image Compression", Picture Coding Symposium (PCS) 2018. Its
+networks are in model.py (trained by latentpress/train/cae.py), its method here.
 
 Encoding (§II-B), per image:
 
 1. RGB → YCbCr (full-range BT.601) in [0, 1]; each component through its CAE encoder
    (model.py; Y through the luma model, Cb and Cr through the chroma model), giving n6
    feature maps at 1/8 resolution. ``patches=true`` cuts the image into 128×128 patches
-   coded independently, as the seed does (§II-A; block artefacts, §III-B); the default
-   runs the fully convolutional networks on the whole image (padded to a multiple of 8
-   by edge replication).
+   coded independently, as the report does (§II-A; block artefacts, §III-B); the
+   default runs the fully convolutional networks on the whole image (padded to a
+   multiple of 8 by edge replication), which costs fewer bits (no patch borders).
 2. PCA per component: U = the eigenvectors of the maps' second-moment matrix
    (eq. 2, n6×n6, uncentred so that no means need storing), sorted by eigenvalue; U is
    quantized to integers at 2^−u_bits (u_bits chosen per image, below) and stored; the
@@ -22,7 +26,7 @@ Encoding (§II-B), per image:
    included), so EBCOT's post-compression rate-distortion optimisation shares the bits
    between all maps of all components. Where the header and the rotation leave less
    than 0.01 byte per map value (a small image at a low bpp), the maps get that much
-   and the file overshoots the target. ``entropy=range``: the 12-bit values are instead
+   and the file overshoots the target. ``entropy=range`` (beyond the report): the 12-bit values are instead
    quantized uniformly around the level of zero, with the finest step whose coded size
    meets ``bpp`` (bisection on the size), and range-coded under per-file factorized
    priors (entropy/integer_tensors.py, layout "rows": a table per map, one shared table, or a Laplace per
@@ -32,7 +36,7 @@ Encoding (§II-B), per image:
 
 Decoding: eq. (5) dequantization, eq. (6) Y = Û⁻ᵀ·Y′ (solved exactly, so the stored
 Û need not be orthonormal), the CAE decoders, YCbCr → RGB, crop. ``pca=false``
-skips the rotation (U = identity, not stored): the seed's ablation.
+skips the rotation (U = identity, not stored): the report's ablation.
 
 u_bits (4…10) is the precision at which U costs least: its bytes are taken from the
 maps' budget, and a coarser Û gathers energy less well; a Gaussian reverse
@@ -40,10 +44,11 @@ water-filling estimate of the maps' distortion at the remaining budget decides.
 Precisions whose Û is ill-conditioned (its inverse would amplify the maps' coding
 error by more than 10%) are skipped.
 
-Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``bpp``,
-``entropy``, ``pca``, ``patches``, ``u_bits`` (with PCA), ``step16`` (range mode: the
-uniform step on the 12-bit scale, in sixteenths; the quantized values are counted from
-the level of zero, −low/(high−low)·4095). Sections, in order:
+Payload version 1. Header parameters (CAEHeader): ``model`` (the shipped weights' id),
+``bpp`` (the target, not read by the decoder), ``entropy``, ``pca``, ``patches``,
+``u_bits`` (with PCA only), ``step16`` (range mode only: the uniform quantization step on
+the 12-bit scale, in sixteenths; the quantized values are counted from the level of
+zero, −low/(high−low)·4095). Sections, in order:
 
 ``RANG``  float32 minimum and maximum of all rotated maps (eq. 4; one range for all
           components, so that JPEG 2000's rate allocation weighs their errors alike)
@@ -63,7 +68,7 @@ import math
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import numpy as np
 import torch
@@ -83,7 +88,7 @@ WEIGHTS = {"luma": "cae-luma-v1.safetensors", "chroma": "cae-chroma-v1.safetenso
 BITS = 12                                   # B of eq. (4)
 LEVELS = (1 << BITS) - 1
 U_BITS = (4, 5, 6, 7, 8, 9, 10)
-PATCH = 128                                 # the seed's patch size (§II-A)
+PATCH = 128                                 # the report's patch size (§II-A)
 SCAN_ROWS = 8                               # maps per mosaic column (vertical scan)
 MAX_PIXELS = 1 << 24
 MAX_STEP = 1 << 12
@@ -103,19 +108,39 @@ _PATCH_BATCH = 32
 @dataclass(frozen=True)
 class CAEParams:
     bpp: float = 1.0
-    """Target rate of the whole file, bits per pixel (the seed: 0.12 to 2.4)."""
+    """Target rate of the whole file, bits per pixel (the report: 0.12 to 2.4)."""
     entropy: str = "jpeg2000"
-    """jpeg2000 (the seed: OpenJPEG's EBCOT with rate control) or range (our range coder)."""
+    """jpeg2000 (the report: OpenJPEG's EBCOT with rate control) or range (our range coder)."""
     pca: bool = True
-    """Rotate the feature maps by PCA (§II-B); false is the seed's ablation."""
+    """Rotate the feature maps by PCA (§II-B); false is the report's ablation."""
     patches: bool = False
-    """Code 128×128 patches independently, as the seed does (block artefacts)."""
+    """Code 128×128 patches independently, as the report does (block artefacts)."""
 
     def validate(self) -> None:
         if not 0.01 <= self.bpp <= 24:
             raise ParameterError(f"bpp must be between 0.01 and 24, got {self.bpp}")
         if self.entropy not in ENTROPY:
             raise ParameterError(f"entropy must be one of {', '.join(ENTROPY)}, got {self.entropy!r}")
+
+
+@dataclass(frozen=True)
+class CAEHeader:
+    model: str
+    bpp: float
+    entropy: Literal["jpeg2000", "range"]
+    pca: bool
+    patches: bool
+    u_bits: int | None = None
+    step16: int | None = None
+
+    def check(self) -> None:
+        if self.model != MODEL_ID:
+            raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has {MODEL_ID!r}")
+        if self.pca != (self.u_bits is not None) or self.pca and self.u_bits not in U_BITS:
+            raise CorruptPayloadError(f"invalid u_bits {self.u_bits!r} (pca {self.pca})")
+        if (self.entropy == "range") != (self.step16 is not None) \
+                or self.step16 is not None and not 16 <= self.step16 <= 16 * MAX_STEP:
+            raise CorruptPayloadError(f"invalid step16 {self.step16!r} (entropy {self.entropy})")
 
 
 @functools.cache
@@ -270,15 +295,13 @@ def _check_codestream(data: bytes, shape: tuple[int, int]) -> None:
     """Refuse, before OpenJPEG allocates anything, what _jpeg2000_encode never writes.
 
     OpenJPEG's memory grows with the codestream's structure, not only with its image
-    size: with 1×1 tiles a 256×252 mosaic (64,512 tiles) took 643 MB against a 245 MB
-    estimate, with 4 components (RGBA) 858 MB; code-blocks, precincts and layers
-    multiply its per-block structures. Our codestreams hold one unsigned component of
-    at most 16 bits at full resolution, no offsets, one tile in one tile-part, one
-    quality layer, at most 5 decomposition levels, 64×64 code-blocks, the default
-    (maximal) precincts and no markers but SIZ, COD, QCD and COM in the main header and
-    none in the tile-part header. Within that, the peak follows the image size: a
-    2048×2048 codestream of 16-bit noise coded losslessly (8.9 MB) peaked as the
-    encoder's own (41 MB).
+    size: tiles, components, code-blocks, precincts and layers multiply its per-block
+    structures (docs/security/memory.md, finding 2, has the measurements). Our
+    codestreams hold one unsigned component of at most 16 bits at full resolution, no
+    offsets, one tile in one tile-part, one quality layer, at most 5 decomposition
+    levels, 64×64 code-blocks, the default (maximal) precincts and no markers but SIZ,
+    COD, QCD and COM in the main header and none in the tile-part header. Within that,
+    the peak follows the image size.
     """
     def fail(why: str) -> NoReturn:
         raise CorruptPayloadError(f"MAPS: {why}")
@@ -410,9 +433,10 @@ def _zero_level(low: float, high: float) -> float:
 
 
 def _range_code(rows: np.ndarray, target_bytes: float) -> tuple[int, bytes]:
-    """The finest step (step16 / 16 levels) whose range-coded rows fit the target, found by
-    bisection on the coded size itself (the size falls as the step grows, up to a few
-    bytes of table choices, so the result may sit a step or two above the finest)."""
+    """The finest quantization step (step16 / 16 levels) whose range-coded rows fit the
+    target, found by bisection on the coded size itself (the size falls as the step grows,
+    up to a few bytes of table choices, so the result may sit a step or two above the
+    finest)."""
     def coded(step16: int) -> bytes:
         return encode_rows(np.rint(rows * (16.0 / step16)).astype(np.int64))
 
@@ -437,8 +461,9 @@ class CAECodec(Codec):
     decode_base_bytes = 224 << 20
     decode_bytes_per_pixel = 152
     version = 1
-    description = "seed 003: pretrained convolutional autoencoder + PCA rotation + JPEG 2000 entropy coder, bpp target"
+    description = "report 003: pretrained convolutional autoencoder + PCA rotation + JPEG 2000 entropy coder, bpp target"
     Params = CAEParams
+    HeaderParams = CAEHeader
 
     @classmethod
     def working_pixels(cls, header: Header) -> int:
@@ -446,7 +471,8 @@ class CAECodec(Codec):
         ``patches=true`` (a 1-pixel-high image costs 128 rows), multiples of 8 without.
         The parameters are untrusted: anything but ``patches: false`` counts as patches
         (the decoder refuses an invalid value, but the estimate must not raise). Counted on
-        the header's pixels, a 16384×1 file with patches peaked at 309 MB against 237 MB."""
+        the header's pixels, a thin file with patches would be underestimated
+        (results/security/crafted-memory.json)."""
         return math.prod(padded_size(header.height, header.width,
                                      DOWNSAMPLING if header.params.get("patches") is False else PATCH))
 
@@ -496,12 +522,8 @@ class CAECodec(Codec):
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        params = header.params
-        if params.get("model") != MODEL_ID:
-            raise CorruptPayloadError(f"file was made with model {params.get('model')!r}; this build has {MODEL_ID!r}")
-        entropy, pca, patches = params.get("entropy"), params.get("pca"), params.get("patches")
-        if entropy not in ENTROPY or type(pca) is not bool or type(patches) is not bool:
-            raise CorruptPayloadError(f"invalid cae parameters {entropy!r}, {pca!r}, {patches!r}")
+        stored = self.header_params(header)
+        pca, patches = stored.pca, stored.patches
         height, width = header.height, header.width
         if height * width > MAX_PIXELS:
             raise LimitError(f"cae decodes images up to {MAX_PIXELS:,} pixels; this one claims {height * width:,}")
@@ -515,14 +537,11 @@ class CAECodec(Codec):
         low, high = struct.unpack("<ff", data[0])
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise CorruptPayloadError(f"RANG: invalid range {low}, {high}")
-        if entropy == "jpeg2000":
+        if stored.entropy == "jpeg2000":
             mosaic = _jpeg2000_decode(data[-1], mosaic_shape(channels, map_h, map_w))
             levels = [v.astype(np.float64) for v in from_mosaic(mosaic, channels, map_h, map_w)]
         else:
-            step16 = params.get("step16")
-            if type(step16) is not int or not 16 <= step16 <= 16 * MAX_STEP:
-                raise CorruptPayloadError(f"invalid step {step16!r}")
-            rows = (decode_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (step16 / 16.0)
+            rows = (decode_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (stored.step16 / 16.0)
                     + _zero_level(low, high))
             levels, start = [], 0
             for count in channels:
@@ -530,9 +549,7 @@ class CAECodec(Codec):
                 start += count
         rotated = [low + v * ((high - low) / LEVELS) for v in levels]             # eq. (5)
         if pca:
-            bits = params.get("u_bits")
-            if type(bits) is not int or bits not in U_BITS:
-                raise CorruptPayloadError(f"invalid u_bits {bits!r}")
+            bits = stored.u_bits
             columns = decode_tensors(data[1], [(c,) for c in channels for _ in range(c)], "PCAU")
             maps, start = [], 0
             for count, values in zip(channels, rotated):

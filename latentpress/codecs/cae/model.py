@@ -1,7 +1,10 @@
-"""Seed 003's convolutional autoencoder (§II-A), one for luma and one for chroma.
+"""Report 003's convolutional autoencoder (§II-A), one for luma and one for chroma.
+
+Report 003: Zhengxue Cheng, Heming Sun, Masaru Takeuchi, Jiro Katto, "Deep Convolutional
+AutoEncoder-based Lossy Image Compression", PCS 2018.
 
 Each component (Y, Cb or Cr, full-range BT.601, in [0, 1]) goes through a symmetric
-CAE: Y through the luma model, Cb and Cr through the chroma model. (The seed designs
+CAE: Y through the luma model, Cb and Cr through the chroma model. (The report designs
 "the CAE for each luma or chroma component" but trains on luma only, §III-A; a model
 trained on chroma serves the smoother chroma planes with fewer filters.) Every down-sampling unit is a stride-2 convolution with padding 1 and
 every up-sampling unit a stride-2 transposed convolution with padding 1 (4×4 kernels,
@@ -11,7 +14,7 @@ six convolution layers in the encoder, the decoder mirroring it::
     encoder  x−½ ─c3─P─c4↓─P─c3─P─c4↓─P─c3─P─c4↓─▶ y        (n6 maps at 1/8 resolution)
     decoder  y ─t4↑─P─c3─P─t4↑─P─c3─P─t4↑─P─c3─▶ +½ = x̂
 
-The seed's filter counts (n1…n6) are lost from its text. Ours, chosen so a Kodak image
+The report's filter counts (n1…n6) are lost from its text. Ours, chosen so a Kodak image
 decodes in a few seconds on a 2-core CPU (the file header names the model; each model's
 descriptor is in its weights file's metadata):
 
