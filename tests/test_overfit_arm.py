@@ -43,7 +43,7 @@ def test_round_trip_and_rate_matches_the_model():
 
 
 def test_tiled_wavefront_respects_causality(monkeypatch):
-    """Every context position inside a latent's tile is coded at an earlier step."""
+    """Every context position inside a latent's tile is coded in an earlier wavefront."""
     monkeypatch.setattr(A, "TILE_ROWS", 4)
     monkeypatch.setattr(A, "TILE_COLS", 6)
     A._schedule.cache_clear()
@@ -160,11 +160,10 @@ def test_float64_products_are_taken_only_where_exact():
 
 def test_a_bias_added_before_the_floor_is_exact_at_the_float_bound():
     """A float64 layer adds its bias before the floor. With a row sum of weights just
-    under 2**29 (the bound until 2026-12-03), inputs near the clamp can make the sum
-    cross 2**39 (in units of 2**-14), where its last fractional bit no longer fits, and
-    round up to the next integer: a value the integer path does not give. A row sum
-    that large now takes the int64 path; under today's bound (2**28) the float
-    formula is exact."""
+    under 2**29, inputs near the clamp can make the sum cross 2**39 (in units of
+    2**-14), where its last fractional bit does not fit, and round up to the next
+    integer: a value the integer path does not give. So a row sum that large takes the
+    int64 path; under the float path's bound (2**28) the float formula is exact."""
     big = (1 << MAX_INPUT_BITS) - 1
     bias = np.array([1 << 21], np.int64)
     for count, exact in ((32, False), (16, True)):
@@ -174,8 +173,8 @@ def test_a_bias_added_before_the_floor_is_exact_at_the_float_bound():
         reference = ((x @ weight.T) >> 14) + bias
         assert (mlp._float_weights[0] is not None) == exact
         assert np.array_equal(mlp(x), reference)
-        old_formula = np.floor(x.astype(np.float64) @ (weight.T * 2.0 ** -14) + bias).astype(np.int64)
-        assert np.array_equal(old_formula, reference) == exact      # the corner the old bound allowed
+        float_formula = np.floor(x.astype(np.float64) @ (weight.T * 2.0 ** -14) + bias).astype(np.int64)
+        assert np.array_equal(float_formula, reference) == exact    # the corner a 2**29 bound would allow
 
 
 def _integer_path(mlp: IntegerMLP, x: np.ndarray, offsets=None) -> np.ndarray:
@@ -263,13 +262,13 @@ def test_decoding_runs_blas_on_one_thread_and_restores_it(monkeypatch):
     if not blas.lib_controllers:
         pytest.skip("numpy reports no BLAS library")
     seen = []
-    step = A._decode_step
+    decode_wavefront = A._decode_wavefront
 
-    def recording_step(*args):
+    def recording(*args):
         seen.append(blas.info()[0]["num_threads"])
-        return step(*args)
+        return decode_wavefront(*args)
 
-    monkeypatch.setattr(A, "_decode_step", recording_step)
+    monkeypatch.setattr(A, "_decode_wavefront", recording)
     monkeypatch.setenv("LATENTPRESS_NATIVE", "0")        # the numpy path: the one that uses BLAS
     with blas.limit(limits=2):
         arm = trained_like_arm()

@@ -18,7 +18,7 @@ from latentpress.codecs.overfit import postfilter
 from latentpress.errors import CorruptPayloadError
 
 
-def _reference(image: np.ndarray, full: np.ndarray, bias: np.ndarray, step: int) -> np.ndarray:
+def _reference(image: np.ndarray, full: np.ndarray, bias: np.ndarray, precision: int) -> np.ndarray:
     """The filter's definition in int64, tap by tap."""
     pixels = image.reshape(*image.shape[:2], -1).astype(np.int64)
     radius = full.shape[-1] // 2
@@ -31,7 +31,7 @@ def _reference(image: np.ndarray, full: np.ndarray, bias: np.ndarray, step: int)
             for dy in range(full.shape[2]):
                 for dx in range(full.shape[3]):
                     r += full[c, source, dy, dx] * padded[dy:dy + height, dx:dx + width, source]
-        out[..., c] = np.clip(pixels[..., c] + ((r + (1 << (step - 1))) >> step), 0, 255)
+        out[..., c] = np.clip(pixels[..., c] + ((r + (1 << (precision - 1))) >> precision), 0, 255)
     return out.reshape(image.shape).astype(np.uint8)
 
 
@@ -47,9 +47,9 @@ def test_filtering_is_exact_integer_arithmetic(size, cross, colours):
     image = rng.integers(0, 256, shape, dtype=np.uint8)
     image[:5] = 255                                   # extremes: every product at its largest
     image[-5:] = 0
-    for magnitude, step in ((40, 7), (200, 11)):
+    for magnitude, precision in ((40, 7), (200, 11)):
         full, bias = postfilter.kernel(_random_filter(rng, size, cross, colours, magnitude), size, cross, colours)
-        assert np.array_equal(postfilter.apply(image, full, bias, step), _reference(image, full, bias, step))
+        assert np.array_equal(postfilter.apply(image, full, bias, precision), _reference(image, full, bias, precision))
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (1, 9), (6, 1)])
@@ -92,8 +92,8 @@ def test_design_fits_a_blur_and_pays_only_when_the_weights_are_worth_it(kodim23)
     assert data[0] in postfilter.SIZES and len(data) > 3
     mse = lambda image: np.mean((image.astype(np.float64) - original) ** 2)  # noqa: E731
     assert mse(filtered) < 0.7 * mse(blurred)
-    full, bias, step = postfilter.decode_filter(data, 3)
-    assert np.array_equal(postfilter.apply(blurred, full, bias, step), filtered)
+    full, bias, precision = postfilter.decode_filter(data, 3)
+    assert np.array_equal(postfilter.apply(blurred, full, bias, precision), filtered)
     assert postfilter.design(blurred, original, 10.0) is None
 
 
@@ -104,10 +104,10 @@ def _with_filter(data: bytes, filt: bytes | None) -> bytes:
     return container.write(header, kept + ([] if filt is None else [container.Section("FILT", filt)]))
 
 
-def _filt(tensors, size, cross, step) -> bytes:
+def _filt(tensors, size, cross, precision) -> bytes:
     """A version-6 FILT section: no restoration network, then the linear filter."""
     from latentpress.entropy.integer_tensors import encode_tensors
-    return bytes([0, size, int(cross), step]) + encode_tensors(tensors)
+    return bytes([0, size, int(cross), precision]) + encode_tensors(tensors)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,6 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, qualities=QUALITIES, 
 
     from latentpress import api, container
     from latentpress.codecs.base import get_codec
-    from latentpress.codecs.overfit.codec import encode_without_post_processing
 
     cache.mkdir(parents=True, exist_ok=True)
     codec = get_codec("overfit")
@@ -75,8 +74,8 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, qualities=QUALITIES, 
             top = rng.integers(0, image.shape[0] - crop + 1)
             left = rng.integers(0, image.shape[1] - crop + 1)
             original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
-            payload = encode_without_post_processing(original, codec.parse_params({"quality": quality,
-                                                                                    "preset": preset}))
+            payload = codec.encode_without_post_processing(original, codec.parse_params({"quality": quality,
+                                                                                          "preset": preset}))
             data = api.pack(codec, original, payload)
             header, sections = container.read(data)
             decoded = codec.decode(header, sections)
@@ -217,15 +216,15 @@ def _exact(weight: torch.Tensor, bias: torch.Tensor, conditioning: torch.Tensor 
 # ---- training ------------------------------------------------------------------------
 
 class Patches:
-    """Random patches of the pairs, flipped and transposed; deterministic in (seed, step)."""
+    """Random patches of the pairs, flipped and transposed; deterministic in (seed, iteration)."""
 
     def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray, int]], patch: int) -> None:
         if not pairs:
             raise ValueError("no training pairs: run the 'pairs' stage first")
         self.pairs, self.patch = pairs, patch
 
-    def batch(self, size: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([seed, step])
+    def batch(self, size: int, seed: int, iteration: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([seed, iteration])
         decoded, original, strength = [], [], []
         p = self.patch
         for _ in range(size):
@@ -253,8 +252,8 @@ def run_training(cache: Path, run: Path, channels: int, depth: int, steps: int, 
     torch.manual_seed(seed)
     model = RestorationModel(channels, depth)
 
-    def step_fn(step: int):
-        x, y, t = patches.batch(batch, seed, step)
+    def step_fn(iteration: int):
+        x, y, t = patches.batch(batch, seed, iteration)
         mse = F.mse_loss(model(x, t), y)
         return mse, {"mse": mse.item()}
 

@@ -2,11 +2,12 @@
 
 ``dwt6-arm16x2b-syn16.16`` means latent grids holding a six-level CDF 9/7 wavelet
 decomposition (resolutions 1/2 down to 1/64; wavelet.py), an ARM of two hidden layers
-of 16 that also sees each latent's parent and band ("b", payload version 4; without
-it, version 3: spatial neighbours only), and a synthesis of 1×1 layers of widths 16 and 16 followed by one 3×3 layer to
-the output channels. ``lat7-…`` (payload version 2) means seven grids of a Laplacian
-pyramid instead (full resolution down to 1/64, with a learned ×2 upsampler). The
-decoder rebuilds exactly this. Parsing is strict and bounded, so a file cannot ask
+of 16 that also sees each latent's parent and band ("b", payload versions 4 and later;
+without it, version 3: spatial neighbours only), and a synthesis of 1×1 layers of
+widths 16 and 16 followed by one 3×3 layer to the output channels. ``lat7-…`` (payload
+version 2, and images 1 pixel thin) means seven grids of a Laplacian pyramid instead
+(full resolution down to 1/64, with a learned ×2 upsampler). The decoder rebuilds
+exactly this. Parsing is strict and bounded, so a file cannot ask
 for an absurd network.
 """
 
@@ -33,8 +34,8 @@ class Architecture:
     synthesis: tuple[int, ...] = (16, 16)
     transform: str = "pyramid"          # or "wavelet"
     # The ARM also sees each latent's parent (the co-located latent of the same band
-    # one level coarser) and which band it codes (payload version 4, wavelet only):
-    # descriptor "arm…b".
+    # one level coarser) and which band it codes (payload versions 4 and later, wavelet
+    # only): descriptor "arm…b".
     band_context: bool = False
 
     def __post_init__(self) -> None:

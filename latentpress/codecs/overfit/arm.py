@@ -12,27 +12,28 @@ Laplace. For coding, the MLP runs in integer arithmetic (latentpress.nn.fixed_po
 and its outputs are mapped to a table of latentpress.entropy.tables with integer
 operations only, so encoder and decoder derive the same probabilities on any machine.
 
-Decoding is a wavefront: latent (i, j) depends only on positions with a smaller
-t = 3i + j, so every latent of one anti-diagonal band t is decoded in one vectorized
-step (3H + W steps for an H×W grid instead of H·W). Every grid is cut into tiles of
-64 × 256 latents (32 × 128 from the overfit codec's payload version 5: Plan.tile) coded
-independently (a neighbour outside the tile counts as 0), and the tiles of all grids
-run interleaved: step t decodes band t of every tile at once, so any image decodes in
-at most 3·63 + 255 + 1 = 445 steps (3·31 + 127 + 1 = 221 with the smaller tiles).
-(Training estimates the rate with whole-grid contexts; the tile borders, 2 of every 64
-rows and 256 columns, cost a little more than that estimate.) Most of a decode's time
-is a fixed cost per step, so the smaller tiles decode about 10% faster.
+Decoding goes by wavefronts: latent (i, j) depends only on positions with a smaller
+t = 3i + j, so every latent of one anti-diagonal band t, a wavefront, is decoded in one
+vectorized call (3H + W wavefronts for an H×W grid instead of H·W latents one by one).
+Every grid is cut into tiles of 64 × 256 latents (32 × 128 in the overfit codec's
+payload versions 5 and later: Plan.tile) coded independently (a neighbour outside the
+tile counts as 0), and the tiles of all grids run interleaved: wavefront t holds band t
+of every tile, so any image decodes in at most 3·63 + 255 + 1 = 445 wavefronts
+(3·31 + 127 + 1 = 221 with the smaller tiles). (Training estimates the rate with
+whole-grid contexts; the tile borders, 2 of every 64 rows and 256 columns, cost a
+little more than that estimate.) Most of a decode's time is a fixed cost per
+wavefront, so the smaller tiles decode faster (docs/codecs/overfit.md).
 
-A Plan may split the grids into phases coded one after another (445 or 221 steps at
-most each), and give each grid a parent grid of an earlier phase: the ARM then also sees
+A Plan may split the grids into phases coded one after another (445 or 221 wavefronts
+at most each), and give each grid a parent grid of an earlier phase: the ARM then also sees
 the parent's latent under each position and the sum of its 3×3 neighbourhood's
 magnitudes (read from the whole parent grid, across tile borders), and a per-grid
 offset added to its first layer (payload version 4's band-aware ARM; model.coding_plan).
 Latents whose inputs are all zero take their grid's precomputed prediction.
 
-A step runs in one call of compiled code where latentpress._native is built
-(_NativePhase, latentpress/_native.c), else in numpy (_decode_step); both compute the
-same numbers, and the numpy code is the definition.
+A wavefront is decoded in one call of compiled code where latentpress._native is
+built (_NativePhase, latentpress/_native.c), else in numpy (_decode_wavefront); both
+compute the same numbers, and the numpy code is the definition.
 """
 
 from __future__ import annotations
@@ -58,15 +59,18 @@ CONTEXT = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
 PAD = 2
 WAVEFRONT_ROW_STRIDE = 3          # > the largest column offset in a row above
 # Grids are cut into tiles coded independently (neighbours outside a tile count as 0),
-# so decoding takes 3·TILE_ROWS + TILE_COLS steps whatever the image size. Payload
-# versions 2-4 of the overfit codec use these; version 5 smaller tiles (Plan.tile):
-# 221 steps instead of 445, for about 0.3% more bits at the tile borders (README).
+# so decoding takes 3·TILE_ROWS + TILE_COLS wavefronts whatever the image size. Payload
+# versions 2-4 of the overfit codec use these; versions 5 and later smaller tiles
+# (Plan.tile): 221 wavefronts instead of 445, for a few more bits at the tile borders
+# (docs/codecs/overfit.md).
 TILE_ROWS = 64
 TILE_COLS = 256
 SMALL_TILE = (32, 128)
 PARENT_INPUTS = 2                 # a parent grid's latent and its neighbourhood's Σ|latent|
 MAX_LATENT = 1 << 11              # latents are clipped to ±2**11 before entering the ARM
 FRAC_BITS = 8
+
+
 def padded(grid: np.ndarray) -> np.ndarray:
     return np.pad(np.clip(grid, -MAX_LATENT, MAX_LATENT), PAD)
 
@@ -116,7 +120,7 @@ class Plan:
     """How a list of grids is coded.
 
     phases: grid indices; the phases are coded one after another, the tiles of one
-      phase's grids in one interleaved wavefront.
+      phase's grids interleaved in one sequence of wavefronts.
     parents: per grid, (parent grid, stride) or None; None for all: the ARM has no
       parent inputs. A parent (of an earlier phase) gives two inputs: its latent at
       (row // stride, col // stride) and the sum of |latent| over that latent's 3×3
@@ -137,7 +141,7 @@ class Plan:
 
     @classmethod
     def single(cls, count: int) -> "Plan":
-        """All grids in one wavefront, spatial contexts only (payload versions 2 and 3)."""
+        """All grids in one phase, spatial contexts only (payload versions 2 and 3)."""
         return cls((tuple(range(count)),))
 
     @property
@@ -173,11 +177,12 @@ def _schedule(sizes: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarra
 
     Grid g occupies a zero-bordered block of h + 4 rows of _stride(sizes) entries of
     the buffer. Returns (flat buffer index of every latent in coding order, its grid,
-    step boundaries, the context offsets (1, 12), buffer length). Coding order: step t
-    holds band t of every grid that has one, in grid order, each band in row order."""
+    wavefront boundaries, the context offsets (1, 12), buffer length). Coding order:
+    wavefront t holds band t of every grid that has one, in grid order, each band in
+    row order."""
     # Indices in int32 (a decoder at the pixel limit would otherwise hold about 1 GB of
     # int64 index arrays while sorting them; every value here is far below 2³¹). The
-    # order is the same: a stable sort of the same times.
+    # index type does not change the order: a stable sort of the same times.
     stride = _stride(sizes)
     positions, owners, times = [], [], []
     offset = 0
@@ -348,9 +353,9 @@ _CHUNK = 1 << 16
 
 
 def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
-    """Per phase, (latents, centres, table ids) in coding order and the step
+    """Per phase, (latents, centres, table ids) in coding order and the wavefront
     boundaries: the encoder knows every latent, so contexts are gathered in large
-    chunks, not one wavefront step at a time."""
+    chunks, not one wavefront at a time."""
     _check_plan(plan, len(grids), arm)
     predict = _Predictor(arm, plan, len(grids))
     shapes = [g.shape for g in grids]
@@ -359,7 +364,7 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
         store = phase.store(grids)
         count = phase.positions.size
         native = _NativePhase.build(phase, predict, store, largest=min(_CHUNK, count))
-        if native is not None:              # the decoder's compiled step, a chunk at a time
+        if native is not None:              # the decoder's compiled code, a chunk at a time
             centres, ids = np.empty(count, np.int64), np.empty(count, np.int64)
             for start in range(0, count, _CHUNK):
                 stop = min(start + _CHUNK, count)
@@ -374,14 +379,14 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
 
 
 def encode_grids(encoder: EntropyEncoder, grids: list[np.ndarray], arm: IntegerMLP, plan: Plan | None = None) -> None:
-    """Code several grids, each cut into independent tiles, phase by phase (one
-    interleaved wavefront per phase, one coder call per step: the coder groups a
-    call's symbols by table, so the decoder must see the same calls)."""
+    """Code several grids, each cut into independent tiles, phase by phase (the
+    phase's tiles interleaved, one coder call per wavefront: the coder groups a call's
+    symbols by table, so the decoder must see the same calls)."""
     grids = [np.asarray(g, np.int64) for g in grids]
     if any(np.abs(g).max(initial=0) > MAX_LATENT for g in grids):
         raise ValueError(f"latents must lie within ±{MAX_LATENT}")
     for values, centres, ids, bounds in _known_predictions(grids, arm, plan or Plan.single(len(grids))):
-        for start, stop in zip(bounds[:-1], bounds[1:]):
+        for start, stop in zip(bounds[:-1], bounds[1:]):          # one wavefront
             encoder.encode_parametric(values[start:stop], Family.LAPLACE, centres[start:stop], ids[start:stop])
 
 
@@ -391,7 +396,7 @@ def _in_range(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _decode_step(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.ndarray:
+def _decode_wavefront(decoder: EntropyDecoder, predict: _Predictor, contexts) -> np.ndarray:
     centres, ids = predict(*contexts)
     return _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids))
 
@@ -400,17 +405,17 @@ _native_module = native.module
 
 
 class _NativePhase:
-    """A phase's decode through the compiled step (latentpress/_native.c): one call
-    gathers, predicts and groups a wavefront step's latents, the entropy coder decodes
-    each group, one call writes the latents back. The same numbers as the numpy step
-    (_decode_step); only for ARMs whose float64 products are exact (else None). The
-    encoder's predictions (_known_predictions) use its predict() on whole chunks."""
+    """A phase's decode through compiled code (latentpress/_native.c's Stepper): one
+    call gathers, predicts and groups a wavefront's latents, the entropy coder decodes
+    each group, one call writes the latents back. The same numbers as the numpy path
+    (_decode_wavefront); only for ARMs whose float64 products are exact (else None).
+    The encoder's predictions (_known_predictions) use its predict() on whole chunks."""
 
     @classmethod
     def build(cls, phase: _Phase, predict: _Predictor, store: np.ndarray,
               largest: int | None = None) -> "_NativePhase | None":
-        """None where the compiled step is not built or not exact for this ARM.
-        largest: the most latents one call handles (default: the largest step)."""
+        """None where the compiled code is not built or not exact for this ARM.
+        largest: the most latents one call handles (default: the largest wavefront)."""
         module = _native_module()
         arm = predict.arm
         if module is None or any(w is None for w in arm._float_weights) or phase.positions.size == 0:
@@ -464,8 +469,8 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
         else:
             with single_blas_thread():        # many small products (nn.threads)
                 for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
-                    store[phase.positions[start:stop]] = _decode_step(decoder, predict,
-                                                                      phase.contexts(store, start, stop))
+                    store[phase.positions[start:stop]] = _decode_wavefront(decoder, predict,
+                                                                           phase.contexts(store, start, stop))
         phase.write_back(store, grids)
     return grids
 

@@ -126,7 +126,9 @@ class OverfitHeader:
     """The header parameters of every payload version (2-6). ``arm_step`` and
     ``syn_step`` are stored as ``*_step``: a weight precision (integers at
     2**−precision; ``syn_step`` 0: no stored synthesis). ``quality`` and ``preset``
-    record how the file was made; the decoder does not need them."""
+    record how the file was made; the decoder does not need them. What depends on the
+    payload version (version 2 holds pyramids only, ``syn_step`` 0 needs version 3
+    or later, a band-aware ARM version 4 or later) the decoder checks."""
 
     arch: str
     quality: int
@@ -348,13 +350,6 @@ def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True)
     return best[1]
 
 
-def encode_without_post_processing(image: np.ndarray, params: OverfitParams) -> Payload:
-    """The payload without its FILT section, chosen as if there were none: the decoded
-    image the restoration network is trained to restore (train/restoration.py). Needs
-    no shipped restoration weights."""
-    return _encode(image, params, post_process=False)
-
-
 def _reconstruct(model: OverfitModel, syn_precision: int, channels: int) -> np.ndarray:
     """The decoded image of the model's (integer) latents, as the decoder returns it
     (syn_precision 0: the transform's exact inverse, computed directly)."""
@@ -404,6 +399,12 @@ class OverfitCodec(Codec):
 
     def encode(self, image: np.ndarray, params: OverfitParams) -> Payload:
         return _encode(image, params)
+
+    def encode_without_post_processing(self, image: np.ndarray, params: OverfitParams) -> Payload:
+        """The payload without its FILT section, chosen as if there were none: the decoded
+        image the restoration network is trained to restore (latentpress/train/restoration.py).
+        Needs no shipped restoration weights."""
+        return _encode(image, params, post_process=False)
 
     def decode(self, header: Header, sections) -> np.ndarray:
         if header.codec_version not in (2, 3, 4, 5, 6):

@@ -9,7 +9,7 @@ Wavelet architectures (``dwt…``, the presets'):
       ▼
     planes ─1×1─ReLU─1×1─ReLU─3×3─▶ RGB (or grey) in [0, 1]
 
-Pyramid architectures (``lat…``, payload version 2): grids ŷ_0 … ŷ_{L−1} at resolution
+Pyramid architectures (``lat…``: payload version 2, and images 1 pixel thin): grids ŷ_0 … ŷ_{L−1} at resolution
 1, 1/2, …, 1/2^(L−1) (level 0 luma only), each divided by its gain g·r^k and upsampled
 to full resolution by a learned ×2 transposed convolution (one 8×8 kernel, initialized
 to bicubic) applied k times, into the same synthesis.
@@ -23,18 +23,19 @@ Cb, Cr), quantized at the gain that minimizes MSE + λ·(estimated rate), and a
 synthesis set to the transform's exact inverse: its first units sum the levels of each
 YCbCr channel (as ReLU pairs +s, −s), the next layer passes them on, the 3×3 layer's
 centre tap maps YCbCr to RGB. So the first iteration already decodes the transform's
-image, and training (MSE + λ·bpp, rounding with straight-through gradients) improves
-latents, synthesis and ARM from there.
+image, and training (latentpress/train/overfit.py: MSE + λ·bpp, rounding with
+straight-through gradients) improves latents, synthesis and ARM from there.
 
 - Wavelet: the CDF 9/7 decomposition (as JPEG 2000's), every band rounded with a dead
   zone after multiplication by one gain g = 2^(n/4), n ∈ 0…32 (the transform is close
-  to orthonormal, so equal steps suit MSE). It starts far closer to JPEG 2000 than the
-  pyramid did (results/overfit/transforms-kodim23.json, docs/design.md).
+  to orthonormal, so equal quantization steps suit MSE). It starts far closer to JPEG
+  2000 than the pyramid (results/overfit/transforms-kodim23.json;
+  docs/codecs/overfit.md).
 - Pyramid: a closed-loop Laplacian pyramid: level L−1 holds the coarsest image, each
   finer level the residual between the image at that scale and the upsampled
   reconstruction of the coarser ones, every level rounded after multiplication by its
-  gain g·r^k (finer steps at coarser levels; r ∈ {1.5, 2, 2.5}). Level 0 carries luma
-  only (chroma detail at full resolution is left to the synthesis).
+  gain g·r^k (finer quantization steps at coarser levels; r ∈ {1.5, 2, 2.5}). Level 0
+  carries luma only (chroma detail at full resolution is left to the synthesis).
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ def level_gains(gain_exp: int, ratio: int, levels: int) -> list[float]:
 
 def grid_gains(arch: Architecture, gain_exp: int, ratio: int) -> list[float]:
     """The gain of every grid. Pyramid: its level's, 2**(gain_exp/4)·(ratio/2)**k. Wavelet:
-    bands of resolution 1/2**k take 2**(gain_exp/4)·(ratio/8)**(k−1) (ratio 8: one step
-    for all; 9 or 10: slightly finer steps at coarser levels)."""
+    bands of resolution 1/2**k take 2**(gain_exp/4)·(ratio/8)**(k−1) (ratio 8, the only
+    one ratios() allows: one quantization step for every band)."""
     if arch.transform == "wavelet":
         return [2.0 ** (gain_exp / 4) * (ratio / 8) ** (k - 1) for k in arch.grid_levels()]
     gains = level_gains(gain_exp, ratio, arch.levels)
@@ -98,9 +99,9 @@ def grid_gains(arch: Architecture, gain_exp: int, ratio: int) -> list[float]:
 
 def ratios(arch: Architecture) -> tuple[int, ...]:
     """Gain ratios between levels an architecture may use: the pyramid's finer levels
-    carry prediction residuals and want much coarser steps; the wavelet is close to
-    orthonormal, so equal steps would be the MSE optimum at high rates, but slightly
-    finer ones at coarse levels paid off at low rates on kodim23 (docs/design.md)."""
+    carry prediction residuals and want much coarser quantization steps; the wavelet is
+    close to orthonormal, so one step for every band suits MSE (finer steps at coarser
+    levels did no better against JPEG 2000: docs/codecs/overfit.md)."""
     return RATIOS if arch.transform == "pyramid" else WAVELET_RATIOS
 
 
@@ -134,8 +135,8 @@ class Upsampler(nn.Module):
     # Input positions per side of a tile of the upsampling (nn/tiling.py; each output
     # reads 2 inputs past its tile). The transposed convolution computes 2h + 14 rows to
     # keep 2h, 16 for the 1-row grids of a 1-pixel-high image (the pyramid's case), and
-    # its temporaries grow with them: a 1×131072 image's decode took 2.6 KB/pixel
-    # before the tiles.
+    # its temporaries grow with them: in strips, their size does not grow with the
+    # image's width.
     STRIP = 2048
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -283,7 +284,7 @@ class OverfitModel(nn.Module):
     @torch.no_grad()
     def rdoq(self, x: torch.Tensor, lmbda: float) -> int:
         """Rate-distortion optimized rounding of the wavelet latents, one greedy pass: a
-        latent moves one step toward zero where the squared error it adds (in RGB, the
+        latent moves by one toward zero where the squared error it adds (in RGB, the
         transform taken as orthonormal) is worth less than λ times the bits it saves
         under the current ARM, its neighbours' contexts held fixed. Returns how many
         latents moved. (The pyramid's levels are not independent: nothing moves.)"""

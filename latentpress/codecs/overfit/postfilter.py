@@ -1,4 +1,4 @@
-"""The overfit codec's post-filter (payload version 5): a per-image linear filter,
+"""The overfit codec's post-filter (payload versions 5 and later): a per-image linear filter,
 fitted by least squares to the one image, applied to the decoded 8-bit image.
 
 For output channel c and pixel p::
@@ -9,13 +9,13 @@ For output channel c and pixel p::
 with integer kernels K and biases b at precision 2**−s, a square support of 3, 5 or 7,
 only the output's own channel or every channel, and replicated borders. The FILT
 section holds it all: three bytes (support, 0 own or 1 cross-channel, s), then the
-integers (weights.py layout: centre weights, pair weights, biases). No FILT section:
-no filter. Kernels are point-symmetric (K[o] = K[−o]), so
+integers (latentpress.entropy.integer_tensors: centre weights, pair weights, biases).
+No FILT section: no filter. Kernels are point-symmetric (K[o] = K[−o]), so
 the file stores, per output channel and input channel, one centre weight v and one
 weight w per pair of opposite taps, and the filter reads as
 v·(x − 128) + Σ w·(x(p + o) + x(p − o) − 2·x(p)): a correction of the decoded value
 (the pair terms have no DC response). The encoder picks the support, the channels and
-the step that minimize MSE + λ·bpp, or no filter.
+the precision s that minimize MSE + λ·bpp, or no filter.
 
 Exact everywhere: every kernel's weights satisfy 128·Σ|K| + |b| ≤ 2**23 (checked on
 decoding), so every partial sum of the convolution, in any order, is an integer below
@@ -34,11 +34,11 @@ from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.errors import CorruptPayloadError
 
 SIZES = (3, 5, 7)
-STEPS = (6, 7, 8, 9, 10, 11)
+PRECISIONS = (6, 7, 8, 9, 10, 11)   # s: weights are integers at 2**−s
 MAX_SUM = 1 << 23              # bound of 128·Σ|K| + |b| per output channel
 _CENTRE = 128
-_ROWS_PER_CHUNK = 64
-SECTION_BYTES = container.SECTION_FRAMING_BYTES           # of the image, while the encoder accumulates its normal equations
+_ROWS_PER_CHUNK = 64           # of the image, while the encoder accumulates its normal equations
+SECTION_BYTES = container.SECTION_FRAMING_BYTES
 
 
 def pairs(size: int) -> list[tuple[int, int]]:
@@ -75,8 +75,8 @@ def kernel(tensors: list[np.ndarray], size: int, cross: bool, colours: int) -> t
     return full, bias
 
 
-def apply(image: np.ndarray, full: np.ndarray, bias: np.ndarray, step: int) -> np.ndarray:
-    """Filter an 8-bit image (H×W or H×W×3) with integer kernels at precision 2**−step."""
+def apply(image: np.ndarray, full: np.ndarray, bias: np.ndarray, precision: int) -> np.ndarray:
+    """Filter an 8-bit image (H×W or H×W×3) with integer kernels at 2**−precision."""
     colours = full.shape[0]
     radius = full.shape[-1] // 2
     pixels = image.reshape(*image.shape[:2], colours)
@@ -84,8 +84,8 @@ def apply(image: np.ndarray, full: np.ndarray, bias: np.ndarray, step: int) -> n
     with torch.inference_mode():
         padded = F.pad(x, (radius,) * 4, mode="replicate") if min(image.shape[:2]) > 0 else x
         r = F.conv2d(padded, torch.from_numpy(full.astype(np.float32)))
-        r += torch.from_numpy((bias + (1 << (step - 1))).astype(np.float32)).view(1, -1, 1, 1)
-        r.mul_(1.0 / (1 << step)).floor_()
+        r += torch.from_numpy((bias + (1 << (precision - 1))).astype(np.float32)).view(1, -1, 1, 1)
+        r.mul_(1.0 / (1 << precision)).floor_()
         out = (r + x + _CENTRE).clamp_(0, 255)[0].permute(1, 2, 0).numpy().astype(np.uint8)
     return out.reshape(image.shape)
 
@@ -158,11 +158,11 @@ def design(decoded: np.ndarray, original: np.ndarray, lmbda: float):
                 solution = np.linalg.lstsq(g + 1e-9 * np.trace(g) * np.eye(len(cols)), cross_terms[cols, c],
                                            rcond=None)[0]
                 solutions.append((cols, solution))
-            for step in STEPS:
+            for precision in PRECISIONS:
                 sse, tensors = 0.0, [[], [], []]
                 for c, (cols, solution) in enumerate(solutions):
-                    q = np.rint(solution * (1 << step))
-                    w = q / (1 << step)
+                    q = np.rint(solution * (1 << precision))
+                    w = q / (1 << precision)
                     g = gram[np.ix_(cols, cols)]
                     sse += energy[c] - 2 * w @ cross_terms[cols, c] + w @ g @ w
                     per_source = len(_columns(size, [0]))
@@ -175,23 +175,24 @@ def design(decoded: np.ndarray, original: np.ndarray, lmbda: float):
                     full, bias = kernel(tensors, size, cross, colours)
                 except CorruptPayloadError:
                     continue
-                data = bytes([size, int(cross), step]) + encode_tensors(tensors)
+                data = bytes([size, int(cross), precision]) + encode_tensors(tensors)
                 cost = (sse - energy.sum()) / scale + lmbda * 8 * (SECTION_BYTES + len(data)) / (height * width)
                 if best is None or cost < best[0]:
-                    best = (cost, data, full, bias, step)
+                    best = (cost, data, full, bias, precision)
     if best is None or best[0] >= 0:
         return None
-    _, data, full, bias, step = best
-    return data, apply(decoded.reshape(shape), full, bias, step)
+    _, data, full, bias, precision = best
+    return data, apply(decoded.reshape(shape), full, bias, precision)
 
 
 def decode_filter(data: bytes, colours: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """A FILT section → (kernels, biases, step)."""
+    """A FILT section → (kernels, biases, precision)."""
     if len(data) < 3:
         raise CorruptPayloadError("FILT: truncated post-filter")
-    size, cross, step = data[:3]
-    if size not in SIZES or cross not in (0, 1) or (cross and colours == 1) or step not in STEPS:
-        raise CorruptPayloadError(f"FILT: invalid post-filter (support {size}, cross-channel {cross}, step {step})")
+    size, cross, precision = data[:3]
+    if size not in SIZES or cross not in (0, 1) or (cross and colours == 1) or precision not in PRECISIONS:
+        raise CorruptPayloadError(f"FILT: invalid post-filter (support {size}, cross-channel {cross}, "
+                                  f"precision {precision})")
     tensors = decode_tensors(data[3:], tensor_shapes(size, bool(cross), colours), "FILT")
     full, bias = kernel(tensors, size, bool(cross), colours)
-    return full, bias, step
+    return full, bias, precision

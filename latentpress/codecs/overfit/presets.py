@@ -13,7 +13,7 @@ class Preset:
     architecture: Architecture
     iterations: int                 # of joint training (0: none, the synthesis stays the inverse)
     learning_rate: float = 5e-3
-    # Sum of the latents' learning rates over the schedule (codec.train explains).
+    # Sum of the latents' learning rates over the schedule (train/overfit.py explains).
     latent_travel: float = 1.0
     # Iterations that fit the ARM alone to the warm-start latents, on a random fraction
     # of them, and their learning rate.
@@ -23,8 +23,9 @@ class Preset:
     # Iterations of linear learning-rate warm-up of the joint training.
     warmup: int = 20
     # Fraction of the iterations trained with additive noise; the rest use rounding
-    # with straight-through gradients. From the warm start, noise only lost in our
-    # exploratory runs (docs/design.md).
+    # with straight-through gradients. None by default: the warm start's latents are
+    # already integers of the right scale, and noise only lost from there
+    # (docs/codecs/overfit.md).
     noise_fraction: float = 0.0
     # Rate-distortion optimized rounding of the latents half-way through the ARM fit
     # (OverfitModel.rdoq).
@@ -37,20 +38,20 @@ class Preset:
 
 
 PRESETS = {p.name: p for p in (
-    # From the wavelet warm start, joint training bought little (0.02 dB net for 180
-    # iterations at 0.55 s each on kodim23; docs/design.md): fast and medium only fit
-    # the ARM, which is where the bits are saved.
+    # From the wavelet warm start, joint training bought nothing measurable for its
+    # time (docs/codecs/overfit.md): the presets only fit the ARM, which is where the
+    # bits are saved.
     Preset("fast", Architecture(levels=6, arm_hidden=8, arm_layers=2, synthesis=(8, 8), transform="wavelet",
                                 band_context=True),
            iterations=0, arm_warmup=1000, arm_warmup_fraction=0.1, rdoq=True),
     Preset("medium", Architecture(levels=6, arm_hidden=16, arm_layers=2, synthesis=(16, 16), transform="wavelet",
                                   band_context=True),
            iterations=0, arm_warmup=2000, arm_warmup_fraction=0.1, rdoq=True),
-    # Joint training bought nothing measurable, and medium's wider ARM saves only 0.9%
-    # of fast's bits on the Kodak curve (README); which ARM pays for its weights differs
-    # by image and rate (fast's wins at quality 1): slow searches the widths per file.
-    # A 24-unit ARM bought little more and decoded 5 of 96 Kodak files in over 0.5 s
-    # (payload version 4): slow tries 8 and 16.
+    # Which ARM pays for its stored weights differs by image and rate (fast's 8 units
+    # beat medium's 16 at quality 1, not at quality 6): slow searches the widths per
+    # file. Wider ARMs (24 and 32 units) lowered the cost too little for the encode
+    # time they add (and a wider ARM decodes slower): slow tries 8 and 16
+    # (docs/codecs/overfit.md).
     Preset("slow", Architecture(levels=6, arm_hidden=16, arm_layers=2, synthesis=(24, 24), transform="wavelet",
                                 band_context=True),
            iterations=0, arm_warmup=2000, arm_warmup_fraction=0.1, rdoq=True, arm_widths=(8, 16)),
@@ -61,5 +62,5 @@ QUALITIES = range(1, 9)
 
 def lambda_for_quality(quality: int) -> float:
     """Rate weight of the loss MSE + λ·bpp (MSE on [0, 1] pixels): quality 1 → 0.02,
-    each step halves it (quality 8 → 0.00016)."""
+    each quality above it halves it (quality 8 → 0.00016)."""
     return 0.02 / 2.0 ** (quality - 1)

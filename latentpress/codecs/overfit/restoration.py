@@ -102,7 +102,7 @@ class RestorationNet:
         scales every product and partial sum exactly (each a multiple of 2**−s below
         2**(24−s)), so the convolution returns acc / 2**s exactly and its floor is the
         shift, with no pass of its own. Channels-last layout: oneDNN's convolutions
-        with these few channels ran about 1.4× faster in it."""
+        with these few channels run faster in it."""
         return [(torch.from_numpy((layer.weight * 2.0 ** -layer.shift).astype(np.float32))
                  .contiguous(memory_format=torch.channels_last), self._offset(layer, 0))
                 for layer in self.layers]
