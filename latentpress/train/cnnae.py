@@ -1,9 +1,10 @@
-"""Train seed 001's block autoencoders on random 32×32 crops of photographs.
+"""Train report 001's block autoencoders on random 32×32 crops of photographs.
 
     python -m latentpress.train.cnnae --model cnn-ae --data ../shared/data/photos \
         --run runs/cnn-ae --steps 20000 --export cnn-ae.safetensors
 
-The seed trains on CIFAR-10 (50,000 32×32 images), which is not available here; random
+Report 001: "Image Compression Using Deep Learning" (the report names no authors). It
+trains on CIFAR-10 (50,000 32×32 images), which is not available here; random
 32×32 crops of ../shared/data/photos stand in for it, without the held-out photos
 (train/crops.py HELD_OUT), which Table 2's protocol measures on. §6.2: Adam, MSE, learning
 rate 1e-5 (``--lr``; the default here is faster, and results/cnnae/ compares the two).
@@ -12,7 +13,7 @@ rate 1e-5 (``--lr``; the default here is faster, and results/cnnae/ compares the
 - ``cnn-rnn-ae``: three residual stages trained together; the loss is the mean of the
   stages' MSEs, so that every prefix of the stages decodes well (progressive).
 - ``cnn-ae-ft``: the narrow decoder on the frozen encoder of a trained cnn-ae
-  (``--encoder-from``); the codec then fine-tunes it on each image.
+  (``--encoder-from``); the codec then fine-tunes it on each image (train/cnnae_ft.py).
 - ``cnn-deblock``: the deblocking post-filter (model.py PostFilter), on 64×64 crops coded
   and decoded by a trained cnn-ae (``--encoder-from``; its 6-bit latents rounded as in the
   codec), so that every crop has block edges inside it and image borders around it.

@@ -1,27 +1,24 @@
-"""Train seed 001's GAN-AE (§4.2, §6.3): the block autoencoder as the generator, a critic,
+"""Train report 001's GAN-AE (§4.2, §6.3): the block autoencoder as the generator, a critic,
 and a Wasserstein loss.
 
     python -m latentpress.train.gan --data ../shared/data/photos --run runs/gan-ae \
         --init-from latentpress/weights/cnn-ae-v1.safetensors --steps 5000 --threads 2
 
-(results/cnnae/gan-ae-trial-log.jsonl is this command on the project's 2-core CPU,
-stopped after 1,350 steps: the training PSNR fell from 25.7 to 23.4 dB as the critic's
-gap grew. With the MSE on the [0, 1] scale the adversarial term dominates.
-results/cnnae/gan-ae-l2w1000-trial-log.jsonl is the same with ``--l2-weight 1000
---steps 2000``: the training PSNR holds at the cnn-ae's, and the adversarial term then
-changes next to nothing. The weight of the L2 term needs a sweep between the two before
-a ``gan-ae`` codec ships.)
+Report 001: "Image Compression Using Deep Learning" (the report names no authors).
 
 As §6.3: RMSProp at 2e-5 for both networks, critic weights clipped to ±0.01, a critic
 without a sigmoid (WGAN), 5 critic steps per generator step (the WGAN paper's default;
-the seed does not say). Generator loss = l2_weight·MSE + adv_weight·(−critic(x̂)).
+the report does not say). Generator loss = l2_weight·MSE + adv_weight·(−critic(x̂)).
 
-The seed's two statements about its weights disagree: §4.2 writes λ1·L_error +
+The report's two statements about its weights disagree: §4.2 writes λ1·L_error +
 λ2·L_adversarial, and §6.3 says λ1 = 1, λ2 = 10 were best and that "when we increase λ2,
 MSE error decreased … since that term directly minimizes MSE", which makes λ2 the weight
-of the MSE. We follow §6.3, the experiment: l2_weight = 10, adv_weight = 1.
+of the MSE. The defaults follow §6.3, the experiment: l2_weight = 10, adv_weight = 1.
+With the MSE on the [0, 1] scale the adversarial term then dominates and the PSNR falls;
+the shipped ``gan-ae`` uses ``--l2-weight 1000``, chosen by a sweep on the held-out
+photos (benchmarks/train_cnnae.sh has the command, docs/codecs/gan-ae.md the sweep).
 
-The seed trains the encoder, decoder and critic together from scratch; on this CPU we
+The report trains the encoder, decoder and critic together from scratch; on this CPU we
 start the autoencoder from the trained cnn-ae (``--init-from``) and train on from there.
 Same data as train/cnnae.py (32×32 crops, the held-out photos left out). Resumable from
 the run's checkpoint; the curve is the run's log.jsonl.

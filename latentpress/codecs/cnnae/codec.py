@@ -1,27 +1,42 @@
-"""Codecs ``cnn-ae``, ``gan-ae``, ``cnn-rnn-ae`` and ``cnn-ae-ft``: seed 001's pretrained
-block autoencoders (model.py).
+"""Codecs ``cnn-ae``, ``gan-ae``, ``cnn-rnn-ae`` and ``cnn-ae-ft``: report 001's pretrained
+block autoencoders.
+
+Report 001: "Image Compression Using Deep Learning" (the report names no authors).
+``cnn-ae`` is its §4.1 CNN autoencoder, ``gan-ae`` the same network trained with a
+Wasserstein critic (§4.2, §6.3), ``cnn-rnn-ae`` its residual, progressive variant
+(Fig. 7) and ``cnn-ae-ft`` its autoencoder with a narrow decoder fine-tuned on each
+image (Fig. 8; latentpress/train/cnnae_ft.py). The networks are in model.py, trained by
+latentpress/train/cnnae.py and train/gan.py; the report's figures with the layer sizes
+are lost, and model.py says how its text fixes ours.
 
 The image is cut into 32×32 blocks (edge-padded to a multiple of 32, cropped after
 decoding); every block becomes a 4×8×8 latent of integers, stored as fixed-width bits
-with no entropy coding, as in the seed (its own §7 caveat). ``cnn-ae`` stores 6 bits a
-value: 1.5 bpp, the seed's 16:1 on an RGB image whose sides are multiples of 32 (the
+with no entropy coding, as in the report (its own §7 caveat). ``cnn-ae`` stores 6 bits a
+value: 1.5 bpp, the report's 16:1 on an RGB image whose sides are multiples of 32 (the
 header adds about 100 bytes). ``cnn-rnn-ae`` stores ``steps`` residual stages (1-3) of
 2 bits a value each: 0.5, 1.0 or 1.5 bpp. A greyscale image is coded as RGB with three
 equal channels (so at three times the bits per pixel of its one channel) and decoded
 back to one.
 
-``entropy=range`` (beyond the seed, whose §7 notes it used no entropy coding) range-codes
-the same integers instead, one row per latent channel under per-file factorized priors
-(entropy/integer_tensors.py, layout "rows"); the decoded image is identical, the file usually smaller (on
-a tiny image the priors can cost more than they save).
+Beyond the report:
 
-Payload version 1. Header parameters: ``model`` (the shipped weights' id), ``entropy``
-(none or range), ``deblock`` (true when the decoder runs the post-filter; absent means
-false; builds from before it decode such a file without the filter) and, for cnn-rnn-ae, ``steps``. Sections: ``LATN`` (cnn-ae, gan-ae, cnn-ae-ft),
-or ``STG1`` … ``STGk`` (cnn-rnn-ae, one per stage, in order), then ``DECW`` (cnn-ae-ft:
-the fine-tuned decoder, per tensor in state-dict order a float32 scale and int8 values).
-Latents with entropy=none: all blocks in raster order of blocks, each block's 4×8×8
-values in C order, packed most significant bit first, zero-padded to a whole byte; with
+- ``entropy=range`` (the report's §7 notes it used no entropy coding) range-codes the
+  same integers instead, one row per latent channel under per-file factorized priors
+  (entropy/integer_tensors.py, layout "rows"); the decoded image is identical, the file
+  usually smaller (on a tiny image the priors can cost more than they save).
+- ``deblock=true`` runs a shipped post-filter over the decoded image, across the block
+  edges (the report's §8 asks for "some image processing" against the square
+  patterns); it costs no bytes, only a header flag.
+
+Payload version 1. Header parameters (AEHeader, and RNNHeader for cnn-rnn-ae):
+``model`` (the shipped weights' id), ``entropy`` (none or range), ``deblock`` (true when
+the decoder runs the post-filter; written only then, so that files without it read the
+same by builds that lack the filter) and, for cnn-rnn-ae, ``steps`` (the stages
+stored). Sections: ``LATN`` (cnn-ae, gan-ae, cnn-ae-ft), or ``STG1`` … ``STGk``
+(cnn-rnn-ae, one per stage, in order), then ``DECW`` (cnn-ae-ft: the fine-tuned decoder,
+per tensor in state-dict order a float32 scale and int8 values). Latents with
+entropy=none: all blocks in raster order of blocks, each block's 4×8×8 values in C
+order, packed most significant bit first, zero-padded to a whole byte; with
 entropy=range: integer rows, row c holding channel c of every block (blocks in raster
 order, then the 8×8 positions in C order).
 """
@@ -33,6 +48,7 @@ import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -57,6 +73,7 @@ from latentpress.entropy.integer_tensors import decode_rows, encode_rows
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.nn.tiling import tiled_map
+from latentpress.train.cnnae_ft import fine_tune
 from latentpress.weights import load_weights
 
 MAX_PIXELS = 1 << 24
@@ -90,27 +107,50 @@ def unpack_latents(data: bytes, blocks: int, bits: int, entropy: str, what: str)
     return rows.reshape(LATENT_CHANNELS, blocks, LATENT_SIDE, LATENT_SIDE).transpose(1, 0, 2, 3)
 
 
-def _header_entropy(header: Header) -> str:
-    entropy = header.params.get("entropy")
-    if entropy not in ENTROPY:
-        raise CorruptPayloadError(f"invalid entropy {entropy!r}")
-    return entropy
+@dataclass(frozen=True, kw_only=True)
+class AEHeader:
+    """The header of cnn-ae, gan-ae and cnn-ae-ft (a subclass per codec names its model)."""
+
+    MODEL: ClassVar[str]
+    model: str
+    entropy: Literal["none", "range"]
+    deblock: bool = False            # written only when true
+
+    def check(self) -> None:
+        if self.model != self.MODEL:
+            raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has {self.MODEL!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RNNHeader(AEHeader):
+    MODEL: ClassVar[str] = "cnn-rnn-ae-v1"
+    steps: int                       # the stages stored
+
+    def check(self) -> None:
+        super().check()
+        if not 1 <= self.steps <= RNN_STEPS:
+            raise CorruptPayloadError(f"invalid steps {self.steps!r}")
+
+
+class _CNNAEHeader(AEHeader):
+    MODEL = "cnn-ae-v1"
+
+
+class _GANAEHeader(AEHeader):
+    MODEL = "gan-ae-v1"
+
+
+class _FineTuneHeader(AEHeader):
+    MODEL = "cnn-ae-ft-v1"
 
 
 def _header_params(params) -> dict:
     """Header parameters shared by the family (``deblock`` only when on, so that files
-    made before it existed read the same)."""
+    without it read the same by builds that lack the filter)."""
     out = {"entropy": params.entropy}
     if params.deblock:
         out["deblock"] = True
     return out
-
-
-def _header_deblock(header: Header) -> bool:
-    value = header.params.get("deblock", False)
-    if type(value) is not bool:
-        raise CorruptPayloadError(f"invalid deblock {value!r}")
-    return value
 
 
 def _blocks(image: np.ndarray) -> tuple[torch.Tensor, int, int]:
@@ -158,11 +198,11 @@ def _padded_pixels(height: int, width: int) -> int:
     return math.prod(padded_size(height, width, BLOCK))
 
 
-def _render(decoder: torch.nn.Module, values: np.ndarray, header: Header) -> np.ndarray:
+def _render(decoder: torch.nn.Module, values: np.ndarray, header: Header, smooth: bool) -> np.ndarray:
     """6-bit latents (blocks × 4 × 8 × 8) → the decoded image the header describes."""
     rows, columns = _grid(header)
     blocks = _batched(decoder, dequantize(torch.from_numpy(values).float(), LATENT_BITS))
-    return _image(blocks, rows, columns, header.height, header.width, header.channels, _header_deblock(header))
+    return _image(blocks, rows, columns, header.height, header.width, header.channels, smooth)
 
 
 def _grid(header: Header) -> tuple[int, int]:
@@ -198,17 +238,11 @@ class _PretrainedBlockCodec(Codec):
     def working_pixels(cls, header: Header) -> int:
         return _padded_pixels(header.height, header.width)
 
-    def _check_model(self, header: Header) -> None:
-        self.check_version(header)
-        if header.params.get("model") != f"{self.name}-v1":
-            raise CorruptPayloadError(f"file was made with model {header.params.get('model')!r}; "
-                                      f"this build has {self.name + '-v1'!r}")
-
 
 @dataclass(frozen=True)
 class AEParams:
     entropy: str = "none"
-    """none: fixed-width 6-bit latents, the seed's exact 16:1; range: range-coded under
+    """none: fixed-width 6-bit latents, the report's exact 16:1; range: range-coded under
     per-file priors (smaller, the ratio then depends on the image)."""
     deblock: bool = False
     """Run the shipped deblocking post-filter over the decoded image (recorded in the
@@ -224,9 +258,10 @@ class CNNAECodec(_PretrainedBlockCodec):
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 128
-    description = "seed 001: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
+    description = "report 001 §4.1: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
     weights = "cnn-ae-v1.safetensors"
     Params = AEParams
+    HeaderParams = _CNNAEHeader
 
     def encode(self, image: np.ndarray, params: AEParams) -> Payload:
         _check_size(image, self.name)
@@ -237,29 +272,30 @@ class CNNAECodec(_PretrainedBlockCodec):
                        {"model": f"{self.name}-v1", **_header_params(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        self._check_model(header)
-        entropy = _header_entropy(header)
+        self.check_version(header)
+        stored = self.header_params(header)
         rows, columns = _grid(header)
         (data,) = self.expect_sections(sections, ["LATN"])
-        values = unpack_latents(data, rows * columns, LATENT_BITS, entropy, "LATN")
-        return _render(_load(self.name).decoder, values, header)
+        values = unpack_latents(data, rows * columns, LATENT_BITS, stored.entropy, "LATN")
+        return _render(_load(self.name).decoder, values, header, stored.deblock)
 
 
 @register
 class GANAECodec(CNNAECodec):
-    """cnn-ae's architecture and file layout; the weights trained on with a critic (§6.3)."""
+    """cnn-ae's architecture and file layout; the weights trained on with a critic (§4.2, §6.3)."""
     name = "gan-ae"
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 64 << 20
     decode_bytes_per_pixel = 128
-    description = "seed 001: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
+    description = "report 001 §4.2: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
     weights = "gan-ae-v1.safetensors"
+    HeaderParams = _GANAEHeader
 
 
 @dataclass(frozen=True)
 class RNNParams:
     steps: int = RNN_STEPS
-    """Residual stages stored: 1, 2 or 3 (0.5, 1.0, 1.5 bpp on RGB; 3 is the seed's 16:1)."""
+    """Residual stages stored: 1, 2 or 3 (0.5, 1.0, 1.5 bpp on RGB; 3 is the report's 16:1)."""
     entropy: str = "none"
     """none (fixed-width bits) or range (per-file priors), as for cnn-ae."""
     deblock: bool = False
@@ -277,9 +313,10 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 40 << 20
     decode_bytes_per_pixel = 176
-    description = "seed 001: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
+    description = "report 001 Fig. 7: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
     weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams
+    HeaderParams = RNNHeader
     progressive = True
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
@@ -287,54 +324,52 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
         model = _load(self.name)
         blocks, _, _ = _blocks(image)
         sections, reconstruction = [], None
-        for step in range(params.steps):
+        for stage in range(params.steps):
             codes = []
             with torch.inference_mode():
                 for i in range(0, len(blocks), BATCH):
                     before = None if reconstruction is None else reconstruction[i:i + BATCH]
                     inputs = model.stage_input(blocks[i:i + BATCH], before)
-                    codes.append(quantize(model.encoders[step](inputs), RNN_BITS))
+                    codes.append(quantize(model.encoders[stage](inputs), RNN_BITS))
             latents = torch.cat(codes)
-            sections.append(Section(f"STG{step + 1}",
+            sections.append(Section(f"STG{stage + 1}",
                                     pack_latents(latents.numpy().astype(np.uint8), RNN_BITS, params.entropy)))
-            reconstruction = self._stage_output(model, step, latents, reconstruction)
+            reconstruction = self._stage_output(model, stage, latents, reconstruction)
         return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps, **_header_params(params)})
 
     @staticmethod
-    def _stage_output(model: RecurrentAutoencoder, step: int, latents: torch.Tensor,
+    def _stage_output(model: RecurrentAutoencoder, stage: int, latents: torch.Tensor,
                       reconstruction: torch.Tensor | None) -> torch.Tensor:
         values = dequantize(latents.float(), RNN_BITS)
         outputs = []
         with torch.inference_mode():
             for i in range(0, len(values), BATCH):
                 before = None if reconstruction is None else reconstruction[i:i + BATCH]
-                outputs.append(model.stage_output(step, values[i:i + BATCH], before))
+                outputs.append(model.stage_output(stage, values[i:i + BATCH], before))
         return torch.cat(outputs)
 
     def decode(self, header: Header, sections, steps: int | None = None) -> np.ndarray:
         """``steps``: decode only the first stages (progressive decoding); all by default."""
-        self._check_model(header)
-        entropy = _header_entropy(header)
-        stored = header.params.get("steps")
-        if type(stored) is not int or not 1 <= stored <= RNN_STEPS:
-            raise CorruptPayloadError(f"invalid steps {stored!r}")
-        if steps is not None and not 1 <= steps <= stored:
-            raise ParameterError(f"this file holds {stored} stage(s); cannot decode {steps}")
+        self.check_version(header)
+        stored = self.header_params(header)
+        if steps is not None and not 1 <= steps <= stored.steps:
+            raise ParameterError(f"this file holds {stored.steps} stage(s); cannot decode {steps}")
         rows, columns = _grid(header)
-        data = self.expect_sections(sections, [f"STG{k + 1}" for k in range(stored)])
+        data = self.expect_sections(sections, [f"STG{k + 1}" for k in range(stored.steps)])
         model = _load(self.name)
         reconstruction = None
-        for step in range(steps or stored):
-            latents = torch.from_numpy(unpack_latents(data[step], rows * columns, RNN_BITS, entropy, f"STG{step + 1}"))
-            reconstruction = self._stage_output(model, step, latents, reconstruction)
+        for stage in range(steps or stored.steps):
+            latents = torch.from_numpy(unpack_latents(data[stage], rows * columns, RNN_BITS, stored.entropy,
+                                                      f"STG{stage + 1}"))
+            reconstruction = self._stage_output(model, stage, latents, reconstruction)
         return _image(reconstruction.clamp(0, 1), rows, columns, header.height, header.width, header.channels,
-                      _header_deblock(header))
+                      stored.deblock)
 
 
 @dataclass(frozen=True)
 class FineTuneParams:
     iterations: int = 400
-    """Adam steps fine-tuning the narrow decoder on the image's blocks (0: the pretrained one)."""
+    """Adam iterations fine-tuning the narrow decoder on the image's blocks (0: the pretrained one)."""
     lr: float = 1e-3
     seed: int = 0
     entropy: str = "none"
@@ -396,26 +431,21 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
     # Measured peak decode memory (results/security/decode-memory.json), with a margin.
     decode_base_bytes = 24 << 20
     decode_bytes_per_pixel = 88
-    description = "seed 001: CNN-AE encoder + a narrow decoder fine-tuned on the image, stored in the file (int8)"
+    description = "report 001 Fig. 8: CNN-AE encoder + a narrow decoder fine-tuned on the image, stored in the file (int8)"
     weights = "cnn-ae-ft-v1.safetensors"
     Params = FineTuneParams
+    HeaderParams = _FineTuneHeader
 
     def fine_tune(self, image: np.ndarray, params: FineTuneParams) -> tuple[torch.Tensor, torch.nn.Module]:
-        """The image's 6-bit latents and its fine-tuned narrow decoder (before int8 storage)."""
+        """The image's 6-bit latents and its fine-tuned narrow decoder (before int8 storage;
+        train/cnnae_ft.py)."""
         _check_size(image, self.name)
         pretrained = _load(self.name)
         blocks, _, _ = _blocks(image)
         latents = quantize(_batched(pretrained.encoder, blocks), LATENT_BITS)
         decoder = copy.deepcopy(pretrained.decoder).train()
         if params.iterations:
-            inputs = dequantize(latents, LATENT_BITS)
-            generator = torch.Generator().manual_seed(params.seed)
-            optimizer = torch.optim.Adam(decoder.parameters(), lr=params.lr)
-            for _ in range(params.iterations):
-                pick = torch.randint(len(blocks), (min(len(blocks), 256),), generator=generator)
-                optimizer.zero_grad(set_to_none=True)
-                torch.mean((decoder(inputs[pick]) - blocks[pick]) ** 2).backward()
-                optimizer.step()
+            fine_tune(decoder, dequantize(latents, LATENT_BITS), blocks, params.iterations, params.lr, params.seed)
         return latents, decoder.eval()
 
     def encode(self, image: np.ndarray, params: FineTuneParams) -> Payload:
@@ -424,11 +454,11 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
                         Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1", **_header_params(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        self._check_model(header)
-        entropy = _header_entropy(header)
+        self.check_version(header)
+        stored = self.header_params(header)
         rows, columns = _grid(header)
         latent_data, weight_data = self.expect_sections(sections, ["LATN", "DECW"])
-        values = unpack_latents(latent_data, rows * columns, LATENT_BITS, entropy, "LATN")
+        values = unpack_latents(latent_data, rows * columns, LATENT_BITS, stored.entropy, "LATN")
         decoder = copy.deepcopy(_load(self.name).decoder)
         unpack_decoder(weight_data, decoder)
-        return _render(decoder, values, header)
+        return _render(decoder, values, header, stored.deblock)

@@ -1,9 +1,11 @@
-"""Seed 001's block CNN autoencoders (§4.1, §4.2, §6.2, §6.3): CNN-AE, CNN-RNN-AE,
+"""Report 001's block CNN autoencoders (§4.1, §4.2, §6.2, §6.3): CNN-AE, CNN-RNN-AE,
 CNN-AE-FT and GAN-AE.
 
+Report 001: "Image Compression Using Deep Learning" (the report names no authors).
+
 Every 32×32 RGB block (values in [0, 1]) is coded on its own as a 4×8×8 latent at
-6 bits a value: 32·32·3·8 bits in, 8·8·4·6 bits out, the seed's fixed 16:1 ratio
-(1.5 bpp). The seed's figures with the layer sizes are lost from its text; what it does
+6 bits a value: 32·32·3·8 bits in, 8·8·4·6 bits out, the report's fixed 16:1 ratio
+(1.5 bpp). The report's figures with the layer sizes are lost from its text; what it does
 say fixes the shapes below: fully convolutional networks, max-pooling down, "an
 interpolation function followed by a convolution" up, asymmetric (a wide encoder, a
 narrow decoder), and a CNN-AE decoder of "~1300 weights" (§6.2). Ours::
@@ -20,7 +22,7 @@ narrow decoder), and a CNN-AE decoder of "~1300 weights" (§6.2). Ours::
 - ``cnn-ae``: encoder + decoder.
 - ``cnn-rnn-ae`` (Fig. 7): three stages with their own encoder and decoder; stage k
   codes the residual of the reconstruction so far (mapped from [−1, 1] to [0, 1]) and
-  its decoder's output is added back. To keep the seed's 16:1 at three steps, each
+  its decoder's output is added back. To keep the report's 16:1 at three stages, each
   stage's latent has 2 bits a value (3 × 2 = 6); a decoder may stop after any stage
   (48:1, 24:1, 16:1).
 - ``cnn-ae-ft`` (Figs. 8, 11): the CNN-AE encoder (frozen) and the narrow decoder,
@@ -28,7 +30,7 @@ narrow decoder), and a CNN-AE decoder of "~1300 weights" (§6.2). Ours::
   coded; its weights go into the file.
 - ``gan-ae`` (Fig. 10, §6.3): encoder and decoder trained with a critic, loss
   λ1·L2 + λ2·Wasserstein.
-- The deblocking post-filter (beyond the seed, its §8: "some image processing" against
+- The deblocking post-filter (beyond the report, its §8: "some image processing" against
   the square patterns): a residual network over the whole decoded image, across the
   block edges, trained on cnn-ae's decoded training crops::
 
@@ -37,7 +39,7 @@ narrow decoder), and a CNN-AE decoder of "~1300 weights" (§6.2). Ours::
 
 Quantization: the encoder's sigmoid output z ∈ [0, 1] is stored as round(z·(L−1)) with
 L = 2^bits levels. Training adds uniform noise of one quantization step in place of the
-rounding (the seed trains without it; without it a network learns to use precision the
+rounding (the report trains without it; without it a network learns to use precision the
 file does not keep).
 """
 
@@ -56,7 +58,7 @@ RNN_BITS = LATENT_BITS // RNN_STEPS   # 2 bits per stage: 16:1 after three
 
 
 class Upsample(nn.Module):
-    """Bilinear ×2 (the seed's "interpolation function followed by convolution")."""
+    """Bilinear ×2 (the report's "interpolation function followed by convolution")."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
@@ -104,7 +106,7 @@ def dequantize(q: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def noisy(z: torch.Tensor, bits: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Training stand-in for quantize→dequantize: uniform noise of one step."""
+    """Training stand-in for quantize→dequantize: uniform noise of one quantization step."""
     noise = torch.rand(z.shape, generator=generator).to(z.device) - 0.5
     return z + noise / ((1 << bits) - 1)
 
@@ -132,16 +134,16 @@ class RecurrentAutoencoder(nn.Module):
     def stage_input(self, x: torch.Tensor, reconstruction: torch.Tensor | None) -> torch.Tensor:
         return x if reconstruction is None else (x - reconstruction + 1) / 2
 
-    def stage_output(self, step: int, latent: torch.Tensor, reconstruction: torch.Tensor | None) -> torch.Tensor:
-        out = self.decoders[step](latent)
+    def stage_output(self, stage: int, latent: torch.Tensor, reconstruction: torch.Tensor | None) -> torch.Tensor:
+        out = self.decoders[stage](latent)
         return out if reconstruction is None else reconstruction + 2 * out - 1
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """The reconstruction after each stage (training: noisy latents)."""
         outputs, reconstruction = [], None
-        for step, enc in enumerate(self.encoders):
+        for stage, enc in enumerate(self.encoders):
             latent = noisy(enc(self.stage_input(x, reconstruction)), RNN_BITS, generator)
-            reconstruction = self.stage_output(step, latent, reconstruction)
+            reconstruction = self.stage_output(stage, latent, reconstruction)
             outputs.append(reconstruction)
         return outputs
 
