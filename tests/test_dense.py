@@ -1,4 +1,5 @@
-"""Seed 004: the IDX reader, the dense autoencoder's trainer and the dense-mnist codec."""
+"""Report 004 ("Image Compression with Autoencoders"): the IDX reader, the dense
+autoencoder's trainer and the dense-mnist codec."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_bad_idx_files_are_refused(tmp_path):
             read_idx(tmp_path / name)
 
 
-def test_the_network_is_the_seeds():
+def test_the_network_is_the_reports():
     model = DenseAutoencoder()
     assert [m.out_features for m in model.modules() if hasattr(m, "out_features")] == [128, 64, 128, 784]
     assert weight_count(model) == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 128 + 128 + 128 * 784 + 784
@@ -101,6 +102,9 @@ def test_fashion_model_decodes(digits):
     data = latentpress.encode(digits[0], "dense-mnist", model="fashion")
     assert container.read(data)[0].params["model"] == "dense-fashion-v1"
     assert latentpress.decode(data).shape == (28, 28)
+    # Clothing weights on digits: 15.6 dB on average over the 20 held-out digits.
+    qualities = [psnr(d, latentpress.decode(latentpress.encode(d, "dense-mnist", model="fashion"))) for d in digits]
+    assert np.mean(qualities) > 13.0
 
 
 def test_other_images_are_refused_clearly(small_rgb):
@@ -124,7 +128,8 @@ def test_crafted_files_are_refused():
         return container.write(changed, sections if found is None else found)
 
     bad = [rewrite({"weights": "0" * 16}), rewrite({"model": "dense-mnist-v0"}), rewrite({"code": "text"}),
-           rewrite({"code": "fixed", "bits": 9}), rewrite(found=[Section("CODE", b"\0" * 127)]),
+           rewrite({"code": "fixed", "bits": 9}), rewrite({"bits": 8}), rewrite({"code": "fixed"}),
+           rewrite(found=[Section("CODE", b"\0" * 127)]),
            rewrite(found=[Section("CODE", b"\xff\x7f" * 64)]), rewrite(width=27),
            rewrite(found=[Section("CODE", b"\0" * 128), Section("CODE", b"")]),
            rewrite({"code": "range", "bits": 8}, found=[Section("CODE", container.read(ranged)[1][0].data[:-4])])]

@@ -1,4 +1,4 @@
-"""Train seed 004's dense autoencoder on MNIST-style IDX data.
+"""Train report 004's dense autoencoder on MNIST-style IDX data.
 
     python -m latentpress.train.dense --data ../shared/data/mnist --code 64 --run runs/dense-mnist-64
     python -m latentpress.train.dense --data /usr/share/datasets/fashion-mnist --code 64 \
@@ -10,14 +10,16 @@ and is measured on the second; with only ``t10k-images-idx3-ubyte`` (../shared/d
 the 10,000-digit MNIST test split) the first 8,000 images train and the last 2,000 are
 held out.
 
-As the seed: sigmoid after every layer, RMSprop, loss = the RMSE of the reconstruction
-(pixels in [0, 1]). The seed gives neither its learning rate nor its batch size ("for
+Report 004: Huseyin Can Ercan, "Image Compression with Autoencoders" (2018). As the
+report: sigmoid after every layer, RMSprop, loss = the RMSE of the reconstruction
+(pixels in [0, 1]). The report gives neither its learning rate nor its batch size ("for
 every example" suggests one); ours are ``--lr`` 1e-3 and ``--batch`` 32. An iteration of
 its Table 2 is taken to be an epoch, one pass over the training images.
 
 Each epoch logs the mean training RMSE and the held-out RMSE and MSE (log.jsonl) and
 writes a checkpoint; a rerun with the same --run resumes. ``--export`` writes the shipped
-weights: float16 parameters plus the code's frequency tables (codecs/dense/codec.py).
+weights: float16 parameters plus the code's frequency tables (codecs/dense/model.py
+fit_priors).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from latentpress.codecs.dense.model import PIXELS, DenseAutoencoder
+from latentpress.codecs.dense.model import PIXELS, DenseAutoencoder, fit_priors
 from latentpress.errors import ImageError
 from latentpress.train.idx import read_idx
 from latentpress.train.loop import CHECKPOINT, LOG, read_checkpoint, truncate_log, write_checkpoint
@@ -128,7 +130,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def export(model: DenseAutoencoder, x_train: torch.Tensor, path: str, metadata: dict[str, str]) -> None:
     """float16 parameters, then the code tables fitted on what that float16 model encodes."""
-    from latentpress.codecs.dense.codec import fit_priors
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     shipped = DenseAutoencoder(code=model.code)
     shipped.load_state_dict({k: v.float() for k, v in tensors.items()})

@@ -1,1 +1,1 @@
-"""Seed 004: the dense autoencoder for 28×28 greyscale images (MNIST, Fashion-MNIST)."""
+"""Report 004: the dense autoencoder for 28×28 greyscale images (MNIST, Fashion-MNIST)."""

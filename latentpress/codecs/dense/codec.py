@@ -1,40 +1,45 @@
-"""Codec ``dense-mnist``: seed 004's dense autoencoder for 28×28 greyscale images.
+"""Codec ``dense-mnist``: report 004's dense autoencoder for 28×28 greyscale images.
 
-The decoder is shared, not stored per file: the package ships the trained models
-(``model=mnist``: weights/dense-mnist-v1.safetensors, trained on 8,000 digits of the
-MNIST test split; ``model=fashion``: dense-fashion-v1, trained on Fashion-MNIST's 60,000
-training images), and a file holds only the 64-value code plus the model's id and the
-first 16 hex digits of its SHA-256, so that a file is never decoded with other weights.
+Report 004: Huseyin Can Ercan, "Image Compression with Autoencoders" (2018): a dense
+784-128-64-128-784 autoencoder (model.py) whose 64-value middle layer is the compressed
+digit. Where it departs from the report: the code is stored in a fixed binary form
+rather than as the report's 19-digit text (below), and the decoder is shared, not
+stored per file: the package ships the trained models (``model=mnist``:
+weights/dense-mnist-v1.safetensors, trained on 8,000 digits of the MNIST test split;
+``model=fashion``: dense-fashion-v1, trained on Fashion-MNIST's 60,000 training images;
+latentpress/train/dense.py), and a file holds only the 64-value code plus the model's
+id and the first 16 hex digits of its SHA-256, so that a file is never decoded with
+other weights.
 
 Code representations (``code``), all fixed little-endian where multi-byte, so that a file
-reads the same on every machine (the seed's §1.2 worry, which it answered with 19-digit
-text):
+reads the same on every machine (the report's §1.2 worry, which it answered with text):
 
 - ``float32``: the encoder's sigmoid outputs as they are (256 bytes);
 - ``float16``: the same rounded to half precision (128 bytes);
 - ``fixed`` (default): each value quantized to ``bits`` bits, round(z·(2^bits − 1)),
   packed most significant bit first (64 bytes at 8 bits);
 - ``range``: the same integers range-coded under per-dimension frequency tables that ship
-  with the model (fitted on its training codes at each bit depth). It saves next to
-  nothing: the trained sigmoid code spreads each value almost uniformly over (0, 1), so
-  the tables are nearly flat (results/seed004/).
+  with the model (fitted on its training codes at each bit depth, model.py fit_priors).
+  It saves next to nothing: the trained sigmoid code spreads each value almost uniformly
+  over (0, 1), so the tables are nearly flat (results/seed004/).
 
-Payload version 1. Header parameters: ``model`` (``dense-mnist-v1`` or
+Payload version 1. Header parameters (DenseHeader): ``model`` (``dense-mnist-v1`` or
 ``dense-fashion-v1``), ``weights`` (the SHA-256 prefix), ``code``, ``bits`` (fixed and
-range). One section, ``CODE``.
+range only). One section, ``CODE``.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
 from latentpress.binary import pack_bits, unpack_bits
 from latentpress.codecs.base import Codec, Payload, register
-from latentpress.codecs.dense.model import SIDE, DenseAutoencoder
+from latentpress.codecs.dense.model import MAX_BITS, SIDE, DenseAutoencoder, quantize
 from latentpress.container import Header, Section
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.factorized import FactorizedPrior
@@ -44,23 +49,6 @@ from latentpress.weights import CHECKSUMS, load_weights
 
 MODELS = {"mnist": "dense-mnist-v1", "fashion": "dense-fashion-v1"}
 CODES = ("float32", "float16", "fixed", "range")
-MAX_BITS = 8
-PRIOR_PRECISION = 14
-
-
-def quantize(code: torch.Tensor, bits: int) -> np.ndarray:
-    return torch.round(code.clamp(0, 1) * ((1 << bits) - 1)).numpy().astype(np.int64)
-
-
-def fit_priors(codes: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-dimension frequency tables of training codes (N×CODE in [0, 1]) at every bit
-    depth, as uint8 tensors ``prior.bitsB`` (FactorizedPrior bytes) for the weights file."""
-    out = {}
-    for bits in range(1, MAX_BITS + 1):
-        symbols = quantize(codes, bits).T                     # CODE × N
-        prior = FactorizedPrior.fit(symbols, PRIOR_PRECISION)
-        out[f"prior.bits{bits}"] = torch.frombuffer(bytearray(prior.to_bytes()), dtype=torch.uint8)
-    return out
 
 
 @functools.cache
@@ -96,12 +84,32 @@ class DenseParams:
             raise ParameterError(f"bits must be 1-{MAX_BITS}, got {self.bits}")
 
 
+@dataclass(frozen=True)
+class DenseHeader:
+    model: str
+    weights: str                     # the first 16 hex digits of the weights' SHA-256
+    code: Literal["float32", "float16", "fixed", "range"]
+    bits: int | None = None          # fixed and range only
+
+    def check(self) -> None:
+        if self.model not in MODELS.values():
+            raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has "
+                                      f"{', '.join(MODELS.values())}")
+        if self.weights != _checksum(self.model):
+            raise CorruptPayloadError(f"file was made with weights {self.weights!r} of {self.model}; "
+                                      f"this build's are {_checksum(self.model)!r}")
+        if (self.code in ("fixed", "range")) != (self.bits is not None) \
+                or self.bits is not None and not 1 <= self.bits <= MAX_BITS:
+            raise CorruptPayloadError(f"invalid bits {self.bits!r} for code {self.code}")
+
+
 @register
 class DenseMNISTCodec(Codec):
     name = "dense-mnist"
     version = 1
-    description = "seed 004: dense 784-128-64-128-784 autoencoder for 28x28 greyscale digits; shared decoder"
+    description = "report 004: dense 784-128-64-128-784 autoencoder for 28x28 greyscale digits; shared decoder"
     Params = DenseParams
+    HeaderParams = DenseHeader
 
     def encode(self, image: np.ndarray, params: DenseParams) -> Payload:
         if image.ndim != 2 or image.shape != (SIDE, SIDE):
@@ -129,27 +137,19 @@ class DenseMNISTCodec(Codec):
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        model_id, code_kind = header.params.get("model"), header.params.get("code")
-        if model_id not in MODELS.values():
-            raise CorruptPayloadError(f"file was made with model {model_id!r}; this build has "
-                                      f"{', '.join(MODELS.values())}")
-        if header.params.get("weights") != _checksum(model_id):
-            raise CorruptPayloadError(f"file was made with weights {header.params.get('weights')!r} of {model_id}; "
-                                      f"this build's are {_checksum(model_id)!r}")
-        if code_kind not in CODES:
-            raise CorruptPayloadError(f"invalid code {code_kind!r}")
+        stored = self.header_params(header)
         if (header.width, header.height, header.channels) != (SIDE, SIDE, 1):
             raise CorruptPayloadError(f"dense-mnist files hold {SIDE}x{SIDE} greyscale images, "
                                       f"not {header.width}x{header.height}x{header.channels}")
         (data,) = self.expect_sections(sections, ["CODE"])
-        model, priors = _load(model_id)
-        code = self._code(data, code_kind, header.params.get("bits"), priors, model.code)
+        model, priors = _load(stored.model)
+        code = self._code(data, stored.code, stored.bits, priors, model.code)
         with torch.inference_mode():
             pixels = model.decoder(torch.from_numpy(code)[None])[0].numpy()
         return to_uint8(pixels.reshape(SIDE, SIDE) * 255.0)
 
     @staticmethod
-    def _code(data: bytes, kind: str, bits, priors: dict[int, FactorizedPrior], width: int) -> np.ndarray:
+    def _code(data: bytes, kind: str, bits: int | None, priors: dict[int, FactorizedPrior], width: int) -> np.ndarray:
         if kind in ("float32", "float16"):
             dtype = np.dtype("<f4" if kind == "float32" else "<f2")
             if len(data) != width * dtype.itemsize:
@@ -159,8 +159,6 @@ class DenseMNISTCodec(Codec):
             if not np.isfinite(code).all():
                 raise CorruptPayloadError("CODE: a value is not finite")
             return code
-        if type(bits) is not int or not 1 <= bits <= MAX_BITS:
-            raise CorruptPayloadError(f"invalid bits {bits!r}")
         if kind == "fixed":
             values = unpack_bits(data, width, bits, "CODE")
         else:
