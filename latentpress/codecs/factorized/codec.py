@@ -1,10 +1,11 @@
 """Codec ``factorized``: a pretrained factorized-prior autoencoder (the reference path).
 
-Not one of the seed systems: it is the small learned codec that proves the whole
-path — image → analysis transform → quantized latents → range coder → ``.lpx`` →
-range decoder → synthesis transform → image — with weights shipped in the package
-(see latentpress/codecs/factorized/model.py for the network and
-latentpress/train/factorized.py for the command that trained it).
+A small version of J. Ballé, V. Laparra, E. P. Simoncelli, "End-to-end Optimized Image
+Compression", ICLR 2017: the default codec, and the one that proves the whole path —
+image → analysis transform → quantized latents → range coder → ``.lpx`` → range decoder
+→ synthesis transform → image — with weights shipped in the package (model.py has the
+network, with 64 channels so that it trains and runs on a 2-core CPU, and one model
+for every rate; latentpress/train/factorized.py the command that trained it).
 
 Entropy model: factorized (every latent of a channel i.i.d.), with the probabilities
 stored in the file, so the decoder's range coder is driven by integers from the file,
