@@ -98,7 +98,7 @@ def read_checkpoint(path: Path, parts: dict[str, torch.nn.Module | torch.optim.O
     for prefix, part in parts.items():
         own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if isinstance(part, torch.optim.Optimizer):
-            # (checkpoints written before this reader nested an "optimizer." inside the prefix)
+            # (an older layout nests an "optimizer." inside the prefix: both are read)
             _restore_optimizer(part, {f"optimizer.{k.removeprefix('optimizer.')}": v for k, v in own.items()})
         else:
             part.load_state_dict(own)
