@@ -99,7 +99,7 @@ def test_wavefront_is_causal_within_tiles(monkeypatch):
 @pytest.mark.parametrize("name", CODECS)
 def test_encoding_is_reproducible_whatever_the_global_random_state(name):
     """The networks' initial weights come from the seed parameter, not from whatever
-    torch's global generator holds (which made encodes differ between processes)."""
+    torch's global generator holds (which would make encodes differ between processes)."""
     image = np.random.default_rng(3).integers(0, 256, (24, 20, 3), dtype=np.uint8)
     first = latentpress.encode(image, name, iterations=3)
     torch.rand(1000)                                   # move the global generator on
