@@ -309,8 +309,8 @@ class LosslessCodec(Codec):
     decode_bytes_per_pixel = 40
     version = 1
     lossless = True
-    description = ("lossless: YCoCg-R, a per-image network per plane predicting a Laplace from causal "
-                   "neighbours and decoded planes, range-coded (bit-exact integer inference)")
+    description = ("lossless, extends report 001 §3: YCoCg-R, a per-image network per plane predicting a "
+                   "Laplace from causal neighbours and decoded planes, range-coded (bit-exact integer inference)")
     Params = LosslessParams
     HeaderParams = LosslessHeader
 
