@@ -67,3 +67,8 @@ def test_header_params_types():
         with pytest.raises(CorruptPayloadError):
             Probe.header_params(header(**bad))
 
+
+
+def test_every_codec_declares_its_header_parameters():
+    for cls in all_codecs():
+        assert cls.HeaderParams.__name__ != "NoHeaderParams", cls.name
