@@ -199,7 +199,7 @@ class EntropyDecoder:
         """The symbol indices of one decode_parametric call whose symbols, grouped by
         table (a stable sort), are ``counts[i]`` symbols of table ``keys[i]`` in turn:
         int32, in that grouped order (resolve_groups turns them into values). Keys must
-        be valid table ids (decode_parametric checks them; the compiled ARM step makes
+        be valid table ids (decode_parametric checks them; the compiled ARM wavefront makes
         only valid ones)."""
         # The hot loop of every ARM-driven decoder (one constriction call per distinct
         # table of the call): models from a list, one concatenation at the end.

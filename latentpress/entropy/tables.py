@@ -212,7 +212,7 @@ def params_to_tables(mean_fixed: np.ndarray, log_scale_fixed: np.ndarray,
     centres = (mean_fixed + (one >> 1)) >> frac_bits
     remainder = mean_fixed - (centres << frac_bits)                  # in [−one/2, one/2)
     offsets = (remainder * (2 * OFFSET_STEPS) + (one >> 1)) >> frac_bits
-    # np.minimum/np.maximum: np.clip's own overhead is most of its cost on one step's latents.
+    # np.minimum/np.maximum: np.clip's own overhead is most of its cost on one wavefront's latents.
     offsets = np.minimum(np.maximum(offsets, -OFFSET_STEPS, out=offsets), OFFSET_STEPS, out=offsets)
     scale_index = np.searchsorted(log_scale_thresholds(frac_bits), log_scale_fixed, side="right")
     return centres, table_id(scale_index, offsets)

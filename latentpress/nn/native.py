@@ -1,7 +1,7 @@
 """The optional compiled module, latentpress._native (latentpress/_native.c).
 
 It holds the inner loops of the decoders whose entropy models are small integer networks
-(the overfit codec's ARM step, the lossless codecs' prediction loops). Each has a numpy
+(the overfit codec's ARM wavefront, the lossless codecs' prediction loops). Each has a numpy
 definition that gives the same results, only slower; callers use the compiled loop when
 ``module()`` returns it.
 """

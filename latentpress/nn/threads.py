@@ -1,7 +1,7 @@
 """Keep BLAS single-threaded around loops of many small matrix products.
 
 An entropy decoder driven by a network (the overfit codec's ARM wavefront) runs a
-thousand or so products of a few thousand rows by 14 × 16 weights, one per step.
+thousand or so products of a few thousand rows by 14 × 16 weights, one per wavefront.
 OpenBLAS splits each of those above about 2**18 multiply-adds across its threads, and
 at that size the second thread only burns CPU: measured on the 2-core host
 (results/overfit/decode-compare-blas-thread.json, 12 Kodak files at quality 6), one

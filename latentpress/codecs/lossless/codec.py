@@ -122,8 +122,8 @@ class MlpLosslessParams(LosslessParams):
 
 @dataclass(frozen=True)
 class LosslessHeader:
-    """The header of both codecs. ``step`` is stored as ``step``: a weight precision
-    (the networks' weights are integers times 2**−step)."""
+    """The header of both codecs. ``step`` is the weight precision (the networks'
+    weights are integers times 2**−step); the stored key keeps that name."""
 
     context: str
     hidden: int
