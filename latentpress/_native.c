@@ -12,8 +12,9 @@
  * - Lossless: the `lossless` codec's wavefront step, one plane at a time
  *   (latentpress/codecs/lossless/codec.py): causal contexts of the plane and of the
  *   planes already decoded, the plane's network, tables, grouping, the coder's calls.
- * - mlp_lossless: the whole `mlp-lossless` decode (its residuals are Huffman-decoded
- *   beforehand, so nothing in the loop depends on the coder).
+ * - mlp_lossless: the whole `mlp-lossless` decode (latentpress/codecs/lossless/mlp.py;
+ *   its residuals are Huffman-decoded beforehand, so nothing in the loop depends on
+ *   the coder).
  *
  * Shared by all three:
  *

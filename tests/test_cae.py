@@ -10,18 +10,11 @@ import numpy as np
 import pytest
 
 from latentpress import container
-from latentpress.codecs.cae.codec import (
-    LEVELS,
-    _jpeg2000_decode,
-    _jpeg2000_encode,
-    _rotate,
-    _unrotate,
-    from_mosaic,
-    mosaic_shape,
-    principal_axes,
-    to_mosaic,
-)
+from latentpress.codecs.cae import jpeg2000
+from latentpress.codecs.cae.codec import LEVELS
+from latentpress.codecs.cae.jpeg2000 import from_mosaic, mosaic_shape, to_mosaic
 from latentpress.codecs.cae.model import CHROMA, LUMA, CAEArchitecture
+from latentpress.codecs.cae.pca import principal_axes, rotate, unrotate
 from latentpress.errors import CorruptPayloadError
 
 
@@ -48,8 +41,8 @@ def test_quantized_rotation_is_inverted_exactly(correlated_maps, bits):
     """The decoder solves with the stored Û, so coarse U costs compaction, not accuracy:
     reconstruction error < 1e−9 of the maps' scale at any precision."""
     integers = np.rint(principal_axes(correlated_maps) * (1 << bits)).astype(np.int64)
-    rotated = _rotate([integers], bits, [correlated_maps])[0]
-    restored = _unrotate(integers / (1 << bits), rotated)
+    rotated = rotate([integers], bits, [correlated_maps])[0]
+    restored = unrotate(integers / (1 << bits), rotated)
     assert np.abs(restored - correlated_maps).max() < 1e-9 * np.abs(correlated_maps).max()
     energy = (rotated.reshape(32, -1) ** 2).mean(axis=1)
     assert energy[:4].sum() > 0.98 * energy.sum()
@@ -57,7 +50,7 @@ def test_quantized_rotation_is_inverted_exactly(correlated_maps, bits):
 
 def test_singular_rotation_is_a_corrupt_payload():
     with pytest.raises(CorruptPayloadError):
-        _unrotate(np.zeros((3, 3)), np.ones((3, 2, 2)))
+        unrotate(np.zeros((3, 3)), np.ones((3, 2, 2)))
 
 
 def test_mosaic_vertical_scan_round_trip():
@@ -80,18 +73,18 @@ def test_jpeg2000_rate_control_and_size_check():
     mosaic = np.rint((smooth - smooth.min()) / np.ptp(smooth) * LEVELS).astype(np.uint16)
     sizes = []
     for target in (400, 1600):
-        data = _jpeg2000_encode(mosaic, target)
+        data = jpeg2000.encode(mosaic, target)
         sizes.append(len(data))
         assert len(data) <= 1.1 * target
-        decoded = _jpeg2000_decode(data, mosaic.shape)
+        decoded = jpeg2000.decode(data, mosaic.shape, LEVELS)
         assert decoded.shape == mosaic.shape
         error = np.sqrt(np.mean((decoded - mosaic.astype(np.int64)) ** 2))
         assert error < LEVELS / 50                       # a coarse copy of the mosaic, not noise
     assert sizes[0] < sizes[1]
     with pytest.raises(CorruptPayloadError):
-        _jpeg2000_decode(data, (64, 96))
+        jpeg2000.decode(data, (64, 96), LEVELS)
     with pytest.raises(CorruptPayloadError):
-        _jpeg2000_decode(data[: len(data) // 2] + b"\x00" * 10, mosaic.shape)
+        jpeg2000.decode(data[: len(data) // 2] + b"\x00" * 10, mosaic.shape, LEVELS)
 
 
 def test_descriptor_round_trip_and_refusals():
@@ -258,8 +251,8 @@ def test_jpeg2000_headers_the_encoder_never_writes_are_refused_before_pillow(for
     raised before Pillow is called; the encoder's own codestream passes."""
     rng = np.random.default_rng(3)
     shape = (64, 48)
-    data = _jpeg2000_encode(rng.integers(0, 4096, shape).astype(np.uint16), 600)
-    assert _jpeg2000_decode(data, shape).shape == shape
+    data = jpeg2000.encode(rng.integers(0, 4096, shape).astype(np.uint16), 600)
+    assert jpeg2000.decode(data, shape, LEVELS).shape == shape
     siz, cod, sot = 2, _segment(data, 0xFF52), _segment(data, 0xFF90)
     sod = sot + 12
     assert data[sod:sod + 2] == b"\xff\x93"
@@ -293,13 +286,13 @@ def test_jpeg2000_headers_the_encoder_never_writes_are_refused_before_pillow(for
     refused = []
     for name, mutated in mutations.items():
         try:
-            _jpeg2000_decode(mutated, shape)
+            jpeg2000.decode(mutated, shape, LEVELS)
         except CorruptPayloadError:
             refused.append(name)
     assert refused == list(mutations)
     for end in range(sod + 2):                                  # every truncation of the headers
         with pytest.raises(CorruptPayloadError):
-            _jpeg2000_decode(data[:end], shape)
+            jpeg2000.decode(data[:end], shape, LEVELS)
 
 
 def test_decode_memory_counts_the_padded_grid():

@@ -166,7 +166,7 @@ def test_stepper_checks_every_index_it_follows():
 # ---- the lossless codecs' compiled loops ---------------------------------------------
 
 from latentpress.codecs.base import get_codec                       # noqa: E402
-from latentpress.codecs.lossless import codec as L, context as ctx   # noqa: E402
+from latentpress.codecs.lossless import codec as L, context as ctx, networks as N   # noqa: E402
 from latentpress.entropy.integer_tensors import encode_tensors       # noqa: E402
 from latentpress.container import Header, Section                    # noqa: E402
 from latentpress.entropy import huffman                              # noqa: E402
@@ -277,16 +277,16 @@ def test_compiled_lossless_runs_inexact_layers_in_int64(monkeypatch, small_tiles
     params = {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": 14}
     header = Header(name, 1, 21, 13, 3, params=params)
     if name == "lossless":
-        planes, neutrals = L._image_planes(image, transform=True)
+        planes, neutrals = N.image_planes(image, transform=True)
         integers = [_big_net(rng, shape.size + p * (shape.size + 1), hidden, 2) for p in range(3)]
-        nets = [L._integer_net(w, 14) for w in integers]
+        nets = [N.integer_net(w, 14) for w in integers]
         assert all(any(w is None for w in net._float_weights[:2]) for net in nets[1:])
         sections = [Section("NETW", encode_tensors([t for w in integers for t in w])),
                     Section("PIXL", L._encode_planes(planes, nets, shape, neutrals))]
         expected = image.tolist()
     else:
         integers = _big_net(rng, shape.size, hidden, 1)
-        assert all(w is None for w in L._integer_net(integers, 14)._float_weights[:2])
+        assert all(w is None for w in N.integer_net(integers, 14)._float_weights[:2])
         residuals = rng.integers(0, 256, 3 * 13 * 21)
         sections = [Section("NETW", encode_tensors(integers)), Section("HUFF", huffman.encode_with_table(residuals))]
         expected = None
@@ -298,7 +298,7 @@ def test_compiled_lossless_runs_inexact_layers_in_int64(monkeypatch, small_tiles
 def _lossless_arrays(height=6, width=7, planes=1, largest=None):
     largest = largest or height
     ntables = 64 * 17
-    spec = L.native.network_spec(L._integer_net([np.zeros(s, np.int64) for s in L._net_shapes(12, 4, 2)], 14))
+    spec = L.native.network_spec(N.integer_net([np.zeros(s, np.int64) for s in N.net_shapes(12, 4, 2)], 14))
     return dict(planes=np.zeros((planes, height, width), np.int16), height=height, width=width, tile_rows=128,
                 tile_cols=512, offsets=np.array(ctx.ContextShape(2, 2).offsets, np.int32), stride=3,
                 neutrals=(128,), lows=(0,), highs=(255,), nets=(spec,), thresholds=np.zeros(63, np.int64),
@@ -332,7 +332,7 @@ def test_lossless_stepper_checks_its_arguments():
         with pytest.raises(ValueError, match="out of range"):
             stepper.run(t, p, None, models, None)
     residuals, planes = np.zeros((1, 4, 5), np.int64), np.zeros((1, 4, 5), np.int16)
-    spec = L.native.network_spec(L._integer_net([np.zeros(s, np.int64) for s in L._net_shapes(12, 4, 1)], 14))
+    spec = L.native.network_spec(N.integer_net([np.zeros(s, np.int64) for s in N.net_shapes(12, 4, 1)], 14))
     offsets = np.array(ctx.ContextShape(2, 2).offsets, np.int32)
     native.mlp_lossless(planes, residuals, 4, 5, 128, 512, offsets, spec, 14)
     assert (planes == 128).all()                  # a zero network predicts the MED of neutral values

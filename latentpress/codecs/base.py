@@ -197,7 +197,7 @@ _BUILTIN: dict[str, str] = {
     "factorized": "latentpress.codecs.factorized.codec",
     "overfit": "latentpress.codecs.overfit.codec",
     "lossless": "latentpress.codecs.lossless.codec",
-    "mlp-lossless": "latentpress.codecs.lossless.codec",
+    "mlp-lossless": "latentpress.codecs.lossless.mlp",
     "block-cnn": "latentpress.codecs.blocks.codec",
     "block-convlstm": "latentpress.codecs.blocks.codec",
     "cae": "latentpress.codecs.cae.codec",

@@ -63,21 +63,29 @@ zero, −low/(high−low)·4095). Sections, in order:
 from __future__ import annotations
 
 import functools
-import io
 import math
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, NoReturn
+from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from latentpress.codecs.base import Codec, Payload, register
-from latentpress.codecs.cae.model import CHROMA, DOWNSAMPLING, LUMA, ConvolutionalAutoencoder
+from latentpress.codecs.cae import jpeg2000, pca
+from latentpress.codecs.cae.model import (
+    CHROMA,
+    DOWNSAMPLING,
+    LUMA,
+    ConvolutionalAutoencoder,
+)
 from latentpress.container import Header, Section
-from latentpress.entropy.integer_tensors import decode_rows, decode_tensors, encode_rows, encode_tensors
+from latentpress.entropy.integer_tensors import (
+    decode_rows,
+    decode_tensors,
+    encode_rows,
+)
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import padded_size, rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
 from latentpress.nn.tiling import tiled_apply, tiled_map, tiled_map_thin
@@ -87,12 +95,9 @@ MODEL_ID = "cae-v1"
 WEIGHTS = {"luma": "cae-luma-v1.safetensors", "chroma": "cae-chroma-v1.safetensors"}
 BITS = 12                                   # B of eq. (4)
 LEVELS = (1 << BITS) - 1
-U_BITS = (4, 5, 6, 7, 8, 9, 10)
 PATCH = 128                                 # the report's patch size (§II-A)
-SCAN_ROWS = 8                               # maps per mosaic column (vertical scan)
 MAX_PIXELS = 1 << 24
 MAX_STEP = 1 << 12
-MAX_CONDITION = 1.1
 _OVERHEAD_BYTES = 200                       # header and container framing, inside the bpp target
 MIN_MAP_BYTES_PER_VALUE = 0.01              # JPEG 2000's floor when the side information eats the target
 ENTROPY = ("jpeg2000", "range")
@@ -136,7 +141,7 @@ class CAEHeader:
     def check(self) -> None:
         if self.model != MODEL_ID:
             raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has {MODEL_ID!r}")
-        if self.pca != (self.u_bits is not None) or self.pca and self.u_bits not in U_BITS:
+        if self.pca != (self.u_bits is not None) or self.pca and self.u_bits not in pca.U_BITS:
             raise CorruptPayloadError(f"invalid u_bits {self.u_bits!r} (pca {self.pca})")
         if (self.entropy == "range") != (self.step16 is not None) \
                 or self.step16 is not None and not 16 <= self.step16 <= 16 * MAX_STEP:
@@ -211,221 +216,6 @@ def _synthesis(model: ConvolutionalAutoencoder, maps: np.ndarray, patches: bool)
         return out.reshape(rows, columns, PATCH, PATCH).permute(0, 2, 1, 3).reshape(height, width).numpy()
 
 
-def principal_axes(maps: np.ndarray) -> np.ndarray:
-    """U of eq. (2)-(3): eigenvectors of the n6×n6 second-moment matrix of the maps, as
-    columns sorted by decreasing eigenvalue, each signed so its largest entry is positive."""
-    data = maps.reshape(maps.shape[0], -1).astype(np.float64)
-    moments = data @ data.T / max(1, data.shape[1])
-    values, vectors = np.linalg.eigh(moments)
-    vectors = vectors[:, np.argsort(values)[::-1]]
-    signs = np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
-    return vectors * np.where(signs == 0, 1.0, signs)
-
-
-def _unrotate(u: np.ndarray, rotated: np.ndarray) -> np.ndarray:
-    """Eq. (6) with the stored Û: Y = Û⁻ᵀ·Y′ (exact inverse of the encoder's Y′ = Ûᵀ·Y)."""
-    flat = rotated.reshape(rotated.shape[0], -1)
-    try:
-        return np.linalg.solve(u.T, flat).reshape(rotated.shape)
-    except np.linalg.LinAlgError:
-        raise CorruptPayloadError("PCAU: the rotation matrix is singular") from None
-
-
-def mosaic_shape(channels: list[int], height: int, width: int) -> tuple[int, int]:
-    """Rows and columns of the mosaic for components with ``channels`` maps of h×w."""
-    columns = [-(-c // SCAN_ROWS) for c in channels]
-    luma_rows = SCAN_ROWS * height
-    below = sum(columns[1:]) * width
-    return luma_rows * (2 if len(channels) > 1 else 1), max(columns[0] * width, below)
-
-
-def to_mosaic(components: list[np.ndarray]) -> np.ndarray:
-    """Rotated maps (per component c×h×w) → one image, vertical scan within a component:
-    map k at row k mod 8, column k div 8; luma on top, chroma side by side below."""
-    height, width = components[0].shape[1:]
-    rows, columns = mosaic_shape([c.shape[0] for c in components], height, width)
-    out = np.zeros((rows, columns), components[0].dtype)
-    left = 0
-    for index, maps in enumerate(components):
-        top = 0 if index == 0 else SCAN_ROWS * height
-        for k, plane in enumerate(maps):
-            y, x = top + (k % SCAN_ROWS) * height, left + (k // SCAN_ROWS) * width
-            out[y:y + height, x:x + width] = plane
-        if index > 0:
-            left += -(-maps.shape[0] // SCAN_ROWS) * width
-    return out
-
-
-def from_mosaic(mosaic: np.ndarray, channels: list[int], height: int, width: int) -> list[np.ndarray]:
-    components, left = [], 0
-    for index, count in enumerate(channels):
-        top = 0 if index == 0 else SCAN_ROWS * height
-        maps = np.empty((count, height, width), mosaic.dtype)
-        for k in range(count):
-            y, x = top + (k % SCAN_ROWS) * height, left + (k // SCAN_ROWS) * width
-            maps[k] = mosaic[y:y + height, x:x + width]
-        components.append(maps)
-        if index > 0:
-            left += -(-count // SCAN_ROWS) * width
-    return components
-
-
-def _jpeg2000_encode(mosaic: np.ndarray, target_bytes: float) -> bytes:
-    image = Image.fromarray(mosaic.astype(np.uint16))
-    ratio = max(1.0, 2.0 * mosaic.size / max(target_bytes, 1.0))
-    resolutions = max(1, min(6, int(math.log2(min(mosaic.shape))) - 1))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[ratio],
-               no_jp2=True, num_resolutions=resolutions)
-    return buffer.getvalue()
-
-
-# Markers of the codestreams _jpeg2000_encode writes (ITU-T T.800 Annex A), in order:
-# SOC, SIZ, COD, QCD, COM, then one tile-part (SOT, SOD, the data) and EOC.
-_SOC, _SIZ, _COD, _QCD, _COM = 0xFF4F, 0xFF51, 0xFF52, 0xFF5C, 0xFF64
-_SOT, _SOD, _EOC = 0xFF90, 0xFF93, 0xFFD9
-_SIZ_FIELDS = struct.Struct(">HIIIIIIIIH")   # Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz
-_COD_FIELDS = struct.Struct(">BBHBBBBBB")    # Scod, progression, layers, MCT, levels, xcb, ycb, cblk style, wavelet
-_SOT_FIELDS = struct.Struct(">HIBB")         # Isot, Psot, TPsot, TNsot
-_MAX_LEVELS = 5                              # _jpeg2000_encode: at most 6 resolutions
-_CODE_BLOCK = 4                              # 64×64 code-blocks (exponents − 2), OpenJPEG's default
-
-
-def _check_codestream(data: bytes, shape: tuple[int, int]) -> None:
-    """Refuse, before OpenJPEG allocates anything, what _jpeg2000_encode never writes.
-
-    OpenJPEG's memory grows with the codestream's structure, not only with its image
-    size: tiles, components, code-blocks, precincts and layers multiply its per-block
-    structures (docs/security/memory.md, finding 2, has the measurements). Our
-    codestreams hold one unsigned component of at most 16 bits at full resolution, no
-    offsets, one tile in one tile-part, one quality layer, at most 5 decomposition
-    levels, 64×64 code-blocks, the default (maximal) precincts and no markers but SIZ,
-    COD, QCD and COM in the main header and none in the tile-part header. Within that,
-    the peak follows the image size.
-    """
-    def fail(why: str) -> NoReturn:
-        raise CorruptPayloadError(f"MAPS: {why}")
-
-    def segment(position: int, allowed: tuple[int, ...], where: str) -> tuple[int, bytes, int]:
-        """The marker at ``position``, its segment's body and the position after it."""
-        if position + 4 > len(data):
-            fail(f"JPEG 2000 {where} truncated")
-        marker, length = struct.unpack_from(">HH", data, position)
-        if marker not in allowed:
-            fail(f"JPEG 2000 marker {marker:04X} in the {where}: not a codestream this codec writes")
-        if length < 2 or position + 2 + length > len(data):
-            fail(f"JPEG 2000 {where} truncated")
-        return marker, data[position + 4:position + 2 + length], position + 2 + length
-
-    if data[:2] != _SOC.to_bytes(2, "big"):
-        fail("not a JPEG 2000 codestream (no SOC marker)")
-    _, siz, position = segment(2, (_SIZ,), "main header")
-    if len(siz) < _SIZ_FIELDS.size:
-        fail("JPEG 2000 SIZ truncated")
-    (_, width, height, x_offset, y_offset, tile_width, tile_height, tile_x_offset, tile_y_offset,
-     components) = _SIZ_FIELDS.unpack_from(siz)
-    if components != 1 or len(siz) != _SIZ_FIELDS.size + 3:
-        fail(f"JPEG 2000 image of {components} components ({len(siz) + 2}-byte SIZ): one expected")
-    depth, x_step, y_step = siz[_SIZ_FIELDS.size:]
-    if (width, height) != (shape[1], shape[0]):
-        fail(f"codestream of {width}x{height}, expected {shape[1]}x{shape[0]}")
-    if depth > 0x0F or (x_step, y_step) != (1, 1):
-        fail(f"JPEG 2000 samples of Ssiz {depth:#04x} subsampled {x_step}x{y_step}: unsigned samples of "
-             f"at most 16 bits at full resolution expected")
-    if x_offset or y_offset or tile_x_offset or tile_y_offset or tile_width < width or tile_height < height:
-        fail(f"JPEG 2000 tiles of {tile_width}x{tile_height} at ({tile_x_offset}, {tile_y_offset}), image at "
-             f"({x_offset}, {y_offset}): one tile at the origin expected")
-    seen: set[int] = set()
-    while True:
-        marker, body, after = segment(position, (_COD, _QCD, _COM, _SOT), "main header")
-        if marker == _SOT:
-            break
-        if marker in seen and marker != _COM:
-            fail(f"JPEG 2000 marker {marker:04X} repeated in the main header")
-        seen.add(marker)
-        if marker == _COD:
-            if len(body) != _COD_FIELDS.size:
-                fail("JPEG 2000 COD with precinct sizes or of a wrong length")
-            scod, _, layers, _, levels, xcb, ycb, style, _ = _COD_FIELDS.unpack(body)
-            if scod or layers != 1 or levels > _MAX_LEVELS or (xcb, ycb) != (_CODE_BLOCK, _CODE_BLOCK) or style:
-                fail(f"JPEG 2000 COD of Scod {scod}, {layers} layers, {levels} levels, code-blocks of "
-                     f"2^{xcb + 2}x2^{ycb + 2}, style {style}: the encoder writes 0, 1, at most "
-                     f"{_MAX_LEVELS}, 64x64, 0")
-        position = after
-    if not {_COD, _QCD} <= seen:
-        fail("JPEG 2000 main header without COD or QCD")
-    if len(body) != _SOT_FIELDS.size:
-        fail("JPEG 2000 SOT of a wrong length")
-    tile, tile_part_bytes, part, parts = _SOT_FIELDS.unpack(body)
-    if (tile, part) != (0, 0) or parts not in (0, 1):
-        fail(f"JPEG 2000 tile-part {part} of {parts} of tile {tile}: one tile-part expected")
-    if position + tile_part_bytes != len(data) - 2 or data[-2:] != _EOC.to_bytes(2, "big"):
-        fail("JPEG 2000 tile-part and EOC do not end the codestream (truncated or more tile-parts)")
-    if data[after:after + 2] != _SOD.to_bytes(2, "big"):
-        fail("JPEG 2000 tile-part header with markers of its own")
-
-
-def _jpeg2000_decode(data: bytes, shape: tuple[int, int]) -> np.ndarray:
-    _check_codestream(data, shape)
-    try:
-        with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as image:
-            if image.size != (shape[1], shape[0]):
-                raise CorruptPayloadError(f"MAPS: codestream of {image.size}, expected {shape[1]}x{shape[0]}")
-            image.load()
-            values = np.asarray(image)
-    except CorruptPayloadError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise CorruptPayloadError(f"MAPS: not a valid JPEG 2000 codestream ({exc})") from None
-    if values.shape != shape:
-        raise CorruptPayloadError(f"MAPS: decoded {values.shape}, expected {shape}")
-    return np.clip(values.astype(np.int64), 0, LEVELS)
-
-
-def _water_filling_distortion(variances: np.ndarray, count: int, budget_bits: float) -> float:
-    """Gaussian reverse water-filling: the distortion of coding maps of these variances
-    (``count`` values each) in ``budget_bits`` — the proxy that picks U's precision."""
-    variances = np.maximum(variances, 1e-12)
-    if budget_bits <= 0:
-        return float(variances.sum() * count)
-    low, high = 1e-12, float(variances.max())
-    for _ in range(60):
-        level = math.sqrt(low * high)
-        bits = 0.5 * count * np.maximum(0.0, np.log2(variances / level)).sum()
-        low, high = (level, high) if bits > budget_bits else (low, level)
-    return float(np.minimum(variances, high).sum() * count)
-
-
-def _rotation_bytes(integers: list[np.ndarray]) -> bytes:
-    return encode_tensors([column for u in integers for column in u.T])
-
-
-def _choose_rotation(maps: list[np.ndarray], budget_bytes: float) -> tuple[int, list[np.ndarray]]:
-    """The U precision whose side information plus coding loss costs least."""
-    axes = [principal_axes(m) for m in maps]
-    count = maps[0][0].size
-    best = None
-    for bits in U_BITS:
-        integers = [np.rint(u * (1 << bits)).astype(np.int64) for u in axes]
-        if max(np.linalg.cond(u / (1 << bits)) for u in integers) > MAX_CONDITION:
-            continue
-        side = len(_rotation_bytes(integers))
-        variances = np.concatenate([
-            np.mean(((u / (1 << bits)).T @ m.reshape(m.shape[0], -1).astype(np.float64)) ** 2, axis=1)
-            for u, m in zip(integers, maps)])
-        distortion = _water_filling_distortion(variances, count, 8 * (budget_bytes - side))
-        if best is None or distortion < best[0]:
-            best = (distortion, bits, integers)
-    if best is None:                 # never seen: at 10 bits Û is orthonormal within 1e-3
-        raise ParameterError("cae: no precision gives a well-conditioned PCA rotation")
-    return best[1], best[2]
-
-
-def _rotate(integers: list[np.ndarray], bits: int, maps: list[np.ndarray]) -> list[np.ndarray]:
-    return [((u / (1 << bits)).T @ m.reshape(m.shape[0], -1).astype(np.float64)).reshape(m.shape)
-            for u, m in zip(integers, maps)]
-
-
 def _zero_level(low: float, high: float) -> float:
     """Where the value 0 falls on the 12-bit scale of eq. (4): range mode quantizes around it,
     so that the low-energy rotated maps, near zero, cost next to nothing."""
@@ -490,9 +280,9 @@ class CAECodec(Codec):
                   "patches": params.patches}
         sections = []
         if params.pca:
-            bits, integers = _choose_rotation(maps, budget)
-            rotated = _rotate(integers, bits, maps)
-            rotation = _rotation_bytes(integers)
+            bits, integers = pca.choose_rotation(maps, budget)
+            rotated = pca.rotate(integers, bits, maps)
+            rotation = pca.rotation_bytes(integers)
             header["u_bits"] = bits
         else:
             rotated, rotation = [m.astype(np.float64) for m in maps], b""
@@ -507,12 +297,12 @@ class CAECodec(Codec):
         target = budget - len(rotation) - 8
         levels = [(r - low) / (high - low) * LEVELS for r in rotated]          # eq. (4), unrounded
         if params.entropy == "jpeg2000":
-            mosaic = to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
+            mosaic = jpeg2000.to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
             # Where the header and the rotation leave (almost) nothing of the target (a
             # small image at a low bpp), JPEG 2000 would code no maps at all and decode
             # mid-grey levels far from the maps' zero: give it a floor, and overshoot.
             target = max(target, MIN_MAP_BYTES_PER_VALUE * mosaic.size)
-            sections.append(Section("MAPS", _jpeg2000_encode(mosaic, target)))
+            sections.append(Section("MAPS", jpeg2000.encode(mosaic, target)))
         else:
             rows = np.concatenate([v.reshape(v.shape[0], -1) for v in levels]) - _zero_level(low, high)
             step16, coded = _range_code(rows, target)
@@ -523,7 +313,7 @@ class CAECodec(Codec):
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
         stored = self.header_params(header)
-        pca, patches = stored.pca, stored.patches
+        rotated_maps, patches = stored.pca, stored.patches
         height, width = header.height, header.width
         if height * width > MAX_PIXELS:
             raise LimitError(f"cae decodes images up to {MAX_PIXELS:,} pixels; this one claims {height * width:,}")
@@ -531,15 +321,15 @@ class CAECodec(Codec):
         channels = [m.arch.code_channels for m in models]
         grid_h, grid_w = _grid(height, width, patches)
         map_h, map_w = grid_h // DOWNSAMPLING, grid_w // DOWNSAMPLING
-        data = self.expect_sections(sections, ["RANG", "PCAU", "MAPS"] if pca else ["RANG", "MAPS"])
+        data = self.expect_sections(sections, ["RANG", "PCAU", "MAPS"] if rotated_maps else ["RANG", "MAPS"])
         if len(data[0]) != 8:
             raise CorruptPayloadError("RANG must hold two float32 values")
         low, high = struct.unpack("<ff", data[0])
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise CorruptPayloadError(f"RANG: invalid range {low}, {high}")
         if stored.entropy == "jpeg2000":
-            mosaic = _jpeg2000_decode(data[-1], mosaic_shape(channels, map_h, map_w))
-            levels = [v.astype(np.float64) for v in from_mosaic(mosaic, channels, map_h, map_w)]
+            mosaic = jpeg2000.decode(data[-1], jpeg2000.mosaic_shape(channels, map_h, map_w), LEVELS)
+            levels = [v.astype(np.float64) for v in jpeg2000.from_mosaic(mosaic, channels, map_h, map_w)]
         else:
             rows = (decode_rows(data[-1], sum(channels), map_h * map_w, "MAPS") * (stored.step16 / 16.0)
                     + _zero_level(low, high))
@@ -548,13 +338,13 @@ class CAECodec(Codec):
                 levels.append(rows[start:start + count].reshape(count, map_h, map_w))
                 start += count
         rotated = [low + v * ((high - low) / LEVELS) for v in levels]             # eq. (5)
-        if pca:
+        if rotated_maps:
             bits = stored.u_bits
             columns = decode_tensors(data[1], [(c,) for c in channels for _ in range(c)], "PCAU")
             maps, start = [], 0
             for count, values in zip(channels, rotated):
                 u = np.stack(columns[start:start + count], axis=1) / (1 << bits)
-                maps.append(_unrotate(u, values))                                  # eq. (6)
+                maps.append(pca.unrotate(u, values))                                  # eq. (6)
                 start += count
         else:
             maps = rotated

@@ -1,210 +1,64 @@
-"""Codecs ``lossless`` and ``mlp-lossless``: predictive coding with small networks trained
-on the one image.
+"""Codec ``lossless``: predictive coding with a small network per plane, trained on
+the one image, under range coding.
 
-``mlp-lossless`` is the lossless coder of report 001 §3 ("Image Compression Using Deep
-Learning"; the report names no authors): a raster-scan causal context (60 pixels by
-default: 5 rows of 11 above and 5 to the left) of the same colour channel, an MLP with
-ReLUs trained on the image with MSE, its prediction rounded, the residuals (mod 256)
-coded with one canonical Huffman table. The quantized network and the table are in the
-file. Where it departs from the report: the context is given relative to LOCO-I's
-median edge prediction and the network predicts the correction to that prediction (a
-normalization: it sees the same pixels); contexts stop at tile borders (context.py) so
-that decoding is vectorized; and the network runs in integers (below).
+It extends the lossless coder of report 001 §3 ("Image Compression Using Deep
+Learning"; the report names no authors; ``mlp-lossless``, mlp.py, is that coder as
+published) with what the field has shown to be stronger (docs/codecs/lossless.md says
+what each part gains): a reversible colour transform (YCoCg-R); per plane, a network
+that predicts a discretized Laplace (its mean relative to LOCO-I's median edge
+predictor, and its scale) from the causal neighbours of its plane and from the already
+decoded planes of the same pixel, trained on the code length itself; range coding under
+those distributions. The networks are stored and run in integers (networks.py).
 
-``lossless`` extends that method with what the field has shown to be stronger (see
-docs/codecs/lossless.md for what each part gains): a reversible colour transform
-(YCoCg-R), a network per plane that predicts a discretized Laplace (mean relative to
-LOCO-I's median edge predictor, and scale) from the causal neighbours of its plane and
-from the already decoded planes of the same pixel, trained on the code length itself
-(latentpress/train/lossless.py), and range coding under those distributions.
+Decoding runs over a tiled wavefront (context.py): every pixel whose context is known
+is decoded in the same vectorized call. Where latentpress._native is built, the decoder
+runs its loop there (_NativeLossless); the numpy loop is the definition.
 
-In both, the network that drives the decoder runs in integer arithmetic
-(latentpress.nn.fixed_point) in the encoder's final pass and in the decoder, so the
-decoder derives exactly the encoder's predictions on any machine; its weights are
-integers at 2**−precision, the precision chosen per image for the fewest total bits.
-Decoding runs over a tiled wavefront (context.py): every pixel whose context is known is
-decoded in the same vectorized call. Where latentpress._native is built, both decoders
-run their loops there instead (_NativeLossless, and one call for mlp-lossless); the
-numpy loops are the definition.
+Payload version 1. Header parameters: networks.LosslessHeader. Sections:
 
-Payload version 1 (both codecs). Header parameters (LosslessHeader): ``context`` ("RxH":
-rows above, half width), ``hidden`` (width of the two hidden layers), ``step`` (the
-weight precision: weights are integers times 2**−step). Sections:
-
-``mlp-lossless``: ``NETW`` (the network's integer weights, entropy/integer_tensors.py,
-layout "tensors"), ``HUFF`` (Huffman table and residuals, entropy/huffman.py
-``encode_with_table``).
-
-``lossless``: ``NETW`` (the networks of every plane, in plane order), ``PIXL`` (the
-planes' values, range-coded in wavefront order: wavefront by wavefront, plane by plane).
+``NETW``  the networks of every plane, in plane order (entropy/integer_tensors.py,
+          layout "tensors")
+``PIXL``  the planes' values, range-coded in wavefront order: wavefront by wavefront,
+          plane by plane
 """
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-from torch import nn
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
-from latentpress.container import Header, Section, active_limits
-from latentpress.entropy import huffman, tables
+from latentpress.codecs.lossless.networks import (
+    CHUNK,
+    FRAC_BITS,
+    SEARCH_PIXELS,
+    TRAINING_PIXELS,
+    WEIGHT_PRECISIONS,
+    LosslessHeader,
+    LosslessParams,
+    PredictorNet,
+    auto_hidden,
+    check_size,
+    check_work,
+    float_weights,
+    image_planes,
+    integer_net,
+    net_shapes,
+    parse_context,
+    sample,
+)
+from latentpress.container import Header, Section
+from latentpress.entropy import tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder, guarded
 from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.entropy.tables import Family
-from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
+from latentpress.errors import CorruptPayloadError, ParameterError
 from latentpress.nn import native
-from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
+from latentpress.nn.fixed_point import IntegerMLP
 from latentpress.nn.precision import search_precision
-from latentpress.train.lossless import train_planes, train_predictor
+from latentpress.train.lossless import train_planes
 
-FRAC_BITS = 14
-WEIGHT_PRECISIONS = tuple(range(6, FRAC_BITS + 1))     # weights at 2**−precision
-INPUT_SCALE = 32.0                 # the float networks see pixel differences / 32
-MAX_PIXELS = 1 << 24
-MAX_MACS_PER_PIXEL = 1 << 15       # defaults: lossless 5,664, mlp-lossless 8,928 (RGB)
-MAX_CONTEXT_ROWS = 8
-MAX_HIDDEN = 128
-TRAINING_PIXELS = 1 << 18          # networks train on a random sample of this many pixels
-SEARCH_PIXELS = 1 << 16            # the weight-precision search estimates bits on this many
-CHUNK = 1 << 16                    # the final pass predicts this many pixels at a time
-_CONTEXT_PATTERN = re.compile(r"(\d)x(\d)", re.ASCII)
-
-
-def _parse_context(text: str) -> ctx.ContextShape:
-    if not (match := _CONTEXT_PATTERN.fullmatch(text)):
-        raise CorruptPayloadError(f"invalid context shape {text!r}")
-    rows, half = int(match[1]), int(match[2])
-    if not (1 <= rows <= MAX_CONTEXT_ROWS and 1 <= half <= MAX_CONTEXT_ROWS):
-        raise CorruptPayloadError(f"context shape {text!r} out of range (1-{MAX_CONTEXT_ROWS} each)")
-    return ctx.ContextShape(rows, half)
-
-
-@dataclass(frozen=True)
-class LosslessParams:
-    iterations: int = 3000
-    """Training iterations (minibatches of 8192 pixels)."""
-    hidden: int = 0
-    """Width of the two hidden layers of each plane's network (0: from the image size,
-    8 for small images up to 32 from 0.26 megapixels: the weights are in the file)."""
-    context: str = "2x2"
-    """Causal context "RxH": R rows above of 2H+1 pixels, and H to the left."""
-    time_budget: float = 0.0
-    """Stop training after this many seconds (0: no limit)."""
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not 1 <= self.iterations <= 1_000_000:
-            raise ParameterError(f"iterations must be 1-1000000, got {self.iterations}")
-        if not 0 <= self.hidden <= MAX_HIDDEN:
-            raise ParameterError(f"hidden must be 0-{MAX_HIDDEN}, got {self.hidden}")
-        try:
-            _parse_context(self.context)
-        except CorruptPayloadError as exc:
-            raise ParameterError(str(exc)) from None
-        if self.time_budget < 0:
-            raise ParameterError("time_budget must not be negative")
-        if not 0 <= self.seed < 2 ** 63:
-            raise ParameterError(f"seed must be 0 to 2**63 - 1, got {self.seed}")
-
-
-@dataclass(frozen=True)
-class MlpLosslessParams(LosslessParams):
-    iterations: int = 1500
-    """Training iterations (minibatches of 8192 pixels)."""
-    context: str = "5x5"
-    """Causal context "RxH" (report 001's 60 pixels: 5 rows of 11 above, 5 to the left)."""
-
-
-@dataclass(frozen=True)
-class LosslessHeader:
-    """The header of both codecs. ``step`` is the weight precision (the networks'
-    weights are integers times 2**−step); the stored key keeps that name."""
-
-    context: str
-    hidden: int
-    step: int
-
-    def check(self) -> None:
-        _parse_context(self.context)
-        if not 1 <= self.hidden <= MAX_HIDDEN:
-            raise CorruptPayloadError(f"invalid hidden width {self.hidden!r}")
-        if self.step not in WEIGHT_PRECISIONS:
-            raise CorruptPayloadError(f"invalid weight precision (step) {self.step!r}")
-
-    @property
-    def shape(self) -> ctx.ContextShape:
-        return _parse_context(self.context)
-
-
-class _Net(nn.Module):
-    def __init__(self, inputs: int, hidden: int, outputs: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(inputs, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, outputs)])
-        with torch.no_grad():
-            self.layers[-1].weight.mul_(0.01)
-            self.layers[-1].bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x / INPUT_SCALE
-        for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
-        return self.layers[-1](x)
-
-    def tensors(self) -> list[torch.Tensor]:
-        return [t for layer in self.layers for t in (layer.weight, layer.bias)]
-
-
-def _float_weights(net: _Net) -> list[np.ndarray]:
-    """The network's weights as stored: the input scale folded into the first layer."""
-    tensors = [t.detach().numpy().astype(np.float64) for t in net.tensors()]
-    tensors[0] = tensors[0] / INPUT_SCALE
-    return tensors
-
-
-def _integer_net(integers: list[np.ndarray], precision: int) -> IntegerMLP:
-    shift = FRAC_BITS - precision
-    layers = [IntegerLinear(integers[2 * k] << shift, integers[2 * k + 1] << shift, relu=k < 2) for k in range(3)]
-    return IntegerMLP(tuple(layers), FRAC_BITS)
-
-
-def _net_shapes(inputs: int, hidden: int, outputs: int) -> list[tuple[int, ...]]:
-    return [(hidden, inputs), (hidden,), (hidden, hidden), (hidden,), (outputs, hidden), (outputs,)]
-
-
-def _check_size(height: int, width: int) -> None:
-    if height * width > MAX_PIXELS:
-        raise LimitError(f"the lossless codecs code images up to {MAX_PIXELS:,} pixels; this one has {height * width:,}")
-
-
-def _auto_hidden(pixels: int) -> int:
-    return int(min(32, max(8, math.sqrt(pixels) / 16)))
-
-
-def _check_work(inputs: list[int], hidden: int, outputs: int, pixels: int) -> None:
-    """Refuse networks whose decoding would take more than MAX_MACS_PER_PIXEL per pixel
-    (a small file must not be able to ask for hours of work)."""
-    macs = sum(n * hidden + hidden * hidden + hidden * outputs for n in inputs)
-    active_limits().check_macs("lossless", macs)
-    if macs > MAX_MACS_PER_PIXEL:
-        raise LimitError(f"the network asks for {macs:,} multiply-adds per pixel "
-                         f"(at most {MAX_MACS_PER_PIXEL:,}; {pixels:,} pixels)")
-
-
-def _image_planes(image: np.ndarray, transform: bool) -> tuple[np.ndarray, list[int]]:
-    """(P, H, W) int64 planes and their neutral values."""
-    if image.ndim == 2:
-        return image[None].astype(np.int64), [128]
-    if transform:
-        return ctx.rgb_to_ycocg(image), [128, 0, 0]
-    return np.moveaxis(image, -1, 0).astype(np.int64), [128, 128, 128]
-
-
-# ---- lossless: conditional Laplace per plane, range-coded ------------------------------
 
 def _plane_features(planes: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarray,
                     shape: ctx.ContextShape, neutrals: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -316,16 +170,16 @@ class LosslessCodec(Codec):
 
     def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
         height, width = image.shape[:2]
-        _check_size(height, width)
-        shape = _parse_context(params.context)
-        hidden = params.hidden or _auto_hidden(height * width)
-        planes, neutrals = _image_planes(image, transform=True)
-        _check_work([shape.size + p * (shape.size + 1) for p in range(len(planes))], hidden, 2, height * width)
-        rows, cols = _sample(height, width, TRAINING_PIXELS, params.seed)
+        check_size(height, width)
+        shape = parse_context(params.context)
+        hidden = params.hidden or auto_hidden(height * width)
+        planes, neutrals = image_planes(image, transform=True)
+        check_work([shape.size + p * (shape.size + 1) for p in range(len(planes))], hidden, 2, height * width)
+        rows, cols = sample(height, width, TRAINING_PIXELS, params.seed)
         data = [_plane_features(planes, p, rows, cols, shape, neutrals) for p in range(len(planes))]
         targets = [planes[p, rows, cols] - base for p, (_, base) in enumerate(data)]
         torch.manual_seed(params.seed)              # the networks' initial weights: reproducible encodes
-        nets = [_Net(f.shape[1], hidden, 2) for f, _ in data]
+        nets = [PredictorNet(f.shape[1], hidden, 2) for f, _ in data]
         train_planes(nets, [f for f, _ in data], targets, params.iterations, params.time_budget, params.seed)
         # Weight precision: the one that minimizes weight bits + the pixels' bits
         # (estimated on the first SEARCH_PIXELS of the training sample).
@@ -335,7 +189,7 @@ class LosslessCodec(Codec):
         def bits(precision: int, flat: list[np.ndarray]):
             integers = [flat[sum(sizes[:p]):sum(sizes[:p + 1])] for p in range(len(nets))]
             try:
-                integer_nets = [_integer_net(w, precision) for w in integers]
+                integer_nets = [integer_net(w, precision) for w in integers]
             except CorruptPayloadError:
                 return None           # beyond what the integer network can run exactly
             pixel_bits = sum(_ideal_bits(planes[p, rows[search], cols[search]],
@@ -343,7 +197,7 @@ class LosslessCodec(Codec):
                              for p, (n, (f, base)) in enumerate(zip(integer_nets, data)))
             return pixel_bits * (height * width) / rows[search].size + 8 * len(encode_tensors(flat)), integer_nets
 
-        choice = search_precision([t for net in nets for t in _float_weights(net)], WEIGHT_PRECISIONS, bits)
+        choice = search_precision([t for net in nets for t in float_weights(net)], WEIGHT_PRECISIONS, bits)
         if choice is None:
             raise ParameterError("training diverged: the network weights are too large to store")
         precision, integer_nets = choice.precision, choice.extra
@@ -355,16 +209,16 @@ class LosslessCodec(Codec):
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
-        _check_size(header.height, header.width)
+        check_size(header.height, header.width)
         stored = self.header_params(header)
         shape, hidden = stored.shape, stored.hidden
         net_data, pixel_data = self.expect_sections(sections, ["NETW", "PIXL"])
         colour = header.channels == 3
         neutrals = [128, 0, 0] if colour else [128]
         inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
-        _check_work(inputs, hidden, 2, header.height * header.width)
-        tensors = decode_tensors(net_data, [s for n in inputs for s in _net_shapes(n, hidden, 2)], "NETW")
-        nets = [_integer_net(tensors[6 * p:6 * p + 6], stored.step) for p in range(len(neutrals))]
+        check_work(inputs, hidden, 2, header.height * header.width)
+        tensors = decode_tensors(net_data, [s for n in inputs for s in net_shapes(n, hidden, 2)], "NETW")
+        nets = [integer_net(tensors[6 * p:6 * p + 6], stored.step) for p in range(len(neutrals))]
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)
@@ -388,118 +242,3 @@ class LosslessCodec(Codec):
 
 def _ideal_bits(symbols: np.ndarray, centres: np.ndarray, ids: np.ndarray) -> float:
     return tables.ideal_bits(Family.LAPLACE, symbols, centres, ids)
-
-
-def _sample(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of up to ``count`` distinct random pixels (all of a small image)."""
-    total = height * width
-    flat = np.arange(total) if total <= count else \
-        np.random.default_rng(seed).choice(total, count, replace=False)
-    return flat // width, flat % width
-
-
-# ---- mlp-lossless: report 001's MSE predictor + Huffman ---------------------------------
-
-@register
-class MlpLosslessCodec(Codec):
-    name = "mlp-lossless"
-    # Measured peak decode memory (results/security/decode-memory.json), with a margin.
-    decode_base_bytes = 48 << 20
-    decode_bytes_per_pixel = 112
-    version = 1
-    lossless = True
-    description = ("lossless, report 001 §3: per-image MLP predicting each pixel from a 60-pixel causal "
-                   "context (MSE), residuals Huffman-coded")
-    Params = MlpLosslessParams
-    HeaderParams = LosslessHeader
-
-    def encode(self, image: np.ndarray, params: LosslessParams) -> Payload:
-        height, width = image.shape[:2]
-        _check_size(height, width)
-        shape = _parse_context(params.context)
-        hidden = params.hidden or _auto_hidden(height * width)
-        planes, neutrals = _image_planes(image, transform=False)
-        channels = len(planes)
-        _check_work([shape.size] * channels, hidden, 1, height * width)
-        rows, cols = _sample(height, width, TRAINING_PIXELS // channels, params.seed)
-        # One network for every channel: the channels' contexts, stacked.
-        features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
-        features, bases = np.concatenate(features).astype(np.int16), np.concatenate(bases)
-        targets = np.concatenate([planes[p, rows, cols] for p in range(channels)])
-        torch.manual_seed(params.seed)              # the network's initial weights: reproducible encodes
-        net = _Net(shape.size, hidden, 1)
-        train_predictor(net, features, targets - bases, params.iterations, params.time_budget, params.seed)
-        # Weight precision: the one that minimizes weight bits + the residuals' empirical
-        # entropy (on the first SEARCH_PIXELS of the training sample).
-        search = slice(0, SEARCH_PIXELS)
-
-        def bits(precision: int, integers: list[np.ndarray]):
-            try:
-                integer = _integer_net(integers, precision)
-            except CorruptPayloadError:
-                return None           # beyond what the integer network can run exactly
-            residuals = (targets[search] - _mlp_predict(integer, features[search].astype(np.int64), bases[search])) % 256
-            counts = np.bincount(residuals, minlength=256)
-            probabilities = counts[counts > 0] / residuals.size
-            entropy = -np.sum(probabilities * np.log2(probabilities)) * channels * height * width
-            return entropy + 8 * len(encode_tensors(integers)), integer
-
-        choice = search_precision(_float_weights(net), WEIGHT_PRECISIONS, bits)
-        if choice is None:
-            raise ParameterError("training diverged: the network weights are too large to store")
-        precision, integers, integer = choice.precision, choice.integers, choice.extra
-        del features, targets, bases
-        residuals = np.empty((channels, height * width), np.int64)
-        all_rows, all_cols = (a.ravel().astype(np.int64) for a in np.mgrid[0:height, 0:width])
-        for start in range(0, all_rows.size, CHUNK):
-            r, c = all_rows[start:start + CHUNK], all_cols[start:start + CHUNK]
-            for p in range(channels):
-                residuals[p, start:start + r.size] = (planes[p, r, c] - _mlp_predict(
-                    integer, *_mlp_features(planes[p], r, c, shape))) % 256
-        coded = huffman.encode_with_table(residuals.ravel())
-        return Payload([Section("NETW", encode_tensors(integers)), Section("HUFF", coded)],
-                       {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": precision})
-
-    def decode(self, header: Header, sections) -> np.ndarray:
-        self.check_version(header)
-        _check_size(header.height, header.width)
-        stored = self.header_params(header)
-        shape, hidden = stored.shape, stored.hidden
-        net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
-        _check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
-        net = _integer_net(decode_tensors(net_data, _net_shapes(shape.size, hidden, 1), "NETW"), stored.step)
-        height, width, channels = header.height, header.width, header.channels
-        residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
-        if residuals.size and (residuals.min() < 0 or residuals.max() > 255):
-            raise CorruptPayloadError("residuals out of range")
-        residuals = residuals.reshape(channels, height, width).astype(np.int64)
-        compiled = native.module()
-        if compiled is not None:                  # the loop below, compiled (latentpress/_native.c)
-            planes = np.zeros((channels, height, width), np.int16)
-            compiled.mlp_lossless(planes, residuals, height, width, ctx.TILE_ROWS, ctx.TILE_COLS,
-                                  np.array(shape.offsets, np.int32),
-                                  native.network_spec(net), FRAC_BITS)
-            return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
-        planes = np.zeros((channels, height, width), np.int64)
-        for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
-            features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
-            predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
-            for p in range(channels):
-                planes[p, rows, cols] = (predicted[p] + residuals[p, rows, cols]) % 256
-        return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
-
-
-def _mlp_features(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  shape: ctx.ContextShape) -> tuple[np.ndarray, np.ndarray]:
-    """The context relative to LOCO-I's median edge prediction, and that prediction
-    (the network predicts the correction: a normalization of report 001's MLP, which
-    sees the same pixels)."""
-    context = ctx.gather(plane, rows, cols, shape.offsets, 128)
-    base = ctx.median_edge(context, shape.offsets)
-    return context - base[:, None], base
-
-
-def _mlp_predict(net: IntegerMLP, features: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Rounded, clipped prediction (pixel value)."""
-    out = net(features << FRAC_BITS)[:, 0]
-    return np.clip(((out + (1 << (FRAC_BITS - 1))) >> FRAC_BITS) + base, 0, 255)
