@@ -56,7 +56,7 @@ zero, −low/(high−low)·4095). Sections, in order:
           without PCA
 ``MAPS``  jpeg2000: the JPEG 2000 codestream of the mosaic (one component, one tile:
           the decoder refuses any structure the encoder does not write before OpenJPEG
-          sees it, _check_codestream); range: the quantized mosaic rows
+          sees it, jpeg2000.check_codestream); range: the quantized mosaic rows
           (entropy/integer_tensors.py, layout "rows"), one row per map
 """
 
