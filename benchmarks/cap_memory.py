@@ -37,10 +37,11 @@ sys.path.insert(0, str(ROOT))
 import latentpress  # noqa: E402
 from latentpress.bench.run import machine_description  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
-from latentpress.container import Header, Limits  # noqa: E402
 from latentpress.codecs.overfit.codec import MAX_PIXELS as OVERFIT_CAP  # noqa: E402
+from latentpress.container import Header, Limits  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
-from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE, SMALL  # noqa: E402
+from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE  # noqa: E402
+from tests.test_hardening import SMALL
 
 OUT = ROOT / "results" / "security" / "cap-memory.json"
 KODAK = ROOT.parent / "shared" / "data" / "kodak"

@@ -36,9 +36,11 @@ from latentpress import container  # noqa: E402
 from latentpress.bench.run import machine_description  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.blocks.model import BlockArchitecture  # noqa: E402
-from latentpress.entropy.integer_tensors import encode_tensors  # noqa: E402
 from latentpress.container import Header, Section  # noqa: E402
-from latentpress.entropy.integer_tensors import encode_rows  # noqa: E402
+from latentpress.entropy.integer_tensors import (
+    encode_rows,  # noqa: E402
+    encode_tensors,  # noqa: E402
+)
 from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE  # noqa: E402
 
 OUT = ROOT / "results" / "security" / "crafted-memory.json"
@@ -77,7 +79,7 @@ def _block_ae(codec: str, width: int, height: int) -> tuple[Header, list[Section
     else:
         sections = [Section("LATN", encode_rows(rng.integers(28, 36, (4, blocks * 64))))]
         if codec == "cnn-ae-ft":
-            sections.append(Section("DECW", pack_decoder(_load("cnn-ae-ft").decoder)))
+            sections.append(Section("DECW", pack_decoder(_load("cnn-ae-ft-v1").decoder)))
     return Header(codec, 1, width, height, 3, params=params), sections
 
 

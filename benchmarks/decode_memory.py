@@ -38,7 +38,8 @@ from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.overfit.architecture import Architecture  # noqa: E402
 from latentpress.codecs.overfit.presets import PRESETS  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
-from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE, SMALL  # noqa: E402
+from tests.test_hardening import _DECODE_PEAK_SCRIPT as _MEASURE  # noqa: E402
+from tests.test_hardening import SMALL
 
 OUT = ROOT / "results" / "security" / "decode-memory.json"
 # Decoding paths of one codec with an estimate of their own: name → (codec, settings,

@@ -26,8 +26,8 @@ from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import codec as overfit
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import OverfitModel
-from latentpress.entropy.integer_tensors import decode_tensors
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
+from latentpress.entropy.integer_tensors import decode_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -108,7 +108,7 @@ def main() -> None:
                    f"--quality {args.quality} --repeats {args.repeats}",
         "machine": machine_description(),
         "latentpress": latentpress.__version__,
-        "decoder": "numpy" if arm_module._native_module() is None else "compiled wavefront step",
+        "decoder": "numpy" if arm_module.native.module() is None else "compiled wavefront step",
         "image": args.image, "preset": args.preset, "quality": args.quality,
         "bytes": len(data), "bpp": round(8 * len(data) / (pixels.shape[0] * pixels.shape[1]), 4),
         "encode seconds": round(encode_seconds, 2),

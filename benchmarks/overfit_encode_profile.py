@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from overfit_decode_profile import _timed  # the script's folder is on sys.path
 from PIL import Image
 
 import latentpress
@@ -26,7 +27,6 @@ from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import codec as overfit_codec
 from latentpress.codecs.overfit.model import OverfitModel
 from latentpress.train import overfit as overfit_training
-from overfit_decode_profile import _timed     # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 KODAK = ROOT.parent / "shared" / "data" / "kodak"

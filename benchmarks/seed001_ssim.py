@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from seed001 import _jpeg2000_at_most, _jpeg_at_most
 
 from latentpress import api
-from seed001 import _jpeg2000_at_most, _jpeg_at_most
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = {"jpeg2000": 0.993, "jpeg": 0.986, "cnn-ae": 0.968}

@@ -1021,7 +1021,7 @@ static int Lossless_init(Lossless *self, PyObject *args, PyObject *kwds) {
     for (Py_ssize_t p = 0; p < self->nplanes; p++)
         if (net_build(&self->nets[p], PyTuple_GET_ITEM(nets, p), size + (int)p * (size + 1), 2, frac_bits))
             return -1;
-    /* Steps (context.steps): t = stride * local row + local column, every tile at once. */
+    /* Wavefronts (context.wavefronts): t = stride * local row + local column, every tile at once. */
     Py_ssize_t local_rows = height < tile_rows ? height : tile_rows;
     Py_ssize_t tiles = ((height + tile_rows - 1) / tile_rows) * ((width + tile_cols - 1) / tile_cols);
     self->nsteps = stride * (local_rows - 1) + (width < tile_cols ? width : tile_cols);
@@ -1040,7 +1040,7 @@ static int Lossless_init(Lossless *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
-/* The pixels of step t in context.steps' order (tile rows, local rows, tile columns),
+/* The pixels of wavefront t in context.wavefronts' order (tile rows, local rows, tile columns),
    as flat indices into positions; returns how many. */
 static Py_ssize_t step_positions(Lossless *self, Py_ssize_t t) {
     int64_t *pos = self->positions.buf;
@@ -1093,7 +1093,7 @@ CLONES static void lossless_predict(Lossless *self, Py_ssize_t p, Py_ssize_t cou
    flat indices go to positions[:count]; status 0: decoded into the planes; 1: an
    escape symbol (nothing written: resolve the step from centres, ids, order, index,
    then check and write its values); 2: a value outside the plane's range (nothing
-   written: the file is corrupt). An empty step decodes nothing, as context.steps
+   written: the file is corrupt). An empty wavefront decodes nothing, as context.wavefronts
    skips it. */
 static PyObject *Lossless_run(Lossless *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5) {

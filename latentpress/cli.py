@@ -403,8 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"latentpress: error: {target}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except MemoryError:
-        print("latentpress: error: out of memory (lower --max-decode-memory to refuse such files "
-              "before decoding)", file=sys.stderr)
+        print("latentpress: error: out of memory (when decoding untrusted files, a lower "
+              "--max-decode-memory refuses large ones before any work)", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 — not the input's fault: a bug in latentpress
         if os.environ.get("LATENTPRESS_DEBUG"):

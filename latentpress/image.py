@@ -110,8 +110,8 @@ def _open(source, path: Path, max_pixels: int | None) -> LoadedImage:
         raise ImageError(f"{path}: {exc}") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: cannot read image: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 — Pillow's decoders raise many kinds on malformed files
+        raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
 
 
 def _refuse_deep_samples(image: Image.Image, path: Path) -> None:

@@ -14,7 +14,7 @@ from latentpress.codecs.cae import jpeg2000
 from latentpress.codecs.cae.codec import LEVELS
 from latentpress.codecs.cae.jpeg2000 import from_mosaic, mosaic_shape, to_mosaic
 from latentpress.codecs.cae.model import CHROMA, LUMA, CAEArchitecture
-from latentpress.codecs.cae.pca import principal_axes, rotate, unrotate
+from latentpress.codecs.cae.rotation import principal_axes, rotate, unrotate
 from latentpress.errors import CorruptPayloadError
 
 

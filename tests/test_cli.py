@@ -1,4 +1,4 @@
-"""The CLI, including the bad-input matrix of issue 2: every command gets a clear
+"""The CLI, including the bad-input matrix: every command gets a clear
 one-line error and a non-zero exit, never a traceback, a partial file or a touched input."""
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def test_the_tiled_post_filter_is_the_whole_image_filter(monkeypatch):
     from latentpress.codecs.cnnae import codec as cnnae
     rgb = np.random.default_rng(3).random((70, 101, 3), dtype=np.float32)
     with torch.inference_mode():
-        whole = cnnae._load("cnn-deblock")(torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])
+        whole = cnnae._load("cnn-deblock-v1")(torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None])
     whole = whole[0].clamp(0, 1).numpy().transpose(1, 2, 0)
     monkeypatch.setattr(cnnae, "TILE", 32)                 # 3 × 4 tiles, with edges of 6 and 5 pixels
     assert np.allclose(cnnae.deblock(rgb), whole, atol=1e-5)

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from latentpress import container
 from latentpress.container import MAGIC, ColourSpace, Header, Limits, Section
 from latentpress.errors import (
-    ChecksumError, FormatError, LimitError, NotLpxError, TrailingDataError, TruncatedError,
+    ChecksumError,
+    FormatError,
+    LimitError,
+    NotLpxError,
+    TrailingDataError,
+    TruncatedError,
     UnsupportedVersionError,
 )
 

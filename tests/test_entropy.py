@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior, Family, snap
-from latentpress.entropy import tables
+from latentpress.entropy import EntropyDecoder, EntropyEncoder, FactorizedPrior, Family, snap, tables
 from latentpress.errors import CorruptPayloadError
 
 # Pinned: the tables must be bit-identical on every machine and in every release that
@@ -244,7 +243,7 @@ def test_factorized_table_reader_is_strict():
         FactorizedPrior.from_bytes(b"\x01\x00\x01\x00\x01")
 
 
-def test_integer_rows_round_trip_whatever_mode_wins():
+def test_rows_layout_round_trips_whatever_mode_wins():
     from latentpress.entropy.integer_tensors import decode_rows, encode_rows
     rng = np.random.default_rng(3)
     cases = [rng.integers(-3, 4, (5, 100)),                                   # small support: tables
@@ -261,7 +260,7 @@ def test_integer_rows_round_trip_whatever_mode_wins():
         decode_rows(b"\x07" + data[1:], *symbols.shape, "rows")
 
 
-def test_integer_rows_refuse_every_corruption_cleanly():
+def test_rows_layout_refuses_every_corruption_cleanly():
     from latentpress.entropy.integer_tensors import decode_rows, encode_rows
     from latentpress.errors import LatentpressError
     rng = np.random.default_rng(4)

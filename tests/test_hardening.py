@@ -1,4 +1,4 @@
-"""Hardening (issue 11): every registered codec's decoder against damaged and crafted files.
+"""Hardening: every registered codec's decoder against damaged and crafted files.
 
 - Fault sweeps: every truncation and every single-bit flip of one small valid file per
   codec raises one of the library's documented errors; a flip inside a section's data
@@ -401,6 +401,7 @@ def test_crafted_worst_cases_decode_within_their_estimates():
     must cover the measured peak (the estimates count declared weights, code values and
     padded pixels: they were up to 15 times too low before they did)."""
     import json
+
     from latentpress.container import Header
     cases = json.loads((PACKAGE.parent / "results" / "security" / "crafted-memory.json").read_text())["cases"]
     assert len(cases) >= 15
@@ -416,6 +417,7 @@ def test_largest_allowed_files_decode_within_their_estimates():
     the largest size each codec accepts by default: today's estimate for that size must
     cover the measured peak and stay within the default limit."""
     import json
+
     from latentpress.container import Header, Limits
     cases = json.loads((PACKAGE.parent / "results" / "security" / "cap-memory.json").read_text())["cases"]
     # A case whose encode or decode failed records why instead of a peak.

@@ -1,4 +1,4 @@
-"""The lossless predictive codecs (issue 5): exact round trips, bit-exact decoding,
+"""The lossless predictive codecs: exact round trips, bit-exact decoding,
 a bounded number of decoding wavefronts, and bad input."""
 
 from __future__ import annotations

@@ -19,8 +19,7 @@ from scipy.ndimage import gaussian_filter
 
 from latentpress.errors import ImageError, ParameterError
 from latentpress.image import load_image
-from latentpress.metrics import (bd_psnr, bd_rate, bits_per_pixel, ms_ssim, psnr, psnr_y,
-                                 ssim)
+from latentpress.metrics import bd_psnr, bd_rate, bits_per_pixel, ms_ssim, psnr, psnr_y, ssim
 
 KODAK = Path(__file__).parents[1].parent / "shared" / "data" / "kodak"
 

@@ -14,7 +14,7 @@ from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.errors import CorruptPayloadError
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
 
-native = A._native_module()
+native = A.native.module()
 needs_native = pytest.mark.skipif(native is None, reason="latentpress._native is not built")
 
 
@@ -165,11 +165,13 @@ def test_stepper_checks_every_index_it_follows():
 
 # ---- the lossless codecs' compiled loops ---------------------------------------------
 
-from latentpress.codecs.base import get_codec                       # noqa: E402
-from latentpress.codecs.lossless import codec as L, context as ctx, networks as N   # noqa: E402
-from latentpress.entropy.integer_tensors import encode_tensors       # noqa: E402
-from latentpress.container import Header, Section                    # noqa: E402
-from latentpress.entropy import huffman                              # noqa: E402
+from latentpress.codecs.base import get_codec  # noqa: E402
+from latentpress.codecs.lossless import codec as L  # noqa: E402
+from latentpress.codecs.lossless import common as N
+from latentpress.codecs.lossless import context as ctx
+from latentpress.container import Header, Section  # noqa: E402
+from latentpress.entropy import huffman  # noqa: E402
+from latentpress.entropy.integer_tensors import encode_tensors  # noqa: E402
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
     the same means up to the weights' rounding."""
     from latentpress.codecs.overfit import arm as A
     from latentpress.codecs.overfit.codec import _arm_layers, _integer_arm
-    from latentpress.nn.precision import quantize
+    from latentpress.nn.precision import to_integers
     image = crop if colours == 3 else crop[:, :, 0].copy()
     x = _image_tensor(image)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *image.shape[:2]), *image.shape[:2], colours)
@@ -242,7 +242,7 @@ def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
         for layer in _arm_layers(model):
             layer.weight.normal_(0, 0.3)
         mean, _ = model.arm(contexts)
-    weights = quantize([t.detach().numpy() for l in _arm_layers(model) for t in (l.weight, l.bias)], 8)
+    weights = to_integers([t.detach().numpy() for l in _arm_layers(model) for t in (l.weight, l.bias)], 8)
     integer_arm, plan = _integer_arm(model, weights, 8)
     assert plan.offsets.shape == (len(grids), model.arch.arm_hidden) and np.abs(plan.offsets).max() > 0
     # Integer contexts plane by plane (the crop is smaller than one tile).

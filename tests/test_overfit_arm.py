@@ -1,4 +1,4 @@
-"""Bit-exactness of the overfit codec's auto-regressive model (issue 4)."""
+"""Bit-exactness of the overfit codec's auto-regressive model."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from latentpress.bench.classic import CLASSIC
 from latentpress.bench.identity import variant_identity
 from latentpress.codecs.base import available as lpx_codecs
 from latentpress.codecs.base import get_codec
+from latentpress.codecs.overfit.presets import PRESETS
 from latentpress.errors import UnknownCodecError
 
 
@@ -34,7 +35,7 @@ SWEEPS: dict[str, Sweep] = {
     "factorized": Sweep(_points("quality", (0, 15, 30, 50, 70, 85, 100))),
     # About 0.07 to 1.7 bpp on Kodak.
     "overfit": Sweep(_points("quality", (1, 2, 4, 6, 8)),
-                     {f"overfit-{preset}": {"preset": preset} for preset in ("fast", "medium", "slow")}),
+                     {f"overfit-{preset}": {"preset": preset} for preset in PRESETS}),
     # The code lengths of Table 3 of report 000.
     "block-cnn": Sweep(_points("code_length", (32, 64, 80))),
     "block-convlstm": Sweep(_points("code_length", (32, 64, 80))),

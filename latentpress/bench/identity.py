@@ -31,8 +31,8 @@ def _factorized(cls: type[Codec]) -> str:
 
 
 def _pretrained_blocks(cls: type[Codec]) -> str:
-    weights = cls.weights  # type: ignore[attr-defined]
-    return f"{cls.name}/v{cls.version}/{cls.name}-v1/{CHECKSUMS.get(weights, 'missing')[:16]}"
+    model = cls.model_id()  # type: ignore[attr-defined]
+    return f"{cls.name}/v{cls.version}/{model}/{CHECKSUMS.get(model + '.safetensors', 'missing')[:16]}"
 
 
 def _cae(cls: type[Codec]) -> str:

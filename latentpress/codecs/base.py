@@ -129,10 +129,10 @@ class Codec(ABC):
                 f"build (it reads version {cls.version})")
 
     @staticmethod
-    def expect_sections(sections: Sequence[Section], types: Sequence[str]) -> list[bytes]:
+    def expect_sections(sections: Sequence[Section], expected: Sequence[str]) -> list[bytes]:
         found = [s.type for s in sections]
-        if found != list(types):
-            raise CorruptPayloadError(f"expected sections {list(types)}, found {found}")
+        if found != list(expected):
+            raise CorruptPayloadError(f"expected sections {list(expected)}, found {found}")
         return [s.data for s in sections]
 
 

@@ -23,16 +23,17 @@ from latentpress.entropy.integer_tensors import MAX_WEIGHT
 T = TypeVar("T")
 
 
-def quantize(tensors: Sequence[np.ndarray], precision: int) -> list[np.ndarray] | None:
-    """Integers ``rint(w · 2**precision)``; None when any is not representable (NaN included)."""
+def to_integers(tensors: Sequence[np.ndarray], precision: int) -> list[np.ndarray] | None:
+    """Integers ``rint(w · 2**precision)`` (network weights, or other values stored the
+    same way); None when any is not representable (NaN included)."""
     scaled = [np.asarray(t, np.float64) * (1 << precision) for t in tensors]
     if not all(np.all(np.abs(values) < MAX_WEIGHT) for values in scaled):
         return None
     return [np.rint(values).astype(np.int64) for values in scaled]
 
 
-def dequantize(integers: Sequence[np.ndarray], precision: int) -> list[np.ndarray]:
-    """The float64 weights the integers stand for."""
+def from_integers(integers: Sequence[np.ndarray], precision: int) -> list[np.ndarray]:
+    """The float64 values the integers stand for."""
     return [np.asarray(values).astype(np.float64) / (1 << precision) for values in integers]
 
 
@@ -52,7 +53,7 @@ def search_precision(tensors: Sequence[np.ndarray], precisions: Iterable[int],
     use those integers (e.g. its integer arithmetic would overflow)."""
     best: Choice[T] | None = None
     for precision in precisions:
-        integers = quantize(tensors, precision)
+        integers = to_integers(tensors, precision)
         if integers is None:
             continue
         result = cost(precision, integers)
@@ -67,7 +68,7 @@ def first_precision(tensors: Sequence[np.ndarray], precisions: Iterable[int],
     last representable one; None when none is representable."""
     chosen = None
     for precision in precisions:
-        integers = quantize(tensors, precision)
+        integers = to_integers(tensors, precision)
         if integers is None:
             continue
         chosen = (precision, integers)

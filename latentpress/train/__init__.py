@@ -1,1 +1,3 @@
-"""Training utilities used to make the shipped weights (not needed to encode/decode)."""
+"""Training loops: the per-image fitting the encoders of overfit, lossless, mlp-lossless,
+the block codecs and cnn-ae-ft call, and the training of the shipped weights (not
+needed to decode)."""

@@ -68,7 +68,7 @@ from latentpress.entropy.integer_tensors import decode_rows, decode_tensors, enc
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import pad_to_multiple, padded_size, to_uint8
 from latentpress.metrics import psnr
-from latentpress.nn.precision import dequantize, first_precision, quantize
+from latentpress.nn.precision import first_precision, from_integers
 from latentpress.train import blocks as training
 
 STORAGE = ("quantized", "float32")
@@ -265,6 +265,14 @@ class BlockHeader:
             raise CorruptPayloadError(f"invalid precisions (weight_step, code_step) {self.weight_step!r}, "
                                       f"{self.code_step!r}")
 
+    @property
+    def weight_precision(self) -> int | None:
+        return self.weight_step
+
+    @property
+    def code_precision(self) -> int | None:
+        return self.code_step
+
 
 def _declared_geometry(header: Header) -> tuple[int, int] | None:
     """(code_length, block) as the header declares them, for the memory estimate, which
@@ -329,15 +337,12 @@ class _BlockCodec(Codec):
         target = quality(weights, codes) - params.tolerance
         # Codes lie in (−1, 1): every code precision is representable. The coarsest that
         # costs at most half the tolerance, then the coarsest weight precision within it.
-        code_precision = CODE_PRECISIONS[-1]
-        for precision in CODE_PRECISIONS:
-            if quality(weights, dequantize(quantize([codes], precision), precision)[0]) >= target + params.tolerance / 2:
-                code_precision = precision
-                break
-        symbols = quantize([codes], code_precision)[0]
-        coded_codes = dequantize([symbols], code_precision)[0]
+        code_precision, (symbols,) = first_precision(
+            [codes], CODE_PRECISIONS, lambda precision, integers:
+            quality(weights, from_integers(integers, precision)[0]) >= target + params.tolerance / 2)
+        coded_codes = from_integers([symbols], code_precision)[0]
         chosen = first_precision(weights, WEIGHT_PRECISIONS, lambda precision, integers:
-                                 quality(dequantize(integers, precision), coded_codes) >= target)
+                                 quality(from_integers(integers, precision), coded_codes) >= target)
         if chosen is None:
             raise ParameterError("training diverged: the decoder's weights are too large to store")
         weight_precision, integers = chosen
@@ -379,9 +384,9 @@ class _BlockCodec(Codec):
             weights = _read_float32(weight_data, shapes, "DECW")
             codes = _read_float32(code_data, [(blocks, code_length)], "CODE")[0]
         else:
-            weights = dequantize(decode_tensors(weight_data, shapes, "DECW"), stored.weight_step)
+            weights = from_integers(decode_tensors(weight_data, shapes, "DECW"), stored.weight_precision)
             symbols = decode_rows(code_data, code_length, blocks, "CODE").T
-            codes = dequantize([symbols], stored.code_step)[0]
+            codes = from_integers([symbols], stored.code_precision)[0]
         rgb = render(weights, codes, arch, header.height, header.width)
         return rgb if header.channels == 3 else to_uint8(rgb.mean(axis=2))
 

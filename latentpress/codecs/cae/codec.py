@@ -73,7 +73,7 @@ import numpy as np
 import torch
 
 from latentpress.codecs.base import Codec, Payload, register
-from latentpress.codecs.cae import jpeg2000, pca
+from latentpress.codecs.cae import jpeg2000, rotation
 from latentpress.codecs.cae.model import (
     CHROMA,
     DOWNSAMPLING,
@@ -131,17 +131,17 @@ class CAEParams:
 @dataclass(frozen=True)
 class CAEHeader:
     model: str
-    bpp: float
     entropy: Literal["jpeg2000", "range"]
     pca: bool
     patches: bool
-    u_bits: int | None = None
-    step16: int | None = None
+    u_bits: int | None = None         # with PCA only
+    step16: int | None = None         # range coding only
+    bpp: float | None = None          # the target the file was made for: not needed to decode it
 
     def check(self) -> None:
         if self.model != MODEL_ID:
             raise CorruptPayloadError(f"file was made with model {self.model!r}; this build has {MODEL_ID!r}")
-        if self.pca != (self.u_bits is not None) or self.pca and self.u_bits not in pca.U_BITS:
+        if self.pca != (self.u_bits is not None) or self.pca and self.u_bits not in rotation.U_BITS:
             raise CorruptPayloadError(f"invalid u_bits {self.u_bits!r} (pca {self.pca})")
         if (self.entropy == "range") != (self.step16 is not None) \
                 or self.step16 is not None and not 16 <= self.step16 <= 16 * MAX_STEP:
@@ -280,12 +280,12 @@ class CAECodec(Codec):
                   "patches": params.patches}
         sections = []
         if params.pca:
-            bits, integers = pca.choose_rotation(maps, budget)
-            rotated = pca.rotate(integers, bits, maps)
-            rotation = pca.rotation_bytes(integers)
+            bits, integers = rotation.choose_rotation(maps, budget)
+            rotated = rotation.rotate(integers, bits, maps)
+            side = rotation.rotation_bytes(integers)
             header["u_bits"] = bits
         else:
-            rotated, rotation = [m.astype(np.float64) for m in maps], b""
+            rotated, side = [m.astype(np.float64) for m in maps], b""
         low = min(float(r.min()) for r in rotated)
         high = max(float(r.max()) for r in rotated)
         low, high = float(np.float32(low)), float(np.float32(high))
@@ -293,8 +293,8 @@ class CAECodec(Codec):
             high = low + 1.0
         sections.append(Section("RANG", struct.pack("<ff", low, high)))
         if params.pca:
-            sections.append(Section("PCAU", rotation))
-        target = budget - len(rotation) - 8
+            sections.append(Section("PCAU", side))
+        target = budget - len(side) - 8
         levels = [(r - low) / (high - low) * LEVELS for r in rotated]          # eq. (4), unrounded
         if params.entropy == "jpeg2000":
             mosaic = jpeg2000.to_mosaic([np.clip(np.rint(v), 0, LEVELS).astype(np.uint16) for v in levels])
@@ -344,7 +344,7 @@ class CAECodec(Codec):
             maps, start = [], 0
             for count, values in zip(channels, rotated):
                 u = np.stack(columns[start:start + count], axis=1) / (1 << bits)
-                maps.append(pca.unrotate(u, values))                                  # eq. (6)
+                maps.append(rotation.unrotate(u, values))                                  # eq. (6)
                 start += count
         else:
             maps = rotated

@@ -132,19 +132,22 @@ class RNNHeader(AEHeader):
             raise CorruptPayloadError(f"invalid steps {self.steps!r}")
 
 
-class _CNNAEHeader(AEHeader):
-    MODEL = "cnn-ae-v1"
+@dataclass(frozen=True, kw_only=True)
+class CNNAEHeader(AEHeader):
+    MODEL: ClassVar[str] = "cnn-ae-v1"
 
 
-class _GANAEHeader(AEHeader):
-    MODEL = "gan-ae-v1"
+@dataclass(frozen=True, kw_only=True)
+class GANAEHeader(AEHeader):
+    MODEL: ClassVar[str] = "gan-ae-v1"
 
 
-class _FineTuneHeader(AEHeader):
-    MODEL = "cnn-ae-ft-v1"
+@dataclass(frozen=True, kw_only=True)
+class FineTuneHeader(AEHeader):
+    MODEL: ClassVar[str] = "cnn-ae-ft-v1"
 
 
-def _header_params(params) -> dict:
+def _stored_options(params) -> dict:
     """Header parameters shared by the family (``deblock`` only when on, so that files
     without it read the same by builds that lack the filter)."""
     out = {"entropy": params.entropy}
@@ -169,7 +172,7 @@ def deblock(rgb: np.ndarray) -> np.ndarray:
     """The shipped post-filter (model.py PostFilter) over an H×W×3 float image in [0, 1],
     in tiles so that memory stays bounded; a tile sees HALO pixels of its neighbours, so
     the result is the whole-image filter's."""
-    net = _load("cnn-deblock")
+    net = _load("cnn-deblock-v1")
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1), np.float32))[None]
     out = np.empty_like(rgb, dtype=np.float32)
     with torch.inference_mode():
@@ -219,20 +222,24 @@ def _check_size(image: np.ndarray, name: str) -> None:
 
 
 @functools.cache
-def _load(kind: str) -> torch.nn.Module:
-    if kind == "cnn-deblock":
+def _load(model_id: str) -> torch.nn.Module:
+    if model_id == "cnn-deblock-v1":
         model = PostFilter()
-    elif kind == "cnn-rnn-ae":
+    elif model_id == RNNHeader.MODEL:
         model = RecurrentAutoencoder()
     else:
-        model = BlockAutoencoder(narrow=kind == "cnn-ae-ft")
-    model.load_state_dict(load_weights(f"{kind}-v1.safetensors"))
+        model = BlockAutoencoder(narrow=model_id == FineTuneHeader.MODEL)
+    model.load_state_dict(load_weights(f"{model_id}.safetensors"))
     return model.eval()
 
 
 class _PretrainedBlockCodec(Codec):
     version = 1
-    weights: str
+
+    @classmethod
+    def model_id(cls) -> str:
+        """The shipped weights this codec runs (``<id>.safetensors``), as its files record."""
+        return cls.HeaderParams.MODEL
 
     @classmethod
     def working_pixels(cls, header: Header) -> int:
@@ -259,17 +266,16 @@ class CNNAECodec(_PretrainedBlockCodec):
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 128
     description = "report 001 §4.1: pretrained CNN autoencoder on 32x32 blocks, 6-bit latents, fixed 16:1"
-    weights = "cnn-ae-v1.safetensors"
     Params = AEParams
-    HeaderParams = _CNNAEHeader
+    HeaderParams = CNNAEHeader
 
     def encode(self, image: np.ndarray, params: AEParams) -> Payload:
         _check_size(image, self.name)
-        model = _load(self.name)
+        model = _load(self.model_id())
         blocks, _, _ = _blocks(image)
         latents = quantize(_batched(model.encoder, blocks), LATENT_BITS).numpy().astype(np.uint8)
         return Payload([Section("LATN", pack_latents(latents, LATENT_BITS, params.entropy))],
-                       {"model": f"{self.name}-v1", **_header_params(params)})
+                       {"model": self.model_id(), **_stored_options(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
@@ -277,7 +283,7 @@ class CNNAECodec(_PretrainedBlockCodec):
         rows, columns = _grid(header)
         (data,) = self.expect_sections(sections, ["LATN"])
         values = unpack_latents(data, rows * columns, LATENT_BITS, stored.entropy, "LATN")
-        return _render(_load(self.name).decoder, values, header, stored.deblock)
+        return _render(_load(self.model_id()).decoder, values, header, stored.deblock)
 
 
 @register
@@ -288,8 +294,7 @@ class GANAECodec(CNNAECodec):
     decode_base_bytes = 64 << 20
     decode_bytes_per_pixel = 128
     description = "report 001 §4.2: the cnn-ae autoencoder trained on with a Wasserstein critic, 6-bit latents, 16:1"
-    weights = "gan-ae-v1.safetensors"
-    HeaderParams = _GANAEHeader
+    HeaderParams = GANAEHeader
 
 
 @dataclass(frozen=True)
@@ -314,14 +319,13 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     decode_base_bytes = 40 << 20
     decode_bytes_per_pixel = 176
     description = "report 001 Fig. 7: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
-    weights = "cnn-rnn-ae-v1.safetensors"
     Params = RNNParams
     HeaderParams = RNNHeader
     progressive = True
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:
         _check_size(image, self.name)
-        model = _load(self.name)
+        model = _load(self.model_id())
         blocks, _, _ = _blocks(image)
         sections, reconstruction = [], None
         for stage in range(params.steps):
@@ -335,7 +339,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
             sections.append(Section(f"STG{stage + 1}",
                                     pack_latents(latents.numpy().astype(np.uint8), RNN_BITS, params.entropy)))
             reconstruction = self._stage_output(model, stage, latents, reconstruction)
-        return Payload(sections, {"model": f"{self.name}-v1", "steps": params.steps, **_header_params(params)})
+        return Payload(sections, {"model": self.model_id(), "steps": params.steps, **_stored_options(params)})
 
     @staticmethod
     def _stage_output(model: RecurrentAutoencoder, stage: int, latents: torch.Tensor,
@@ -356,7 +360,7 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
             raise ParameterError(f"this file holds {stored.steps} stage(s); cannot decode {steps}")
         rows, columns = _grid(header)
         data = self.expect_sections(sections, [f"STG{k + 1}" for k in range(stored.steps)])
-        model = _load(self.name)
+        model = _load(self.model_id())
         reconstruction = None
         for stage in range(steps or stored.steps):
             latents = torch.from_numpy(unpack_latents(data[stage], rows * columns, RNN_BITS, stored.entropy,
@@ -432,15 +436,14 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
     decode_base_bytes = 24 << 20
     decode_bytes_per_pixel = 88
     description = "report 001 Fig. 8: CNN-AE encoder + a narrow decoder fine-tuned on the image, stored in the file (int8)"
-    weights = "cnn-ae-ft-v1.safetensors"
     Params = FineTuneParams
-    HeaderParams = _FineTuneHeader
+    HeaderParams = FineTuneHeader
 
     def fine_tune(self, image: np.ndarray, params: FineTuneParams) -> tuple[torch.Tensor, torch.nn.Module]:
         """The image's 6-bit latents and its fine-tuned narrow decoder (before int8 storage;
         train/cnnae_ft.py)."""
         _check_size(image, self.name)
-        pretrained = _load(self.name)
+        pretrained = _load(self.model_id())
         blocks, _, _ = _blocks(image)
         latents = quantize(_batched(pretrained.encoder, blocks), LATENT_BITS)
         decoder = copy.deepcopy(pretrained.decoder).train()
@@ -451,7 +454,7 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
     def encode(self, image: np.ndarray, params: FineTuneParams) -> Payload:
         latents, decoder = self.fine_tune(image, params)
         return Payload([Section("LATN", pack_latents(latents.numpy().astype(np.uint8), LATENT_BITS, params.entropy)),
-                        Section("DECW", pack_decoder(decoder))], {"model": f"{self.name}-v1", **_header_params(params)})
+                        Section("DECW", pack_decoder(decoder))], {"model": self.model_id(), **_stored_options(params)})
 
     def decode(self, header: Header, sections) -> np.ndarray:
         self.check_version(header)
@@ -459,6 +462,6 @@ class CNNAEFTCodec(_PretrainedBlockCodec):
         rows, columns = _grid(header)
         latent_data, weight_data = self.expect_sections(sections, ["LATN", "DECW"])
         values = unpack_latents(latent_data, rows * columns, LATENT_BITS, stored.entropy, "LATN")
-        decoder = copy.deepcopy(_load(self.name).decoder)
+        decoder = copy.deepcopy(_load(self.model_id()).decoder)
         unpack_decoder(weight_data, decoder)
         return _render(decoder, values, header, stored.deblock)

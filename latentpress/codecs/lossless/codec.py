@@ -8,13 +8,13 @@ what each part gains): a reversible colour transform (YCoCg-R); per plane, a net
 that predicts a discretized Laplace (its mean relative to LOCO-I's median edge
 predictor, and its scale) from the causal neighbours of its plane and from the already
 decoded planes of the same pixel, trained on the code length itself; range coding under
-those distributions. The networks are stored and run in integers (networks.py).
+those distributions. The networks are stored and run in integers (common.py).
 
 Decoding runs over a tiled wavefront (context.py): every pixel whose context is known
 is decoded in the same vectorized call. Where latentpress._native is built, the decoder
 runs its loop there (_NativeLossless); the numpy loop is the definition.
 
-Payload version 1. Header parameters: networks.LosslessHeader. Sections:
+Payload version 1. Header parameters: common.LosslessHeader. Sections:
 
 ``NETW``  the networks of every plane, in plane order (entropy/integer_tensors.py,
           layout "tensors")
@@ -29,7 +29,7 @@ import torch
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
-from latentpress.codecs.lossless.networks import (
+from latentpress.codecs.lossless.common import (
     CHUNK,
     FRAC_BITS,
     SEARCH_PIXELS,
@@ -218,7 +218,7 @@ class LosslessCodec(Codec):
         inputs = [shape.size + p * (shape.size + 1) for p in range(len(neutrals))]
         check_work(inputs, hidden, 2, header.height * header.width)
         tensors = decode_tensors(net_data, [s for n in inputs for s in net_shapes(n, hidden, 2)], "NETW")
-        nets = [integer_net(tensors[6 * p:6 * p + 6], stored.step) for p in range(len(neutrals))]
+        nets = [integer_net(tensors[6 * p:6 * p + 6], stored.precision) for p in range(len(neutrals))]
         height, width = header.height, header.width
         planes = np.zeros((len(neutrals), height, width), np.int16)      # YCoCg-R values fit in ±255
         decoder = EntropyDecoder(pixel_data)

@@ -9,11 +9,11 @@ The quantized network and the table are in the file.
 Where it departs from the report: the context is given relative to LOCO-I's median
 edge prediction and the network predicts the correction to that prediction (a
 normalization: it sees the same pixels); contexts stop at tile borders (context.py) so
-that decoding is vectorized; and the network runs in integers (networks.py). Where
+that decoding is vectorized; and the network runs in integers (common.py). Where
 latentpress._native is built, the whole decode runs there in one call; the numpy loop
 is the definition.
 
-Payload version 1. Header parameters: networks.LosslessHeader. Sections:
+Payload version 1. Header parameters: common.LosslessHeader. Sections:
 
 ``NETW``  the network's integer weights (entropy/integer_tensors.py, layout "tensors")
 ``HUFF``  the Huffman table and the residuals (entropy/huffman.py ``encode_with_table``)
@@ -26,7 +26,7 @@ import torch
 
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
-from latentpress.codecs.lossless.networks import (
+from latentpress.codecs.lossless.common import (
     CHUNK,
     FRAC_BITS,
     SEARCH_PIXELS,
@@ -123,7 +123,7 @@ class MlpLosslessCodec(Codec):
         shape, hidden = stored.shape, stored.hidden
         net_data, residual_data = self.expect_sections(sections, ["NETW", "HUFF"])
         check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
-        net = integer_net(decode_tensors(net_data, net_shapes(shape.size, hidden, 1), "NETW"), stored.step)
+        net = integer_net(decode_tensors(net_data, net_shapes(shape.size, hidden, 1), "NETW"), stored.precision)
         height, width, channels = header.height, header.width, header.channels
         residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
         if residuals.size and (residuals.min() < 0 or residuals.max() > 255):

@@ -363,13 +363,13 @@ def _known_predictions(grids: list[np.ndarray], arm: IntegerMLP, plan: Plan):
         phase = _Phase(plan, phase_grids, shapes, grids)
         store = phase.store(grids)
         count = phase.positions.size
-        native = _NativePhase.build(phase, predict, store, largest=min(_CHUNK, count))
-        if native is not None:              # the decoder's compiled code, a chunk at a time
+        compiled = _NativePhase.build(phase, predict, store, largest=min(_CHUNK, count))
+        if compiled is not None:            # the decoder's compiled code, a chunk at a time
             centres, ids = np.empty(count, np.int64), np.empty(count, np.int64)
             for start in range(0, count, _CHUNK):
                 stop = min(start + _CHUNK, count)
-                native.stepper.predict(store, start, stop)
-                centres[start:stop], ids[start:stop] = native.centres[:stop - start], native.ids[:stop - start]
+                compiled.stepper.predict(store, start, stop)
+                centres[start:stop], ids[start:stop] = compiled.centres[:stop - start], compiled.ids[:stop - start]
         else:
             chunks = [predict(*phase.contexts(store, start, min(start + _CHUNK, count)))
                       for start in range(0, count, _CHUNK)]
@@ -401,8 +401,6 @@ def _decode_wavefront(decoder: EntropyDecoder, predict: _Predictor, contexts) ->
     return _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids))
 
 
-_native_module = native.module
-
 
 class _NativePhase:
     """A phase's decode through compiled code (latentpress/_native.c's Stepper): one
@@ -416,7 +414,7 @@ class _NativePhase:
               largest: int | None = None) -> "_NativePhase | None":
         """None where the compiled code is not built or not exact for this ARM.
         largest: the most latents one call handles (default: the largest wavefront)."""
-        module = _native_module()
+        module = native.module()
         arm = predict.arm
         if module is None or any(w is None for w in arm._float_weights) or phase.positions.size == 0:
             return None
@@ -463,9 +461,9 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     for phase_grids in plan.phases:
         phase = _Phase(plan, phase_grids, grid_sizes, grids)
         store = phase.store()
-        native = _NativePhase.build(phase, predict, store)
-        if native is not None:
-            native.decode(decoder, store)
+        compiled = _NativePhase.build(phase, predict, store)
+        if compiled is not None:
+            compiled.decode(decoder, store)
         else:
             with single_blas_thread():        # many small products (nn.threads)
                 for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):

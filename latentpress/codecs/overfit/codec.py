@@ -131,15 +131,23 @@ class OverfitHeader:
     or later, a band-aware ARM version 4 or later) the decoder checks."""
 
     arch: str
-    quality: int
-    preset: str
     arm_step: int
     syn_step: int
     gain: int
     ratio: int
+    quality: int | None = None        # how the file was made: not needed to decode it
+    preset: str | None = None
 
     def architecture(self) -> Architecture:
         return Architecture.parse(self.arch)
+
+    @property
+    def arm_precision(self) -> int:
+        return self.arm_step
+
+    @property
+    def synthesis_precision(self) -> int:
+        return self.syn_step
 
     def check(self) -> None:
         arch = self.architecture()
@@ -442,8 +450,8 @@ class OverfitCodec(Codec):
         model = OverfitModel(arch, header.height, header.width, header.channels, stored.gain, stored.ratio)
         arm_layers = _arm_layers(model)
         arm_integers = decode_tensors(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
-        arm, plan = _integer_arm(model, arm_integers, stored.arm_step, header.codec_version)
-        syn_precision = stored.syn_step
+        arm, plan = _integer_arm(model, arm_integers, stored.arm_precision, header.codec_version)
+        syn_precision = stored.synthesis_precision
         if syn_precision == 0:              # the transform's exact inverse (versions 3 and later)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):
                 raise CorruptPayloadError("overfit: syn_step 0 needs an empty SYNW and a synthesis wide "

@@ -103,6 +103,10 @@ class LosslessHeader:
     def shape(self) -> ctx.ContextShape:
         return parse_context(self.context)
 
+    @property
+    def precision(self) -> int:
+        return self.step
+
 
 class PredictorNet(nn.Module):
     def __init__(self, inputs: int, hidden: int, outputs: int) -> None:

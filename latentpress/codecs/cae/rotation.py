@@ -12,6 +12,7 @@ import numpy as np
 
 from latentpress.entropy.integer_tensors import encode_tensors
 from latentpress.errors import CorruptPayloadError, ParameterError
+from latentpress.nn.precision import search_precision
 
 U_BITS = (4, 5, 6, 7, 8, 9, 10)                # precisions tried for Û (integers at 2**−bits)
 MAX_CONDITION = 1.1
@@ -59,21 +60,20 @@ def choose_rotation(maps: list[np.ndarray], budget_bytes: float) -> tuple[int, l
     """The U precision whose side information plus coding loss costs least."""
     axes = [principal_axes(m) for m in maps]
     count = maps[0][0].size
-    best = None
-    for bits in U_BITS:
-        integers = [np.rint(u * (1 << bits)).astype(np.int64) for u in axes]
+
+    def distortion(bits: int, integers: list[np.ndarray]):
         if max(np.linalg.cond(u / (1 << bits)) for u in integers) > MAX_CONDITION:
-            continue
+            return None
         side = len(rotation_bytes(integers))
         variances = np.concatenate([
             np.mean(((u / (1 << bits)).T @ m.reshape(m.shape[0], -1).astype(np.float64)) ** 2, axis=1)
             for u, m in zip(integers, maps)])
-        distortion = water_filling_distortion(variances, count, 8 * (budget_bytes - side))
-        if best is None or distortion < best[0]:
-            best = (distortion, bits, integers)
-    if best is None:                 # never seen: at 10 bits Û is orthonormal within 1e-3
+        return water_filling_distortion(variances, count, 8 * (budget_bytes - side)), None
+
+    choice = search_precision(axes, U_BITS, distortion)
+    if choice is None:               # never seen: at 10 bits Û is orthonormal within 1e-3
         raise ParameterError("cae: no precision gives a well-conditioned PCA rotation")
-    return best[1], best[2]
+    return choice.precision, choice.integers
 
 
 def rotate(integers: list[np.ndarray], bits: int, maps: list[np.ndarray]) -> list[np.ndarray]:
