@@ -22,8 +22,15 @@ from latentpress import api
 from latentpress.codecs.base import DEFAULT_CODEC, available, get_codec
 from latentpress.container import DEFAULT_LIMITS, MAGIC, Limits
 from latentpress.errors import LatentpressError, LimitError
-from latentpress.image import atomic_write, open_image, save_png
-from latentpress.metrics import psnr
+from latentpress.image import (
+    IMAGE_SUFFIXES,
+    OUTPUT_FORMATS,
+    atomic_write,
+    image_bytes,
+    open_image,
+    open_image_bytes,
+    output_format,
+)
 
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3
@@ -48,6 +55,10 @@ def _limits(args: argparse.Namespace) -> Limits:
     return Limits(**chosen) if chosen else DEFAULT_LIMITS
 
 
+STDIO = "-"
+_STARTED = time.perf_counter()
+
+
 def _check_input(path: str, limits: Limits) -> Path:
     file = Path(path)
     if not file.exists():
@@ -56,7 +67,7 @@ def _check_input(path: str, limits: Limits) -> Path:
         raise CliError(f"{path}: is a directory")
     if not file.is_file():
         # FIFOs, devices and the like have no size to check and may never end.
-        raise CliError(f"{path}: not a regular file")
+        raise CliError(f"{path}: not a regular file (use - to read standard input)")
     size = file.stat().st_size
     if size > limits.max_file_bytes:
         raise LimitError(f"{path}: {size:,} bytes exceeds the {limits.max_file_bytes:,}-byte limit")
@@ -64,28 +75,58 @@ def _check_input(path: str, limits: Limits) -> Path:
 
 
 def _read_input(path: str, limits: Limits) -> bytes:
-    file = _check_input(path, limits)
-    try:
-        with open(file, "rb") as handle:
-            data = handle.read(limits.max_file_bytes + 1)   # the file may have grown since stat
-    except OSError as exc:
-        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    """The bytes of a file, or of standard input for ``-``, within limits.max_file_bytes."""
+    if path == STDIO:
+        if sys.stdin.isatty():
+            raise CliError("-: standard input is a terminal; pipe a file into it")
+        data = sys.stdin.buffer.read(limits.max_file_bytes + 1)
+    else:
+        file = _check_input(path, limits)
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read(limits.max_file_bytes + 1)   # the file may have grown since stat
+        except OSError as exc:
+            raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > limits.max_file_bytes:
         raise LimitError(f"{path}: more than {limits.max_file_bytes:,} bytes")
     return data
 
 
 def _check_output(source: str, target: str, force: bool) -> None:
+    if target == STDIO:
+        if sys.stdout.isatty():
+            raise CliError("-: standard output is a terminal; redirect it to a file or a pipe")
+        return
     out = Path(target)
     if out.is_dir():
         raise CliError(f"{target}: is a directory")
-    if out.exists() and Path(source).exists() and out.resolve() == Path(source).resolve():
+    if out.exists() and source != STDIO and Path(source).exists() and out.resolve() == Path(source).resolve():
         raise CliError(f"{target}: output would overwrite the input")
     if (out.exists() or out.is_symlink()) and not force:
         raise CliError(f"{target}: exists (use --force to overwrite)")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise CliError(f"{target}: folder {parent} does not exist")
+
+
+def _write_output(target: str, data: bytes, force: bool) -> None:
+    if target == STDIO:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_write(target, overwrite=force) as handle:
+        handle.write(data)
+
+
+def _named(path: str, call):
+    """call(), with the file's name in front of any latentpress error it raises."""
+    try:
+        return call()
+    except LatentpressError as exc:
+        name = "standard input" if path == STDIO else path
+        if str(exc).startswith(name):
+            raise
+        raise type(exc)(f"{name}: {exc}") from None
 
 
 def _codec_params(args: argparse.Namespace) -> dict[str, str]:
@@ -107,16 +148,11 @@ def _summary(nbytes: int, width: int, height: int, quality: float | None, second
     text = f"{nbytes:,} bytes, {width}x{height}, {bpp:.4f} bpp"
     if quality is not None:
         text += f", PSNR {quality:.2f} dB" if np.isfinite(quality) else ", lossless"
-    return text + f", {seconds:.2f} s"
+    return text + f", encoded in {seconds:.2f} s ({time.perf_counter() - _STARTED:.2f} s in all)"
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
     limits = _limits(args)
-    with open(_check_input(args.input, limits), "rb") as handle:
-        if handle.read(len(MAGIC)) == MAGIC:
-            raise CliError(f"{args.input}: is already an .lpx file; decode it to PNG first if you "
-                           "really mean to re-encode it (that loses quality twice)")
-    _check_output(args.input, args.output, args.force)
     codec = args.codec
     if getattr(args, "lossless", False):
         if codec is None:
@@ -124,38 +160,67 @@ def cmd_encode(args: argparse.Namespace) -> None:
         elif not get_codec(codec).lossless:
             raise CliError(f"--lossless: codec {codec!r} is lossy (lossless codecs: "
                            f"{', '.join(c.name for c in api.codecs() if c.lossless)})")
-    source = open_image(args.input, max_pixels=limits.max_pixels)
+    implementation = get_codec(codec or DEFAULT_CODEC)
+    params = _codec_params(args)
+    implementation.parse_params(params)               # bad parameters fail before any work
+    data_in = _read_input(args.input, limits) if args.input == STDIO else None
+    if data_in is None:
+        with open(_check_input(args.input, limits), "rb") as handle:
+            head = handle.read(len(MAGIC))
+    else:
+        head = data_in[:len(MAGIC)]
+    if head == MAGIC:
+        raise CliError(f"{args.input}: is already an .lpx file; decode it first if you really mean to "
+                       "re-encode it (that loses quality twice)")
+    _check_output(args.input, args.output, args.force)
+    if args.output != STDIO and Path(args.output).suffix.lower() in IMAGE_SUFFIXES | set(OUTPUT_FORMATS):
+        raise CliError(f"{args.output}: encode writes an .lpx file, not a {Path(args.output).suffix} image: "
+                       f"name the output .lpx (latentpress decode writes images)")
+    source = open_image_bytes(data_in, "standard input", max_pixels=limits.max_pixels) if data_in is not None \
+        else open_image(args.input, max_pixels=limits.max_pixels)
     started = time.perf_counter()
-    data = api.encode(source.pixels, codec, icc_profile=source.icc_profile, exif=source.exif,
-                      limits=limits, **_codec_params(args))
+    data = api.encode(source.pixels, implementation.name, icc_profile=source.icc_profile, exif=source.exif,
+                      limits=limits, **params)
     seconds = time.perf_counter() - started
-    with atomic_write(args.output, overwrite=args.force) as handle:
-        handle.write(data)
+    _write_output(args.output, data, args.force)
     quality = None
     if not args.no_psnr:
+        from latentpress.metrics import psnr
+
         quality = psnr(source.pixels, api.decode(data, limits=limits))
     height, width = source.pixels.shape[:2]
     if not args.quiet:
-        print(f"{args.output}: {_summary(len(data), width, height, quality, seconds)}")
+        name = "standard output" if args.output == STDIO else args.output
+        print(f"{name}: {_summary(len(data), width, height, quality, seconds)}",
+              file=sys.stderr if args.output == STDIO else sys.stdout)
 
 
 def cmd_decode(args: argparse.Namespace) -> None:
     limits = _limits(args)
+    format = "PNG" if args.output == STDIO else output_format(args.output)
     data = _read_input(args.input, limits)
     _check_output(args.input, args.output, args.force)
-    if Path(args.output).suffix.lower() != ".png":
-        raise CliError(f"{args.output}: decode writes PNG; use a .png file name")
     started = time.perf_counter()
-    image = api.decode_image(data, limits=limits, steps=args.steps)
+    image = _named(args.input, lambda: api.decode_image(data, limits=limits, steps=args.steps))
     seconds = time.perf_counter() - started
-    save_png(np.asarray(image), args.output, image.info.get("icc_profile"), image.info.get("exif"),
-             overwrite=args.force)
+    icc, exif = image.info.get("icc_profile"), image.info.get("exif")
+    suffix = ".png" if args.output == STDIO else Path(args.output).suffix.lower()
+    encoded, dropped = image_bytes(np.asarray(image), format, icc, exif, suffix)
+    _write_output(args.output, encoded, args.force)
+    for what in dropped:
+        print(f"latentpress: warning: {args.output}: {format} has no place for the file's {what}; "
+              f"it was left out (PNG, TIFF and WebP keep it)", file=sys.stderr)
     if not args.quiet:
-        print(f"{args.output}: {image.width}x{image.height} {image.mode}, {seconds:.2f} s")
+        name = "standard output" if args.output == STDIO else args.output
+        print(f"{name}: {image.width}x{image.height} {image.mode}, decoded in {seconds:.2f} s "
+              f"({time.perf_counter() - _STARTED:.2f} s in all)",
+              file=sys.stderr if args.output == STDIO else sys.stdout)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    header = api.read_info(_read_input(args.input, _limits(args)), limits=_limits(args))
+    limits = _limits(args)
+    data = _read_input(args.input, limits)
+    header = _named(args.input, lambda: api.read_info(data, limits=limits))
     info = header.to_dict()
     info["decodable"] = header.codec in available()
     if args.json:
@@ -310,8 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"refuse larger input files (default {DEFAULT_LIMITS.max_file_bytes >> 20:,})")
 
     p = sub.add_parser("encode", help="compress an image (PNG/JPEG/TIFF/BMP/WebP) to .lpx")
-    p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("input", help="image file, or - for standard input")
+    p.add_argument("output", help=".lpx file, or - for standard output")
     codec_options(p)
     p.add_argument("--lossless", action="store_true",
                    help="exact coding: the codec `lossless` unless --codec names another lossless one")
@@ -321,9 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     limit_option(p)
     p.set_defaults(func=cmd_encode)
 
-    p = sub.add_parser("decode", help="decompress an .lpx file to PNG")
-    p.add_argument("input")
-    p.add_argument("output")
+    p = sub.add_parser("decode", help="decompress an .lpx file to PNG, TIFF, WebP (lossless), PPM/PGM or BMP "
+                       "(by the output's suffix; - for standard output: PNG)")
+    p.add_argument("input", help=".lpx file, or - for standard input")
+    p.add_argument("output", help="image file (.png .tif .webp .ppm .pgm .pnm .bmp), or - for standard output")
     p.add_argument("--steps", type=int, help="progressive files (cnn-rnn-ae): decode only the first STEPS stages")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -331,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("info", help="show the header and section table of an .lpx file")
-    p.add_argument("input")
+    p.add_argument("input", help=".lpx file, or - for standard input")
     p.add_argument("--json", action="store_true")
     limit_option(p)
     p.set_defaults(func=cmd_info)

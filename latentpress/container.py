@@ -267,13 +267,35 @@ def _decode_params(data: bytes) -> dict[str, Any]:
     return value
 
 
+# Signatures of the files people most often hand to a decoder by mistake.
+_OTHER_FORMATS = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+                  (b"GIF8", "a GIF image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+                  (b"BM", "a BMP image"), (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
+                  (b"\xff\x0a", "a JPEG XL image"), (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
+                  (b"P5", "a PGM image"), (b"P6", "a PPM image"))
+
+
+def _what_it_is(view: memoryview) -> str | None:
+    head = bytes(view[:16])
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "an AVIF image" if brand in (b"avif", b"avis") else "a HEIF/HEIC image" \
+            if brand in (b"heic", b"heix", b"mif1", b"msf1") else None
+    return next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
+
+
 def _parse_header(view: memoryview, limits: Limits) -> tuple[Header, int]:
     if len(view) < len(MAGIC) or bytes(view[:len(MAGIC)]) != MAGIC:
         if len(view) < len(MAGIC) and bytes(view) == MAGIC[:len(view)]:
-            raise TruncatedError(f"file is {len(view)} bytes long, shorter than the .lpx magic")
-        raise NotLpxError("not an .lpx file (the magic bytes \\x89LPX\\r\\n\\x1a\\n are missing)")
+            raise TruncatedError(f"truncated: the file is {len(view)} bytes long, shorter than the .lpx magic")
+        kind = _what_it_is(view)
+        if kind is not None:
+            raise NotLpxError(f"this is {kind}, not an .lpx file (encode it first: latentpress encode)")
+        raise NotLpxError("not an .lpx file (it does not start with the .lpx magic bytes \\x89LPX\\r\\n\\x1a\\n)")
     if len(view) < _PREFIX.size:
-        raise TruncatedError("file ends inside the header")
+        raise TruncatedError("truncated: the file ends inside the header")
     _, version, flags, body_length = _PREFIX.unpack_from(view)
     # The 12-byte prefix and the CRC after the body keep their place in every format
     # version, so a corrupt header is reported as corrupt, not as "from the future".
@@ -281,7 +303,7 @@ def _parse_header(view: memoryview, limits: Limits) -> tuple[Header, int]:
     end = _PREFIX.size + body_length
     if body_ok:
         if len(view) < end + _CRC.size:
-            raise TruncatedError("file ends inside the header")
+            raise TruncatedError("truncated: the file ends inside the header")
         (stored_crc,) = _CRC.unpack_from(view, end)
         if _crc(view[:end]) != stored_crc:
             raise ChecksumError("header CRC mismatch: the header is corrupt")
@@ -325,14 +347,14 @@ def read(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) 
     """
     view = memoryview(data).cast("B")
     if len(view) == 0:
-        raise TruncatedError("file is empty")
+        raise TruncatedError("the file is empty (0 bytes), not an .lpx file")
     header, pos = _parse_header(view, limits)
     sections: list[Section] = []
     infos: list[SectionInfo] = []
     seen_metadata: set[str] = set()
     while True:
         if len(view) - pos < _SECTION_HEAD.size:
-            raise TruncatedError(f"file ends at byte {len(view)} where a section header "
+            raise TruncatedError(f"truncated: the file ends at byte {len(view)} where a section header "
                                  f"was expected (no END section)")
         raw_type, length = _SECTION_HEAD.unpack_from(view, pos)
         if not _SECTION_TYPE.fullmatch(raw_type):
@@ -343,8 +365,8 @@ def read(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) 
                              f"limit of {limits.max_section_bytes:,}")
         start = pos + _SECTION_HEAD.size
         if length + _CRC.size > len(view) - start:
-            raise TruncatedError(f"section {kind!r} at byte {pos} declares {length:,} bytes but "
-                                 f"only {max(0, len(view) - start - _CRC.size):,} remain")
+            raise TruncatedError(f"truncated: section {kind!r} at byte {pos} declares {length:,} bytes "
+                                 f"but only {max(0, len(view) - start - _CRC.size):,} remain")
         payload = view[start:start + length]
         (stored_crc,) = _CRC.unpack_from(view, start + length)
         if _crc(raw_type, payload) != stored_crc:

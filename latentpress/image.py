@@ -104,14 +104,28 @@ def _open(source, path: Path, max_pixels: int | None) -> LoadedImage:
                 pixels = from_pil(image)
                 return LoadedImage(pixels, image.info.get("icc_profile") or None,
                                    _exif_bytes(image))
-    except ImageError:
-        raise
+    except ImageError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ImageError(f"{path}: {exc}") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageError(f"{path}: {exc}") from None
     except UnidentifiedImageError:
+        if _head(source).startswith(b"\x89LPX"):
+            raise ImageError(f"{path}: is an .lpx file, not an image (decode it: latentpress decode)") from None
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except Exception as exc:  # noqa: BLE001 — Pillow's decoders raise many kinds on malformed files
         raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
+
+
+def _head(source) -> bytes:
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()[:8]
+    try:
+        with open(source, "rb") as handle:
+            return handle.read(8)
+    except OSError:
+        return b""
 
 
 def _refuse_deep_samples(image: Image.Image, path: Path) -> None:
@@ -137,6 +151,70 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 def to_pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+
+
+# The formats decode writes, by file suffix: the lossless ones Pillow writes, with the
+# options that keep every pixel. JPEG and lossy WebP would lose what was decoded.
+OUTPUT_FORMATS = {
+    ".png": ("PNG", {}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+    ".webp": ("WEBP", {"lossless": True, "quality": 100, "exact": True}),
+    ".ppm": ("PPM", {}),
+    ".pgm": ("PPM", {}),
+    ".pnm": ("PPM", {}),
+    ".bmp": ("BMP", {}),
+}
+_METADATA = {"PNG": ("icc_profile", "exif"), "TIFF": ("icc_profile", "exif"), "WEBP": ("icc_profile", "exif"),
+             "PPM": (), "BMP": ()}
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """The format decode writes to ``path`` (its suffix), or ImageError saying what can be."""
+    suffix = Path(path).suffix.lower()
+    if suffix in OUTPUT_FORMATS:
+        return OUTPUT_FORMATS[suffix][0]
+    choices = ", ".join(OUTPUT_FORMATS)
+    if suffix in (".jpg", ".jpeg", ".jxl", ".avif", ".heic"):
+        raise ImageError(f"{os.fspath(path)}: decode writes lossless formats only ({choices}); "
+                         f"{suffix} would lose what was decoded: write PNG and convert it if you must")
+    raise ImageError(f"{os.fspath(path)}: cannot tell the format from the suffix {suffix or '(none)'!r}: "
+                     f"use one of {choices}")
+
+
+def image_bytes(pixels: np.ndarray, format: str = "PNG", icc_profile: bytes | None = None,
+                exif: bytes | None = None, suffix: str = ".png") -> tuple[bytes, list[str]]:
+    """The image file's bytes in ``format``, and the metadata the format had no place for."""
+    image = to_pil(pixels)
+    if suffix == ".ppm" and image.mode == "L":
+        image = image.convert("RGB")                # a .ppm holds colour; the grey values stay exact
+    elif suffix == ".pgm" and image.mode != "L":
+        raise ImageError("a .pgm file holds greyscale; this image is in colour: use .ppm or .png")
+    options = dict(OUTPUT_FORMATS.get(suffix, (format, {}))[1])
+    dropped = []
+    for key, value in (("icc_profile", icc_profile), ("exif", exif)):
+        if value:
+            if key in _METADATA[format]:
+                options[key] = value
+            else:
+                dropped.append("ICC profile" if key == "icc_profile" else "EXIF")
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue(), dropped
+
+
+def save_image(pixels: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None,
+               exif: bytes | None = None, overwrite: bool = True) -> list[str]:
+    """Write an image atomically in the lossless format its suffix names (the destination
+    appears complete or not at all); returns the metadata the format had no place for."""
+    format = output_format(path)
+    try:
+        data, dropped = image_bytes(pixels, format, icc_profile, exif, Path(path).suffix.lower())
+    except ImageError as exc:
+        raise ImageError(f"{os.fspath(path)}: {exc}") from None
+    with atomic_write(path, overwrite) as handle:
+        handle.write(data)
+    return dropped
 
 
 def save_png(pixels: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None,

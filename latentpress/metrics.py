@@ -18,8 +18,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
-from scipy.ndimage import correlate1d
 
 from latentpress.errors import ImageError, ParameterError
 from latentpress.image import as_array
@@ -163,6 +161,8 @@ _WINDOW = _gaussian_window()
 def _valid_blur(stack: np.ndarray) -> np.ndarray:
     """Gaussian-filter axes 1 and 2 of ``stack``, keeping only outputs whose window lies
     inside the image (MATLAB/pytorch 'valid')."""
+    from scipy.ndimage import correlate1d         # scipy costs ~0.4 s to import: only when needed
+
     radius = _WINDOW_SIZE // 2
     # The border mode only affects outputs cropped away below.
     stack = correlate1d(stack, _WINDOW, axis=1, mode="constant")[:, radius:-radius]
@@ -236,4 +236,6 @@ def _integrate(x: np.ndarray, y: np.ndarray, low: float, high: float, method: st
         # Vandermonde matrix has a condition number around 1e5, on [-1, 1] around 10.
         antiderivative = np.polynomial.Polynomial.fit(x, y, 3).integ()
         return float(antiderivative(high) - antiderivative(low))
+    from scipy.interpolate import PchipInterpolator
+
     return float(PchipInterpolator(x, y).integrate(low, high))

@@ -116,3 +116,50 @@ def test_decode_rejects_non_lpx_input(small_rgb):
         latentpress.decode(buffer.getvalue())
     with pytest.raises(latentpress.TruncatedError):
         latentpress.read_info(b"")
+
+
+def test_paths_file_objects_and_bytes_are_accepted(tmp_path, small_rgb):
+    source = tmp_path / "photo.png"
+    Image.fromarray(small_rgb).save(source, icc_profile=b"profile")
+    from_array = latentpress.encode(small_rgb, quality=40)
+    from_path = latentpress.encode(source, quality=40)
+    assert latentpress.encode(str(source), quality=40) == from_path
+    assert latentpress.encode(source.read_bytes(), quality=40) == from_path
+    with open(source, "rb") as handle:
+        assert latentpress.encode(handle, quality=40) == from_path
+    assert "ICCP" in [s.type for s in latentpress.read_info(from_path).sections]      # the file's profile kept
+    assert np.array_equal(latentpress.decode(from_path), latentpress.decode(from_array))
+    lpx = tmp_path / "photo.lpx"
+    lpx.write_bytes(from_path)
+    expected = latentpress.decode(from_path)
+    assert np.array_equal(latentpress.decode(lpx), expected)
+    assert np.array_equal(latentpress.decode(str(lpx)), expected)
+    with open(lpx, "rb") as handle:
+        assert np.array_equal(latentpress.decode(handle), expected)
+    assert np.array_equal(np.asarray(latentpress.decode_image(lpx)), expected)
+    assert latentpress.read_info(lpx).file_bytes == len(from_path)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (3, "expected .lpx data as bytes, a path or a binary file object"),
+    ("missing.lpx", "missing.lpx: no such file"),
+])
+def test_anything_else_is_a_latentpress_error_that_says_what_was_expected(bad, words):
+    for call in (latentpress.decode, latentpress.read_info, latentpress.decode_image):
+        with pytest.raises(LatentpressError, match=words):
+            call(bad)
+
+
+def test_errors_from_a_path_name_the_file(tmp_path, small_rgb):
+    png = tmp_path / "photo.png"
+    Image.fromarray(small_rgb).save(png)
+    with pytest.raises(LatentpressError, match="photo.png: this is a PNG image, not an .lpx file"):
+        latentpress.decode(png)
+    with open(tmp_path / "photo.png") as text:                     # text mode
+        with pytest.raises(LatentpressError, match="binary mode"):
+            latentpress.decode(text)
+    with pytest.raises(ImageError, match="nothing.png: no such file"):
+        latentpress.encode(tmp_path / "nothing.png")
+    Image.fromarray(small_rgb).convert("RGBA").save(tmp_path / "alpha.png")
+    with pytest.raises(ImageError, match="alpha.png: .*alpha"):
+        latentpress.encode(tmp_path / "alpha.png")

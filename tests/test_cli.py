@@ -3,6 +3,7 @@ one-line error and a non-zero exit, never a traceback, a partial file or a touch
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -225,10 +226,106 @@ def test_input_formats(tmp_path, small_rgb, fmt):
     assert run("encode", source, tmp_path / "o.lpx", "--quiet") == 0
 
 
-def test_decode_requires_png_name(tmp_path, png, capsys):
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".tiff", ".webp", ".ppm", ".pnm", ".bmp"])
+def test_decode_writes_the_lossless_format_its_suffix_names(tmp_path, png, suffix):
     run("encode", png, tmp_path / "a.lpx", "--quiet")
-    assert run("decode", tmp_path / "a.lpx", tmp_path / "a.jpg") == 1
-    assert "PNG" in capsys.readouterr().err
+    expected = latentpress.decode(tmp_path / "a.lpx")
+    assert run("decode", tmp_path / "a.lpx", tmp_path / f"b{suffix}", "--quiet") == 0
+    with Image.open(tmp_path / f"b{suffix}") as written:
+        assert written.format == {".tif": "TIFF", ".tiff": "TIFF", ".pnm": "PPM"}.get(suffix, suffix[1:].upper())
+        assert np.array_equal(np.asarray(written.convert("RGB")), expected)
+
+
+def test_decode_greyscale_to_pgm_and_ppm(tmp_path, small_rgb):
+    grey = tmp_path / "g.png"
+    Image.fromarray(small_rgb).convert("L").save(grey)
+    run("encode", grey, tmp_path / "g.lpx", "--quiet")
+    expected = latentpress.decode(tmp_path / "g.lpx")
+    assert run("decode", tmp_path / "g.lpx", tmp_path / "g.pgm", "--quiet") == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "g.pgm")), expected)
+    assert run("decode", tmp_path / "g.lpx", tmp_path / "g.ppm", "--quiet") == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "g.ppm"))[:, :, 1], expected)
+
+
+@pytest.mark.parametrize("name, words", [("a.jpg", "lossless formats only"), ("a.avif", "lossless formats only"),
+                                         ("a.xyz", "cannot tell the format"), ("a", "cannot tell the format")])
+def test_decode_refuses_lossy_and_unknown_formats_before_any_work(tmp_path, png, capsys, name, words):
+    run("encode", png, tmp_path / "a.lpx", "--quiet")
+    assert run("decode", tmp_path / "a.lpx", tmp_path / name) == 1
+    err = capsys.readouterr().err
+    assert words in err and str(tmp_path / name) in err and not (tmp_path / name).exists()
+
+
+def test_colour_to_pgm_is_refused_and_writes_nothing(tmp_path, png, capsys):
+    run("encode", png, tmp_path / "a.lpx", "--quiet")
+    assert run("decode", tmp_path / "a.lpx", tmp_path / "a.pgm") == 1
+    assert "greyscale" in capsys.readouterr().err and not (tmp_path / "a.pgm").exists()
+
+
+def test_metadata_a_format_cannot_hold_is_reported(tmp_path, small_rgb, capsys):
+    source = tmp_path / "icc.png"
+    Image.fromarray(small_rgb).save(source, icc_profile=b"an icc profile")
+    run("encode", source, tmp_path / "a.lpx", "--quiet")
+    assert run("decode", tmp_path / "a.lpx", tmp_path / "a.bmp", "--quiet") == 0
+    assert "ICC profile" in capsys.readouterr().err
+    assert run("decode", tmp_path / "a.lpx", tmp_path / "a.tif", "--quiet") == 0
+    assert Image.open(tmp_path / "a.tif").info.get("icc_profile") == b"an icc profile"
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.JPG", "out.webp", "out.ppm"])
+def test_encode_refuses_an_image_name_for_its_output(tmp_path, png, capsys, name):
+    assert run("encode", png, tmp_path / name) == 1
+    assert "encode writes an .lpx file" in capsys.readouterr().err and not (tmp_path / name).exists()
+
+
+def test_parameters_are_checked_before_the_image_is_read(tmp_path, capsys):
+    # The input does not even exist: the parameter is what the message is about.
+    assert run("encode", tmp_path / "missing.png", tmp_path / "o.lpx", "-c", "factorized", "-q", "500") == 1
+    assert "quality" in capsys.readouterr().err
+
+
+def test_standard_input_and_output(tmp_path, png):
+    """``-`` reads standard input and writes standard output, as cwebp and cjxl do; the
+    summary line then goes to stderr, not into the data."""
+    command = [sys.executable, "-m", "latentpress.cli"]
+    encoded = subprocess.run(command + ["encode", "-", "-"], input=png.read_bytes(), capture_output=True)
+    assert encoded.returncode == 0 and encoded.stdout.startswith(b"\x89LPX") and b"bpp" in encoded.stderr
+    assert np.array_equal(latentpress.decode(encoded.stdout), latentpress.decode(latentpress.encode(png)))
+    decoded = subprocess.run(command + ["decode", "-", "-"], input=encoded.stdout, capture_output=True)
+    assert decoded.returncode == 0 and decoded.stdout.startswith(b"\x89PNG")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(decoded.stdout))), latentpress.decode(encoded.stdout))
+    info = subprocess.run(command + ["info", "-", "--json"], input=encoded.stdout, capture_output=True)
+    assert info.returncode == 0 and json.loads(info.stdout)["codec"] == "factorized"
+    empty = subprocess.run(command + ["decode", "-", str(tmp_path / "o.png")], input="", capture_output=True, text=True)
+    assert empty.returncode == 1 and "standard input: the file is empty" in empty.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_messages_name_the_file_and_say_what_is_wrong(tmp_path, png, small_lpx, small_rgb, capsys):
+    empty = tmp_path / "empty.lpx"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut.lpx"
+    truncated.write_bytes(small_lpx.read_bytes()[:-40])
+    rgba = tmp_path / "alpha.png"
+    Image.fromarray(small_rgb).convert("RGBA").save(rgba)
+    cases = [(["decode", empty, tmp_path / "o.png"], [str(empty), "empty"]),
+             (["decode", truncated, tmp_path / "o.png"], [str(truncated), "truncated"]),
+             (["info", png], [str(png), "this is a PNG image, not an .lpx file"]),
+             (["encode", rgba, tmp_path / "o.lpx"], [str(rgba), "alpha"]),
+             (["encode", small_lpx, tmp_path / "o.lpx"], [str(small_lpx), "already an .lpx file"])]
+    for command, words in cases:
+        assert run(*command) == 1
+        err = capsys.readouterr().err
+        assert all(word in err for word in words), (command, err)
+        assert err.count("\n") == 1
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """`latentpress --help` and `info` need neither torch nor scipy: importing them costs
+    most of a second; the commands that need them import them when they run."""
+    probe = "import sys, latentpress.cli; print(sorted({'torch', 'scipy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_entry_point_in_a_subprocess(tmp_path):
