@@ -194,10 +194,10 @@ def test_report_renders_in_headless_chromium(bench_folder, tmp_path):
     assert dom.count("<svg") >= 2
     bd_table = dom[dom.index('id="bd-table"'):]
     bd_table = bd_table[:bd_table.index("</table>")]
-    assert bd_table.count("<tr>") == 1 + 2          # header + jpeg-420 + webp
+    assert bd_table.count('<tr data-group="classic">') == 2          # jpeg-420, webp
     assert "jpeg-420" in bd_table and "webp" in bd_table
     speed = dom[dom.index('id="speed-table"'):]
-    assert speed[:speed.index("</table>")].count("<tr>") == 1 + 4
+    assert speed[:speed.index("</table>")].count("<tr data-group=") == 4
 
 
 def test_report_ignores_records_of_an_older_key_scheme(bench_folder, tmp_path):
