@@ -24,10 +24,10 @@ POINTS = {"jpeg-420": [{"quality": 30}, {"quality": 70}], "webp": [{"quality": 3
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory, kodim23):
+def images(tmp_path_factory, photo):
     folder = tmp_path_factory.mktemp("images")
-    Image.fromarray(kodim23[:176, :200]).save(folder / "a.png")
-    Image.fromarray(kodim23[200:380, 300:520]).save(folder / "b.png")
+    Image.fromarray(photo[:176, :200]).save(folder / "a.png")
+    Image.fromarray(photo[76:256, 100:320]).save(folder / "b.png")
     return folder
 
 
@@ -91,8 +91,8 @@ def test_lossless_codecs_are_exact(images, tmp_path):
     assert len(rows) == 4 and all(r["lossless"] and r["psnr"] is None for r in rows)
 
 
-def test_every_classic_codec_round_trips(kodim23):
-    crop = np.ascontiguousarray(kodim23[:64, :80])
+def test_every_classic_codec_round_trips(photo):
+    crop = np.ascontiguousarray(photo[:64, :80])
     for codec in classic.CLASSIC.values():
         ok, why = codec.available()
         if not ok:
@@ -234,11 +234,11 @@ def test_exact_reproduction_by_a_lossy_codec_stays_off_the_curve():
     assert report._curve(points, "psnr") == [(1.0, 30.0)]
 
 
-def test_identical_images_under_two_names_are_both_measured(tmp_path, kodim23):
+def test_identical_images_under_two_names_are_both_measured(tmp_path, photo):
     folder = tmp_path / "twins"
     folder.mkdir()
     for name in ("a.png", "b.png"):
-        Image.fromarray(kodim23[:176, :200]).save(folder / name)
+        Image.fromarray(photo[:176, :200]).save(folder / name)
     summary = run_bench(["jpeg-420"], folder, tmp_path / "out", points=POINTS, progress=False)
     assert summary.computed == 4
     assert {r["image"] for r in records(tmp_path / "out")} == {"a.png", "b.png"}
@@ -251,12 +251,12 @@ def test_report_without_matplotlib_says_how_to_install_it(bench_folder, tmp_path
         report.write(bench_folder, anchor="jpeg2000", out=tmp_path)
 
 
-def test_codec_variants_run_as_codecs_of_their_own(kodim23):
+def test_codec_variants_run_as_codecs_of_their_own(photo):
     from latentpress.bench.codecs import all_bench_codecs, bench_codec
     assert {"overfit-fast", "overfit-medium", "overfit-slow"} <= set(all_bench_codecs())
     fast, medium = bench_codec("overfit-fast"), bench_codec("overfit-medium")
     assert fast.identity() != medium.identity() and fast.points == medium.points
-    data = fast.encode(np.ascontiguousarray(kodim23[:24, :40]), {"quality": 3, "iterations": 2})
+    data = fast.encode(np.ascontiguousarray(photo[:24, :40]), {"quality": 3, "iterations": 2})
     header = latentpress.read_info(data)
     assert header.codec == "overfit" and header.params["preset"] == "fast"
     assert fast.decode(data).shape == (24, 40, 3)

@@ -36,9 +36,9 @@ SMALL = {"block": 16, "code_length": 8, "epochs": 3}
 
 
 @pytest.fixture(scope="module")
-def crop(kodim23):
+def crop(photo):
     """130×100: neither side a multiple of 16."""
-    return np.ascontiguousarray(kodim23[200:330, 300:400])
+    return np.ascontiguousarray(photo[72:202, 44:144])
 
 
 @pytest.fixture(scope="module")

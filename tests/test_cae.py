@@ -107,20 +107,20 @@ def untrained(monkeypatch):
     return cae_codec.CAECodec()
 
 
-# Floors for crops of kodim23 at 8 bpp, a few dB under what the shipped weights give
-# (the lowest over the four option sets: 10.5, 32.2, 16.0 and 42.9 dB). Small images pay
+# Floors for crops of the photograph at 8 bpp, a few dB under what the shipped weights give
+# (the lowest over the four option sets: 23.5, 38.2, 17.0 and 44.4 dB). Small images pay
 # the rotation and the header from the same budget, and a 1×1 image with patches is a
 # 128×128 patch of one value.
-ANY_SIZE_FLOOR = {(1, 1): 8.0, (9, 300): 29.0, (37, 41, 3): 13.0, (130, 100, 3): 40.0}
+ANY_SIZE_FLOOR = {(1, 1): 21.0, (9, 300): 35.0, (37, 41, 3): 14.0, (130, 100, 3): 41.0}
 
 
 @pytest.mark.parametrize("shape", sorted(ANY_SIZE_FLOOR))
 @pytest.mark.parametrize("options", [{}, {"entropy": "range"}, {"pca": False}, {"patches": True}])
-def test_pipeline_round_trips_any_size(kodim23, shape, options):
+def test_pipeline_round_trips_any_size(photo, shape, options):
     from latentpress import api
     from latentpress.codecs.base import get_codec
     from latentpress.metrics import psnr
-    image = np.ascontiguousarray(kodim23[200:200 + shape[0], 250:250 + shape[1]])
+    image = np.ascontiguousarray(photo[72:72 + shape[0], :shape[1]])
     if len(shape) == 2:
         image = np.ascontiguousarray(image[..., 1])
     codec = get_codec("cae")
@@ -340,15 +340,15 @@ def test_thin_maps_decode_in_batches_of_windows():
 
 # ---- with the shipped weights (latentpress/weights/cae-*-v1.safetensors) ----
 
-# Floors for a 256×256 crop of kodim23 (the full-Kodak curves are in docs/bench.md);
+# Floors for a 256×256 crop of the photograph (the full-Kodak curves are in docs/bench.md);
 # they fail if the weights, the rotation or either entropy path regresses.
-# Measured with the shipped weights: jpeg2000 28.8 / 37.1 dB, range 26.9 / 36.4 dB.
-PSNR_FLOOR = {0.5: 25.0, 1.5: 34.5}
+# Measured with the shipped weights: jpeg2000 29.5 / 36.3 dB, range 27.9 / 35.7 dB.
+PSNR_FLOOR = {0.5: 25.5, 1.5: 33.5}
 
 
 @pytest.fixture(scope="module")
-def crop(kodim23):
-    return np.ascontiguousarray(kodim23[128:384, 256:512])
+def crop(photo):
+    return np.ascontiguousarray(photo[:, :256])
 
 
 @pytest.mark.parametrize("entropy", ["jpeg2000", "range"])
@@ -383,7 +383,7 @@ def test_greyscale_uses_the_luma_model_only(crop):
     data = latentpress.encode(image, "cae", bpp=1.0)
     decoded = latentpress.decode(data)
     assert decoded.shape == image.shape
-    assert psnr(image, decoded) > 35.0                 # 38.3 dB with the shipped weights
+    assert psnr(image, decoded) > 33.5                 # 37.0 dB with the shipped weights
     assert latentpress.read_info(data).channels == 1
 
 
@@ -394,4 +394,4 @@ def test_a_target_below_the_side_information_overshoots_but_decodes_sanely(crop)
     from latentpress.metrics import psnr
     data = latentpress.encode(crop, "cae", bpp=0.12)
     assert 8 * len(data) / crop[..., 0].size > 0.12
-    assert psnr(crop, latentpress.decode(data)) > 18.0
+    assert psnr(crop, latentpress.decode(data)) > 19.0             # 23.6 dB measured

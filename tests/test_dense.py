@@ -19,7 +19,9 @@ from latentpress.errors import CorruptPayloadError, ImageError, ParameterError
 from latentpress.metrics import psnr
 from latentpress.train.idx import read_idx
 
-MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+# Digits 8000-8019 of MNIST's test split, shipped (tests/data/README.md; tests/test_data.py
+# checks them against LATENTPRESS_DATA/mnist).
+DIGITS = Path(__file__).resolve().parent / "data" / "mnist-t10k-8000-8019-idx3-ubyte.gz"
 
 # Measured with the shipped weights on the first 20 held-out digits (8000-8019):
 # mean PSNR float32 18.9 dB, 8-bit range 18.9 dB.
@@ -34,10 +36,7 @@ def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
 
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
-    path = MNIST / "t10k-images-idx3-ubyte.gz"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    return read_idx(path)[8000:8020]            # held out from the shipped model's training
+    return read_idx(DIGITS)                     # held out from the shipped model's training
 
 
 @pytest.mark.parametrize("compress", [False, True])

@@ -14,14 +14,14 @@ from latentpress.errors import CorruptPayloadError, ParameterError, UnsupportedV
 from latentpress.metrics import psnr
 from latentpress.nn.tiling import tiled_apply
 
-# Floor for quality 50 on a 256×256 crop of kodim23 (the full-Kodak figures are in
-# docs/bench.md); fails if the model, quantizer or entropy path regresses.
-PSNR_FLOOR_Q50 = 29.0
+# Floor for quality 50 on a 256×256 crop of the photograph (32.5 dB measured; the full-Kodak
+# figures are in docs/bench.md); fails if the model, quantizer or entropy path regresses.
+PSNR_FLOOR_Q50 = 30.0
 
 
 @pytest.fixture(scope="module")
-def crop(kodim23):
-    return np.ascontiguousarray(kodim23[128:384, 256:512])
+def crop(photo):
+    return np.ascontiguousarray(photo[:, :256])
 
 
 def test_round_trip_quality_and_rate(crop):
@@ -42,14 +42,14 @@ def test_encoding_is_deterministic(small_rgb):
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (17, 33, 3), (16, 16), (5, 70)])
-def test_odd_sizes_and_greyscale(kodim23, shape):
-    image = np.ascontiguousarray(kodim23[200:200 + shape[0], 250:250 + shape[1]])
+def test_odd_sizes_and_greyscale(photo, shape):
+    image = np.ascontiguousarray(photo[72:72 + shape[0], :shape[1]])
     if len(shape) == 2:
         image = np.ascontiguousarray(image[..., 1])
     data = latentpress.encode(image, quality=30)
     decoded = latentpress.decode(data)
     assert decoded.shape == shape
-    assert psnr(image, decoded) > 30.0                # 33.0-35.1 dB measured on these crops
+    assert psnr(image, decoded) > 26.0                # 29.0-34.8 dB measured on these crops
     assert latentpress.read_info(data).channels == (1 if len(shape) == 2 else 3)
 
 

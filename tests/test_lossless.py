@@ -21,8 +21,8 @@ FAST = {"iterations": 30}
 
 
 @pytest.fixture(scope="module")
-def crop(kodim23):
-    return np.ascontiguousarray(kodim23[180:260, 300:396])
+def crop(photo):
+    return np.ascontiguousarray(photo[52:132, 44:140])
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +175,10 @@ def test_parameters_are_validated(crop):
             latentpress.encode(crop, "lossless", **bad)
 
 
-def test_cli_lossless_flag(tmp_path, kodim23):
+def test_cli_lossless_flag(tmp_path, photo):
     from PIL import Image
     source = tmp_path / "in.png"
-    Image.fromarray(np.ascontiguousarray(kodim23[:16, :24])).save(source)
+    Image.fromarray(np.ascontiguousarray(photo[:16, :24])).save(source)
     out = tmp_path / "out.lpx"
     assert cli.main(["encode", str(source), str(out), "--lossless", "--iterations", "3", "--quiet"]) == 0
     assert latentpress.read_info(out.read_bytes()).codec == "lossless"

@@ -24,8 +24,8 @@ from latentpress.metrics import psnr
 
 
 @pytest.fixture(scope="module")
-def crop(kodim23):
-    return np.ascontiguousarray(kodim23[200:264, 300:380])
+def crop(photo):
+    return np.ascontiguousarray(photo[72:136, 44:124])
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +57,11 @@ def test_decoding_is_bit_identical_in_other_processes_and_thread_counts(encoded,
         assert out.stdout.strip() == hashlib.sha256(here.tobytes()).hexdigest()
 
 
-@pytest.mark.parametrize("shape, floor", [((17, 23), 35.0), ((9, 40, 3), 32.0)])
-def test_any_size_and_greyscale(kodim23, shape, floor):
+@pytest.mark.parametrize("shape, floor", [((17, 23), 28.5), ((9, 40, 3), 29.0)])     # 32.3, 33.4 dB measured
+def test_any_size_and_greyscale(photo, shape, floor):
     """Odd sizes, grey and colour, round-trip: PSNR floors a few dB under what the
     encoder reaches on these crops."""
-    image = np.ascontiguousarray(kodim23[200:200 + shape[0], 300:300 + shape[1]])
+    image = np.ascontiguousarray(photo[72:72 + shape[0], 44:44 + shape[1]])
     image = image if len(shape) == 3 else np.ascontiguousarray(image[..., 1])
     data = latentpress.encode(image, "overfit", preset="fast", iterations=5)
     decoded = latentpress.decode(data)
@@ -73,10 +73,11 @@ def _strip(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     laid end to end."""
     height, width = shape[:2]
     if height < width:
-        pieces = [image[200 + height * i:200 + height * (i + 1)] for i in range(-(-width // image.shape[1]))]
+        pieces = [image[72 + height * i:72 + height * (i + 1)] for i in range(-(-width // image.shape[1]))]
         out = np.concatenate(pieces, axis=1)[:, :width]
     else:
-        pieces = [image[:, 300 + width * i:300 + width * (i + 1)] for i in range(-(-height // image.shape[0]))]
+        bands = image.shape[1] // width                     # its column bands in turn, again if need be
+        pieces = [image[:, width * (i % bands):width * (i % bands + 1)] for i in range(-(-height // image.shape[0]))]
         out = np.concatenate(pieces, axis=0)[:height]
     return np.ascontiguousarray(out if len(shape) == 3 else out[..., 1])
 
@@ -308,13 +309,14 @@ def test_parameter_validation(crop):
         latentpress.encode(crop, "overfit", preset="turbo")
 
 
-@pytest.mark.parametrize("shape, floor", [((1, 3000, 3), 25.0), ((2, 3000, 3), 28.0), ((3000, 40), 31.0)])
-def test_thin_images_decode_in_a_bounded_number_of_wavefronts(kodim23, monkeypatch, shape, floor):
+# 29.4, 30.8 and 32.6 dB measured
+@pytest.mark.parametrize("shape, floor", [((1, 3000, 3), 26.5), ((2, 3000, 3), 28.0), ((3000, 40), 29.5)])
+def test_thin_images_decode_in_a_bounded_number_of_wavefronts(photo, monkeypatch, shape, floor):
     """Tiles bound the wavefronts: a 1×3000 image takes as few as a 64×256 one, and a
     band-aware ARM (one phase per level) at most that many per level. PSNR floors a few
     dB under what the encoder reaches on these strips."""
     from latentpress.codecs.overfit import arm
-    image = _strip(kodim23, shape)
+    image = _strip(photo, shape)
     data = latentpress.encode(image, "overfit", preset="fast", iterations=2)
     arch = Architecture.parse(latentpress.read_info(data).params["arch"])
     calls = []

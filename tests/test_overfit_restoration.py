@@ -33,9 +33,9 @@ def test_inference_is_the_integer_arithmetic(net, shape):
 
 
 @pytest.mark.parametrize("band, columns", [(45 * 7, 1 << 11), (3 * 7, 7), (3 * 3, 3), (1, 1)])
-def test_tiles_give_the_whole_image_result(net, monkeypatch, kodim23, band, columns):
+def test_tiles_give_the_whole_image_result(net, monkeypatch, photo, band, columns):
     """Bands of rows, cut into columns, down to tiles far smaller than the margin."""
-    image = np.ascontiguousarray(kodim23[100:231, 200:290])
+    image = np.ascontiguousarray(photo[:131, :90])
     whole = net(image, 2)
     monkeypatch.setattr(restoration, "_BAND_POSITIONS", band)
     monkeypatch.setattr(restoration, "_TILE_COLUMNS", columns)
@@ -100,10 +100,10 @@ def test_weights_beyond_the_exactness_bound_are_refused(net):
         RestorationNet((first, rest[-1], rest[-1]), net.conditioning)
 
 
-def test_the_network_restores_a_decoded_image(net, kodim23):
-    """On a Kodak crop at a low rate, the network at its quality's strength gains PSNR,
+def test_the_network_restores_a_decoded_image(net, photo):
+    """On a photo's crop at a low rate, the network at its quality's strength gains PSNR,
     and the encoder's FILT byte selects a strength."""
-    crop = np.ascontiguousarray(kodim23[160:352, 224:480])
+    crop = np.ascontiguousarray(photo[32:224, :256])
     data = latentpress.encode(crop, "overfit", quality=2, preset="fast")
     header, sections = container.read(data)
     assert header.codec_version == 6
@@ -121,8 +121,8 @@ def test_the_network_restores_a_decoded_image(net, kodim23):
 
 
 @pytest.fixture(scope="module")
-def plain(kodim23):
-    crop = np.ascontiguousarray(kodim23[200:264, 300:380])
+def plain(photo):
+    crop = np.ascontiguousarray(photo[72:136, 44:124])
     data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
     header, sections = container.read(data)
     return container.write(header, [s for s in sections if s.type != "FILT"])
@@ -161,8 +161,8 @@ def test_invalid_restoration_bytes_are_refused(plain, filt):
         latentpress.decode(_with_filter(plain, filt))
 
 
-def test_greyscale_files_take_no_restoration(kodim23):
-    grey = np.ascontiguousarray(kodim23[200:264, 300:380, 1])
+def test_greyscale_files_take_no_restoration(photo):
+    grey = np.ascontiguousarray(photo[72:136, 44:124, 1])
     data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
     with pytest.raises(CorruptPayloadError, match="strength"):
         latentpress.decode(_with_filter(data, bytes([1])))
