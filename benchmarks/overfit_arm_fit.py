@@ -6,7 +6,7 @@ depend on what else runs; the seconds do. A tuple field takes ':'-separated valu
 (arm_widths=8:16:24). Writes results/overfit/<name>.json (--name, default arm-fit-slow).
 
     python benchmarks/overfit_arm_fit.py [--variants "base;arm_warmup=4000;arm_warmup_fraction=0.25"]
-        [--images kodim05,kodim23] [--qualities 2,6] [--threads 1] [--name arm-fit-slow]
+        [--images kodim05,kodim23] [--qualities 30,70] [--threads 1] [--name arm-fit-slow]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--variants", default="base;arm_warmup=4000;arm_warmup_fraction=0.25",
                         help="';'-separated: base, or comma-separated preset fields=values")
     parser.add_argument("--images", default="kodim05,kodim23")
-    parser.add_argument("--qualities", default="2,6")
+    parser.add_argument("--qualities", default="30,70")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="arm-fit-slow", help="names the result file")
     args = parser.parse_args()

@@ -4,7 +4,7 @@ same latents and ARM are re-coded in version 4's layout (64×256 tiles, no post-
 both files are decoded by this build, alternately, several times, in one process. Run it
 alone on the machine. Writes results/overfit/decode-ab-<preset>-q<quality>.json.
 
-    python benchmarks/overfit_decode_ab.py [--preset fast] [--quality 6] [--images kodim01,kodim05,...]
+    python benchmarks/overfit_decode_ab.py [--preset fast] [--quality 70] [--images kodim01,kodim05,...]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def as_version_4(data: bytes) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="fast")
-    parser.add_argument("--quality", type=int, default=6)
+    parser.add_argument("--quality", type=int, default=70)
     parser.add_argument("--images", default="kodim01,kodim05,kodim13,kodim14,kodim15,kodim23")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")

@@ -11,7 +11,7 @@ Records wall-clock and CPU seconds (all threads) per decode. Writes
 results/overfit/decode-compare-<name>.json.
 
     python benchmarks/overfit_decode_compare.py --baseline 9f2d82c --name blas-thread \\
-        [--presets fast,slow] [--quality 6] [--images kodim01,kodim05,...] [--rounds 7]
+        [--presets fast,slow] [--quality 70] [--images kodim01,kodim05,...] [--rounds 7]
 
 --baseline numpy compares this build with itself on the numpy decode path
 (LATENTPRESS_NATIVE=0: the compiled module left out). --codec lossless or mlp-lossless
@@ -72,6 +72,11 @@ class Worker:
         self.process.wait()
 
 
+def _quality(recorded: int) -> int:
+    from latentpress.codecs.overfit.presets import quality_of_level
+    return quality_of_level(recorded) if recorded <= 8 else recorded
+
+
 def slowest(count: int, presets: list[str]) -> list[tuple[str, str, int]]:
     """Per preset, the ``count`` (image, preset, quality) whose version-6 decode took
     longest in the Kodak sweep's records."""
@@ -80,7 +85,8 @@ def slowest(count: int, presets: list[str]) -> list[tuple[str, str, int]]:
     for preset in presets:
         mine = sorted((r for r in records if r["codec"] == f"overfit-{preset}" and "/v6/" in r["identity"]),
                       key=lambda r: -r["decode_s"])
-        chosen += [(Path(r["image"]).stem, preset, int(r["params"]["quality"])) for r in mine[:count]]
+        # The version-6 sweep recorded overfit's levels 1-8, now qualities 20-90.
+        chosen += [(Path(r["image"]).stem, preset, _quality(int(r["params"]["quality"]))) for r in mine[:count]]
     return chosen
 
 
@@ -125,7 +131,7 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="names the result file")
     parser.add_argument("--codec", default="overfit", choices=["overfit", "lossless", "mlp-lossless"])
     parser.add_argument("--presets", default="fast,slow")
-    parser.add_argument("--quality", type=int, default=6)
+    parser.add_argument("--quality", type=int, default=70)
     parser.add_argument("--images", default="kodim01,kodim05,kodim08,kodim13,kodim15,kodim23")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--slowest", type=int, default=0, help="add the sweep's K slowest decodes per preset")

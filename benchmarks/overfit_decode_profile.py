@@ -7,7 +7,7 @@ and the linear post-filter of payload version 6) and around each phase of the
 wavefront (the low band, then each level, coarse to fine).
 Run it alone on the machine. Writes results/overfit/decode-profile-<image>-<preset>-q<quality>.json.
 
-    python benchmarks/overfit_decode_profile.py [--image kodim01] [--preset fast] [--quality 6]
+    python benchmarks/overfit_decode_profile.py [--image kodim01] [--preset fast] [--quality 70]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", default="kodim01")
     parser.add_argument("--preset", default="fast")
-    parser.add_argument("--quality", type=int, default=6)
+    parser.add_argument("--quality", type=int, default=70)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
     args = parser.parse_args()

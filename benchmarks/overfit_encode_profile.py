@@ -7,7 +7,7 @@ that measures the file's distortion, and the range coding of the latents. A pres
 searches the ARM width (slow) runs every stage once per width it tries. Run it alone on
 the machine. Writes results/overfit/encode-profile-<image>-<preset>.json.
 
-    python benchmarks/overfit_encode_profile.py [--image kodim23] [--preset slow] [--qualities 1 4 6]
+    python benchmarks/overfit_encode_profile.py [--image kodim23] [--preset slow] [--qualities 20 50 70]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="kodim23")
     parser.add_argument("--preset", default="slow")
-    parser.add_argument("--qualities", type=int, nargs="+", default=[1, 4, 6])
+    parser.add_argument("--qualities", type=int, nargs="+", default=[20, 50, 70])
     args = parser.parse_args()
     image = np.asarray(Image.open(KODAK / f"{args.image}.png").convert("RGB"))
     latentpress.encode(image[:64, :64], "overfit", preset="fast", quality=4)           # warm-up

@@ -27,7 +27,7 @@ from latentpress.metrics import psnr
 
 def main() -> None:
     image_path = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/kodak/kodim23.png")
-    quality = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    quality = int(sys.argv[2]) if len(sys.argv) > 2 else 70
     counts = [int(c) for c in sys.argv[3:]] or [0, 60, 180]
     out = Path(__file__).resolve().parent.parent / "results" / "overfit" / f"iterations-{image_path.stem}-q{quality}-wavelet.json"
     out.parent.mkdir(parents=True, exist_ok=True)

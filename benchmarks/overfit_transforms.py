@@ -47,7 +47,7 @@ def jpeg2000_psnr_at(image: str, bpp: float) -> float | None:
 
 def main() -> None:
     image_path = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "kodak" / "kodim23.png")
-    qualities = [int(q) for q in sys.argv[2:]] or [2, 4, 6, 8]
+    qualities = [int(q) for q in sys.argv[2:]] or [30, 50, 70, 90]
     out = ROOT / "results" / "overfit" / f"transforms-{image_path.stem}.json"
     rows = json.loads(out.read_text()) if out.exists() else {}
     image = load_image(image_path)

@@ -4,7 +4,7 @@
 #
 # How it was made (2026-12-02, on this project's 2-core CPU, beside other jobs):
 #   pairs  392 (original, decoded) pairs: one 384×384 crop of each of the 49 training
-#          photos (the held-out ones included, for the report) at each quality 1..8, from
+#          photos (the held-out ones included, for the report) at each of overfit's eight levels (qualities 20..90), from
 #          the real fast encoder without post-processing; about 2 minutes a pair.
 #   train  30,000 float steps then 4,000 quantization-aware steps, one thread, about
 #          55 minutes and 7 minutes (loss curves: results/overfit/restoration/).

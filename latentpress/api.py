@@ -87,6 +87,7 @@ class CodecInfo:
     description: str
     lossless: bool
     params: dict[str, Any]       # parameter name → default
+    quality: str                 # what quality 0-100 does in this codec
 
 
 def encode(image: ImageSource, codec: str | None = None, *,
@@ -217,5 +218,5 @@ def codecs() -> list[CodecInfo]:
     import dataclasses
 
     return [CodecInfo(cls.name, cls.version, cls.description, cls.lossless,
-                      {f.name: f.default for f in dataclasses.fields(cls.Params)})
+                      {f.name: f.default for f in dataclasses.fields(cls.Params)}, cls.quality_scale())
             for cls in all_codecs()]

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 import latentpress
-from latentpress import api
+from latentpress import api, progress
 from latentpress.codecs.base import DEFAULT_CODEC, available, get_codec
 from latentpress.container import DEFAULT_LIMITS, MAGIC, Limits
 from latentpress.errors import LatentpressError, LimitError
@@ -118,6 +118,10 @@ def _write_output(target: str, data: bytes, force: bool) -> None:
         handle.write(data)
 
 
+def _display_name(path: str) -> str:
+    return "standard input" if path == STDIO else Path(path).name
+
+
 def _named(path: str, call):
     """call(), with the file's name in front of any latentpress error it raises."""
     try:
@@ -179,15 +183,17 @@ def cmd_encode(args: argparse.Namespace) -> None:
     source = open_image_bytes(data_in, "standard input", max_pixels=limits.max_pixels) if data_in is not None \
         else open_image(args.input, max_pixels=limits.max_pixels)
     started = time.perf_counter()
-    data = api.encode(source.pixels, implementation.name, icc_profile=source.icc_profile, exif=source.exif,
-                      limits=limits, **params)
+    with progress.task(f"encoding {_display_name(args.input)} with {implementation.name}"):
+        data = api.encode(source.pixels, implementation.name, icc_profile=source.icc_profile, exif=source.exif,
+                          limits=limits, **params)
     seconds = time.perf_counter() - started
     _write_output(args.output, data, args.force)
     quality = None
     if not args.no_psnr:
         from latentpress.metrics import psnr
 
-        quality = psnr(source.pixels, api.decode(data, limits=limits))
+        with progress.task("decoding again to measure the PSNR"):
+            quality = psnr(source.pixels, api.decode(data, limits=limits))
     height, width = source.pixels.shape[:2]
     if not args.quiet:
         name = "standard output" if args.output == STDIO else args.output
@@ -201,7 +207,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     data = _read_input(args.input, limits)
     _check_output(args.input, args.output, args.force)
     started = time.perf_counter()
-    image = _named(args.input, lambda: api.decode_image(data, limits=limits, steps=args.steps))
+    with progress.task(f"decoding {_display_name(args.input)}"):
+        image = _named(args.input, lambda: api.decode_image(data, limits=limits, steps=args.steps))
     seconds = time.perf_counter() - started
     icc, exif = image.info.get("icc_profile"), image.info.get("exif")
     suffix = ".png" if args.output == STDIO else Path(args.output).suffix.lower()
@@ -248,7 +255,8 @@ def cmd_codecs(args: argparse.Namespace) -> None:
     listing = api.codecs()
     if args.json:
         print(json.dumps([{"name": c.name, "version": c.version, "description": c.description,
-                           "lossless": c.lossless, "params": c.params} for c in listing], indent=2))
+                           "lossless": c.lossless, "params": c.params, "quality": c.quality} for c in listing],
+                         indent=2))
         return
     for codec in listing:
         default = " (default)" if codec.name == DEFAULT_CODEC else ""
@@ -256,6 +264,7 @@ def cmd_codecs(args: argparse.Namespace) -> None:
         print(f"{codec.name:<14} {codec.description}{default}")
         if params:
             print(f"{'':<14} parameters: {params}")
+        print(f"{'':<14} {codec.quality}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -302,7 +311,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     codecs, points = _codec_list(args.codecs), _parse_points(args.points)
     executor = make_executor(args.engine, args.workers, args.address)
     try:
-        summary = run_bench(codecs, args.images, args.out, executor=executor, points=points, progress=not args.quiet)
+        summary = run_bench(codecs, args.images, args.out, executor=executor, points=points,
+                            progress=sys.stderr.isatty() and not args.quiet)
     finally:
         close_executor(executor)
     if summary.failed:
@@ -325,7 +335,8 @@ def cmd_batch(args: argparse.Namespace) -> None:
     executor = make_executor(args.engine, args.workers, args.address)
     try:
         summary = run_batch(args.input, args.output, args.codec, params, decode=args.decode, executor=executor,
-                            verify=args.verify, limits=_limits(args), progress=not args.quiet, report=args.report)
+                            verify=args.verify, limits=_limits(args), progress=sys.stderr.isatty() and not args.quiet,
+                            report=args.report)
     finally:
         close_executor(executor)
     print(summary.text())
@@ -354,12 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def codec_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("-c", "--codec", default=None, help=f"codec name (default {DEFAULT_CODEC}; see `latentpress codecs`)")
-        p.add_argument("-q", "--quality", default=None, help="quality knob of the codec (0-100 where it has one)")
+        p.add_argument("-q", "--quality", default=None,
+                       help="0-100, higher is better, on every lossy codec with a rate to choose; what it sets "
+                            "per codec: `latentpress codecs`")
         p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="any other codec parameter (repeatable)")
         p.add_argument("--preset", default=None, help="codec preset (overfit: fast, medium, slow)")
         p.add_argument("--iterations", default=None, help="training iterations (per-image codecs)")
         p.add_argument("--time-budget", default=None, metavar="SECONDS", help="stop training after this long (per-image codecs)")
-        p.add_argument("--lambda", dest="lmbda", default=None, help="rate weight λ, overriding --quality (per-image codecs)")
+        p.add_argument("--lambda", dest="lmbda", default=None,
+                       help="overfit's rate weight λ (parameter lmbda), overriding --quality")
 
     def limit_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--max-pixels", type=int, default=None, help=f"refuse images larger than this (default {DEFAULT_LIMITS.max_pixels:,})")
@@ -382,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact coding: the codec `lossless` unless --codec names another lossless one")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--no-psnr", action="store_true", help="do not decode again to report PSNR")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line")
     limit_option(p)
     p.set_defaults(func=cmd_encode)
 
@@ -392,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="image file (.png .tif .webp .ppm .pgm .pnm .bmp), or - for standard output")
     p.add_argument("--steps", type=int, help="progressive files (cnn-rnn-ae): decode only the first STEPS stages")
     p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line")
     limit_option(p)
     p.set_defaults(func=cmd_decode)
 
@@ -452,8 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Progress is drawn on a terminal only: never into a pipe or a log, nor with --quiet.
+    watched = sys.stderr.isatty() and not getattr(args, "quiet", False)
     try:
-        args.func(args)
+        with progress.shown(enabled=watched and args.command in ("encode", "decode", "demo")):
+            args.func(args)
     except LatentpressError as exc:
         print(f"latentpress: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -392,3 +393,48 @@ def test_sixteen_bit_rgb_is_refused(tmp_path, capsys):
     path.write_bytes(imagecodecs.png_encode(np.full((8, 8, 3), 40000, np.uint16)))
     assert run("encode", path, tmp_path / "o.lpx") == 1
     assert "16 bits" in capsys.readouterr().err
+
+
+def _on_a_terminal(args: list[str], columns: int = 120) -> tuple[int, str]:
+    """Run the command with stdout and stderr on a pseudo-terminal of ``columns``."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    main_fd, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "latentpress.cli", *args], stdin=subprocess.DEVNULL,
+                               stdout=terminal, stderr=terminal, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:                   # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_fd)
+    return process.wait(), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_long_work_shows_its_progress_on_a_terminal_and_nowhere_else(tmp_path, small_rgb):
+    """On a terminal, an encode draws each phase (a bar with its rate and the time left
+    where the length is known); with --quiet, or into a pipe, nothing but the summary."""
+    source = tmp_path / "in.png"
+    Image.fromarray(small_rgb[:32, :48]).save(source)
+    args = ["encode", str(source), str(tmp_path / "o.lpx"), "-c", "overfit", "--preset", "fast", "--force"]
+    code, shown = _on_a_terminal(args)
+    assert code == 0, shown
+    for phase in ("encoding in.png with overfit", "overfit: fitting the ARM", "overfit: choosing the ARM's precision",
+                  "overfit: coding the latents", "overfit: post-processing", "decoding again to measure the PSNR"):
+        assert phase in shown, phase
+    assert re.search(r"\d+/1000 \[\d\d:\d\d<\d\d:\d\d", shown)          # done/total [elapsed<left
+    code, quiet = _on_a_terminal(args + ["--quiet"])
+    assert code == 0 and quiet.strip() == ""
+    piped = subprocess.run([sys.executable, "-m", "latentpress.cli", *args], capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert piped.returncode == 0 and piped.stderr == "" and "bpp" in piped.stdout
+    code, shown = _on_a_terminal(["decode", str(tmp_path / "o.lpx"), str(tmp_path / "o.png"), "--force"])
+    assert code == 0 and "decoding o.lpx" in shown and "decoding the latents" in shown

@@ -72,3 +72,38 @@ def test_header_params_types():
 def test_every_codec_declares_its_header_parameters():
     for cls in all_codecs():
         assert cls.HeaderParams.__name__ != "NoHeaderParams", cls.name
+
+
+def test_one_quality_scale_for_every_lossy_codec_that_has_a_rate_to_choose():
+    """quality 0-100, higher is better, as cwebp's -q: a field of its own in factorized and
+    overfit, mapped onto the rate knob elsewhere (docs/codecs/README.md has the table);
+    refused, with the reason, where there is nothing to map."""
+    from latentpress.codecs.base import get_codec
+    from latentpress.codecs.overfit.presets import lambda_for_quality
+    from latentpress.errors import ParameterError
+
+    def parsed(name, **values):
+        return type(get_codec(name)).parse_params(values)
+
+    assert parsed("factorized", quality=60).quality == 60
+    assert parsed("overfit", quality=60).quality == 60
+    # overfit's levels 1-8 before the common scale are qualities 20-90, the same λ.
+    assert [lambda_for_quality(10 * level + 10) for level in range(1, 9)] == [0.02 / 2 ** k for k in range(8)]
+    assert [parsed("cae", quality=q).bpp for q in (0, 50, 100)] == [0.12, 0.5367, 2.4]
+    assert [parsed("cnn-rnn-ae", quality=q).steps for q in (0, 33, 34, 66, 67, 100)] == [1, 1, 2, 2, 3, 3]
+    assert [parsed("block-cnn", quality=q).code_length for q in (0, 50, 100)] == [8, 64, 128]
+    assert [parsed("dense-mnist", quality=q).bits for q in (0, 50, 100)] == [1, 5, 8]
+    for name in ("block-cnn", "cae", "cnn-rnn-ae", "dense-mnist"):      # monotone: higher is never worse
+        knob = {"block-cnn": "code_length", "cae": "bpp", "cnn-rnn-ae": "steps", "dense-mnist": "bits"}[name]
+        values = [getattr(parsed(name, quality=q), knob) for q in range(101)]
+        assert values == sorted(values), name
+    for name, words in (("cnn-ae", "fixed 16:1"), ("gan-ae", "fixed 16:1"), ("cnn-ae-ft", "fixed 16:1"),
+                        ("lossless", "lossless"), ("mlp-lossless", "lossless")):
+        with pytest.raises(ParameterError, match=words):
+            parsed(name, quality=50)
+    for name in ("factorized", "overfit", "cae"):
+        for bad in (-1, 101, "high"):
+            with pytest.raises(ParameterError):
+                parsed(name, quality=bad)
+    with pytest.raises(ParameterError, match="give one or the other"):
+        parsed("cae", quality=50, bpp=1.0)

@@ -34,7 +34,7 @@ def _points(key: str, values: tuple) -> tuple[dict[str, Any], ...]:
 SWEEPS: dict[str, Sweep] = {
     "factorized": Sweep(_points("quality", (0, 15, 30, 50, 70, 85, 100))),
     # About 0.07 to 1.7 bpp on Kodak.
-    "overfit": Sweep(_points("quality", (1, 2, 4, 6, 8)),
+    "overfit": Sweep(_points("quality", (20, 30, 50, 70, 90)),
                      {f"overfit-{preset}": {"preset": preset} for preset in PRESETS}),
     # The code lengths of Table 3 of report 000.
     "block-cnn": Sweep(_points("code_length", (32, 64, 80))),

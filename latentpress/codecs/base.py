@@ -56,6 +56,10 @@ class Codec(ABC):
     # (int, float, bool, str, Literal[...]; ``X | None = None`` for a key some files
     # lack); it may define check(), raising CorruptPayloadError. See header_params().
     HeaderParams: ClassVar[type] = NoHeaderParams
+    # Why a lossy codec takes no ``quality`` (e.g. a fixed rate), for its error message.
+    no_quality: ClassVar[str] = "it has no quality setting"
+    # What quality_params() sets, in a few words (for `latentpress codecs`).
+    quality_meaning: ClassVar[str] = ""
     # Peak memory of a decode: a fixed part and a part per pixel of the image, upper
     # bounds of what benchmarks/decode_memory.py measured (results/security/
     # decode-memory.json); checked against Limits.max_decode_memory before decoding.
@@ -84,9 +88,28 @@ class Codec(ABC):
     # Shared helpers --------------------------------------------------------------
 
     @classmethod
+    def quality_params(cls, quality: int) -> dict[str, Any] | None:
+        """The parameters that ``quality`` (0-100, higher is better, as cwebp's -q) stands
+        for, in a codec whose rate knob is another parameter (a bpp target, a code length);
+        None where there is nothing to map. A codec with a ``quality`` field in its Params
+        takes it directly."""
+        return None
+
+    @classmethod
+    def quality_scale(cls) -> str:
+        """One line on what ``quality`` does in this codec (for `latentpress codecs`)."""
+        if any(f.name == "quality" for f in dataclasses.fields(cls.Params)):
+            return "quality 0-100 (higher is better)"
+        if cls.quality_params(50) is not None:
+            return f"quality 0-100 sets {cls.quality_meaning}"
+        return "lossless: no quality" if cls.lossless else f"no quality: {cls.no_quality}"
+
+    @classmethod
     def parse_params(cls, values: Mapping[str, Any]) -> Any:
         """Build and validate Params from keyword values (strings from the CLI are coerced)."""
         fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+        if "quality" in values and "quality" not in fields:
+            values = cls._mapped_quality(dict(values), set(fields))
         unknown = sorted(set(values) - set(fields))
         if unknown:
             valid = ", ".join(sorted(fields)) or "none"
@@ -120,6 +143,21 @@ class Codec(ABC):
         if check is not None:
             check()
         return stored
+
+    @classmethod
+    def _mapped_quality(cls, values: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+        quality = _coerce(cls.name, "quality", values.pop("quality"), int)
+        if not 0 <= quality <= 100:
+            raise ParameterError(f"quality must be 0-100, got {quality}")
+        mapped = cls.quality_params(quality)
+        if mapped is None:
+            if cls.lossless:
+                raise ParameterError(f"codec {cls.name!r} is lossless: it takes no quality")
+            raise ParameterError(f"codec {cls.name!r} takes no quality: {cls.no_quality}")
+        both = sorted(set(mapped) & set(values))
+        if both:
+            raise ParameterError(f"codec {cls.name!r}: quality sets {both[0]}; give one or the other")
+        return {**values, **mapped}
 
     @classmethod
     def check_version(cls, header: Header) -> None:

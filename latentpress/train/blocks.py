@@ -18,8 +18,8 @@ import math
 import time
 
 import torch
-from tqdm import tqdm
 
+from latentpress import progress
 from latentpress.codecs.blocks.model import BlockArchitecture, BlockAutoencoder
 
 # One block at a time, RMSprop's first updates can push the tanh code layer into
@@ -44,7 +44,7 @@ def train(model: BlockAutoencoder, blocks: torch.Tensor, epochs: int, batch_size
     started = time.monotonic()
     history = []
     count = blocks.shape[0]
-    with tqdm(total=epochs, desc=f"block-{model.arch.kind}", unit="epoch", disable=None, leave=False) as bar:
+    with progress.task(f"block-{model.arch.kind}: training", total=epochs, unit="epoch") as bar:
         for _ in range(epochs):
             total = 0.0
             order = torch.randperm(count, generator=generator)
@@ -57,8 +57,8 @@ def train(model: BlockAutoencoder, blocks: torch.Tensor, epochs: int, batch_size
                 total += loss.item()
             mse = total / blocks.numel()
             history.append(mse)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total:.1f}", psnr=f"{-10 * math.log10(max(mse, 1e-12)):.2f}")
+            bar.advance()
+            bar.note(psnr=-10 * math.log10(max(mse, 1e-12)))
             if check_collapse and len(history) == COLLAPSE_EPOCHS and history[-1] > 0.95 * history[0]:
                 raise Collapsed
             if time_budget and time.monotonic() - started > time_budget:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from latentpress import progress
+
 BATCH = 256                       # blocks per iteration
 
 
@@ -20,8 +22,10 @@ def fine_tune(decoder: nn.Module, latents: torch.Tensor, blocks: torch.Tensor, i
     """Train ``decoder`` in place so that decoder(latents[i]) approaches blocks[i]."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
-    for _ in range(iterations):
-        pick = torch.randint(len(blocks), (min(len(blocks), BATCH),), generator=generator)
-        optimizer.zero_grad(set_to_none=True)
-        torch.mean((decoder(latents[pick]) - blocks[pick]) ** 2).backward()
-        optimizer.step()
+    with progress.task("cnn-ae-ft: fine-tuning the decoder", total=iterations) as bar:
+        for _ in range(iterations):
+            pick = torch.randint(len(blocks), (min(len(blocks), BATCH),), generator=generator)
+            optimizer.zero_grad(set_to_none=True)
+            torch.mean((decoder(latents[pick]) - blocks[pick]) ** 2).backward()
+            optimizer.step()
+            bar.advance()

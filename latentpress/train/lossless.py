@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from latentpress import progress
 from latentpress.nn.likelihood import laplace_interval_probability
 
 BATCH = 8192                       # pixels per minibatch and network
@@ -86,7 +86,7 @@ def _fit(nets: Sequence[nn.Module], batches: Callable[[np.random.Generator], lis
     params = [p for net in nets for p in net.parameters()]
     optimizer = torch.optim.Adam(params, lr=LEARNING_RATE)
     started = time.monotonic()
-    with tqdm(total=iterations, desc=desc, unit="it", disable=None, leave=False) as bar:
+    with progress.task(f"{desc}: training", total=iterations) as bar:
         for iteration in range(iterations):
             for group in optimizer.param_groups:
                 group["lr"] = LEARNING_RATE * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * iteration / iterations)))
@@ -94,8 +94,8 @@ def _fit(nets: Sequence[nn.Module], batches: Callable[[np.random.Generator], lis
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            bar.update(1)
+            bar.advance()
             if iteration % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.note(bits=loss.item())
             if time_budget and time.monotonic() - started > time_budget:
                 break

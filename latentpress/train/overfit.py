@@ -21,8 +21,8 @@ import math
 import time
 
 import torch
-from tqdm import tqdm
 
+from latentpress import progress
 from latentpress.codecs.overfit.model import MAX_CONTEXT_ROWS, OverfitModel
 from latentpress.codecs.overfit.presets import Preset
 
@@ -51,9 +51,9 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     contexts, values = shuffled_contexts()
     sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
     slices = max(1, values.numel() // sample)
-    with tqdm(total=preset.arm_warmup + iterations, desc=label, unit="it", disable=None, leave=False) as bar:
+    with progress.task(f"{label}: fitting the ARM", total=preset.arm_warmup) as bar:
         for iteration in range(preset.arm_warmup):
-            if preset.rdoq and iteration == preset.arm_warmup // 2 and model.rdoq(x, lmbda):
+            if preset.rdoq and iteration == preset.arm_warmup // 2 and _rdoq(model, x, lmbda, label):
                 # Half-way, with an ARM that knows the latents: rate-distortion optimized
                 # rounding, then the ARM goes on fitting the new latents.
                 contexts, values = shuffled_contexts()
@@ -65,12 +65,13 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
             arm_optimizer.zero_grad(set_to_none=True)
             bpp.backward()
             arm_optimizer.step()
-            bar.update(1)
+            bar.advance()
             if out_of_time():
                 return
-        del contexts, values
-        if iterations <= 0:
-            return
+    del contexts, values
+    if iterations <= 0:
+        return
+    with progress.task(f"{label}: training latents, synthesis and ARM", total=iterations) as bar:
         networks = [p for name, p in model.named_parameters() if not name.startswith("latents.")]
         # Latents move by about their learning rate per Adam update whatever their
         # gradient, and straight-through rounding makes those moves a random walk that
@@ -95,9 +96,13 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            bar.update(1)
+            bar.advance()
             if iteration % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.5f}", bpp=f"{bpp.item():.3f}",
-                                psnr=f"{-10 * math.log10(max(mse.item(), 1e-12)):.2f}")
+                bar.note(loss=loss.item(), bpp=bpp.item(), psnr=-10 * math.log10(max(mse.item(), 1e-12)))
             if out_of_time():
                 break
+
+
+def _rdoq(model: OverfitModel, x: torch.Tensor, lmbda: float, label: str) -> bool:
+    with progress.task(f"{label}: rate-distortion optimized rounding"):
+        return model.rdoq(x, lmbda)

@@ -5,11 +5,12 @@ the codec has compressed, to undo what the wavelet leaves.
 Three stages, each resumable:
 
 ``pairs``     crops of the training photos (../shared/data/photos) compressed with the
-              real ``overfit`` encoder (``fast`` preset) at every quality, without its
+              real ``overfit`` encoder (``fast`` preset) at each of its eight levels
+              (qualities 20, 30 … 90: presets.quality_of_level), without its
               post-processing (no FILT section), and decoded: (original, decoded)
-              pairs, one ``.npz`` per photo and quality in a cache folder.
+              pairs, one ``.npz`` per photo and level in a cache folder.
 ``train``     the float network (train/loop.py), on random patches of the pairs, each
-              conditioned on its quality (strength t = quality − 1), MSE on 8-bit pixels;
+              conditioned on its level (strength t = level − 1), MSE on 8-bit pixels;
               then quantization-aware fine-tuning of the integer network (weights,
               biases and activations on their integer grids, straight-through
               gradients), with the activations' precisions calibrated on the float one.
@@ -42,40 +43,41 @@ from latentpress.codecs.overfit.restoration import FACTOR, STRENGTHS, IntegerCon
 from latentpress.train.crops import HELD_OUT
 from latentpress.train.loop import CHECKPOINT, TrainConfig, read_checkpoint, train
 
-QUALITIES = tuple(range(1, STRENGTHS + 1))
+LEVELS = tuple(range(1, STRENGTHS + 1))
 INPUT_BITS = 7                    # the float network sees (pixel − 128) / 2**7
 ACTIVATION_CEILING = 255
 
 
 # ---- pairs -----------------------------------------------------------------------
 
-def pair_path(cache: Path, stem: str, quality: int) -> Path:
-    return cache / f"{stem}-q{quality}.npz"
+def pair_path(cache: Path, stem: str, level: int) -> Path:
+    return cache / f"{stem}-q{level}.npz"
 
 
-def make_pairs(photos: Path, cache: Path, crop: int = 384, qualities=QUALITIES, preset: str = "fast") -> None:
-    """One crop per photo and quality (its place seeded by both), compressed and decoded
+def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset: str = "fast") -> None:
+    """One crop per photo and level (its place seeded by both), compressed and decoded
     without the FILT section; skips pairs already in the cache."""
     from PIL import Image
 
     from latentpress import api, container
     from latentpress.codecs.base import get_codec
+    from latentpress.codecs.overfit.presets import quality_of_level
 
     cache.mkdir(parents=True, exist_ok=True)
     codec = get_codec("overfit")
     paths = sorted(photos.glob("*.png"))
-    for quality in qualities:
+    for level in levels:
         for index, path in enumerate(paths):
-            target = pair_path(cache, path.stem, quality)
+            target = pair_path(cache, path.stem, level)
             if target.exists():
                 continue
             image = np.asarray(Image.open(path).convert("RGB"))
-            rng = np.random.default_rng(1000 * index + quality)
+            rng = np.random.default_rng(1000 * index + level)
             top = rng.integers(0, image.shape[0] - crop + 1)
             left = rng.integers(0, image.shape[1] - crop + 1)
             original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
-            payload = codec.encode_without_post_processing(original, codec.parse_params({"quality": quality,
-                                                                                          "preset": preset}))
+            params = codec.parse_params({"quality": quality_of_level(level), "preset": preset})
+            payload = codec.encode_without_post_processing(original, params)
             data = api.pack(codec, original, payload)
             header, sections = container.read(data)
             decoded = codec.decode(header, sections)
@@ -88,13 +90,13 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, qualities=QUALITIES, 
 
 
 def load_pairs(cache: Path, held_out: bool) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """(original, decoded, quality) of every pair in the cache, the held-out photos' or the others'."""
+    """(original, decoded, level) of every pair in the cache, the held-out photos' or the others'."""
     pairs = []
     for path in sorted(cache.glob("*-q*.npz")):
-        stem, quality = path.stem.rsplit("-q", 1)
-        if (stem in HELD_OUT) == held_out and int(quality) in QUALITIES:
+        stem, level = path.stem.rsplit("-q", 1)
+        if (stem in HELD_OUT) == held_out and int(level) in LEVELS:
             with np.load(path) as data:
-                pairs.append((data["original"], data["decoded"], int(quality)))
+                pairs.append((data["original"], data["decoded"], int(level)))
     return pairs
 
 
@@ -228,7 +230,7 @@ class Patches:
         decoded, original, strength = [], [], []
         p = self.patch
         for _ in range(size):
-            o, d, quality = self.pairs[rng.integers(len(self.pairs))]
+            o, d, level = self.pairs[rng.integers(len(self.pairs))]
             top, left = rng.integers(0, o.shape[0] - p + 1), rng.integers(0, o.shape[1] - p + 1)
             o, d = o[top:top + p, left:left + p], d[top:top + p, left:left + p]
             k = rng.integers(8)
@@ -240,7 +242,7 @@ class Patches:
                 o, d = o.transpose(1, 0, 2), d.transpose(1, 0, 2)
             decoded.append(d)
             original.append(o)
-            strength.append(quality - 1)
+            strength.append(level - 1)
         tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() - 128.0  # noqa: E731
         return tensor(decoded), tensor(original), torch.tensor(strength)
 
@@ -297,31 +299,31 @@ def export(model: RestorationModel, path: Path) -> str:
 # ---- evaluation ----------------------------------------------------------------------
 
 def evaluate(net: RestorationNet, pairs: list[tuple[np.ndarray, np.ndarray, int]]) -> dict:
-    """Mean PSNR gains (dB) per quality on the pairs: the network at its quality's
+    """Mean PSNR gains (dB) per level on the pairs: the network at its level's
     strength, the best strength per image, the linear post-filter alone (what version 5
     does), and the post-filter after the network."""
     from latentpress.codecs.overfit import postfilter
-    from latentpress.codecs.overfit.presets import lambda_for_quality
+    from latentpress.codecs.overfit.presets import lambda_for_quality, quality_of_level
 
     def mse(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.mean((a.astype(np.float64) - b) ** 2))
 
-    def filtered(image: np.ndarray, original: np.ndarray, quality: int) -> np.ndarray:
-        candidate = postfilter.design(image, original, lambda_for_quality(quality))
+    def filtered(image: np.ndarray, original: np.ndarray, level: int) -> np.ndarray:
+        candidate = postfilter.design(image, original, lambda_for_quality(quality_of_level(level)))
         return image if candidate is None else candidate[1]
 
     gains: dict[int, dict[str, list[float]]] = {}
-    for original, decoded, quality in pairs:
+    for original, decoded, level in pairs:
         base = mse(decoded, original)
-        at_quality = net(decoded, quality - 1)
+        at_level = net(decoded, level - 1)
         best = min((net(decoded, t) for t in range(STRENGTHS)), key=lambda image: mse(image, original))
-        entry = gains.setdefault(quality, {})
-        for name, image in (("network", at_quality), ("network, best strength", best),
-                            ("post-filter", filtered(decoded, original, quality)),
-                            ("network + post-filter", filtered(at_quality, original, quality))):
+        entry = gains.setdefault(level, {})
+        for name, image in (("network", at_level), ("network, best strength", best),
+                            ("post-filter", filtered(decoded, original, level)),
+                            ("network + post-filter", filtered(at_level, original, level))):
             entry.setdefault(name, []).append(10 * math.log10(base / max(mse(image, original), 1e-12)))
-    return {quality: {"images": len(entry["network"])} | {name: round(float(np.mean(v)), 4) for name, v in entry.items()}
-            for quality, entry in sorted(gains.items())}
+    return {level: {"images": len(entry["network"])} | {name: round(float(np.mean(v)), 4) for name, v in entry.items()}
+            for level, entry in sorted(gains.items())}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--photos", type=Path, required=True)
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--crop", type=int, default=384)
-    p.add_argument("--qualities", default=",".join(map(str, QUALITIES)))
+    p.add_argument("--levels", default=",".join(map(str, LEVELS)))
     p = sub.add_parser("train")
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--run", type=Path, required=True)
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report", type=Path, help="write held-out gains (JSON) here")
     args = parser.parse_args(argv)
     if args.stage == "pairs":
-        make_pairs(args.photos, args.cache, args.crop, [int(q) for q in args.qualities.split(",")])
+        make_pairs(args.photos, args.cache, args.crop, [int(q) for q in args.levels.split(",")])
         return
     model = run_training(args.cache, args.run, args.channels, args.depth, args.steps, args.qat_steps,
                          learning_rate=args.lr, threads=args.threads)

@@ -52,6 +52,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from latentpress import progress
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.blocks.model import (
     CHANNELS,
@@ -297,6 +298,14 @@ class _BlockCodec(Codec):
     Params = BlockParams
     HeaderParams = BlockHeader
 
+    quality_meaning = "the code length, 8 to 128 (the default 64 at 47-53)"
+
+    @classmethod
+    def quality_params(cls, quality: int) -> dict:
+        """Quality 0-100 → the code length, 8 to 128 in steps of 8 (64, the default, at
+        47-53): the block codes are what the rate pays for (report 000, Table 3)."""
+        return {"code_length": 8 * (1 + quality * 15 // 100)}
+
     def encode(self, image: np.ndarray, params: BlockParams) -> Payload:
         return self.payload(self.fit(image, params), params)
 
@@ -337,12 +346,13 @@ class _BlockCodec(Codec):
         target = quality(weights, codes) - params.tolerance
         # Codes lie in (−1, 1): every code precision is representable. The coarsest that
         # costs at most half the tolerance, then the coarsest weight precision within it.
-        code_precision, (symbols,) = first_precision(
-            [codes], CODE_PRECISIONS, lambda precision, integers:
-            quality(weights, from_integers(integers, precision)[0]) >= target + params.tolerance / 2)
-        coded_codes = from_integers([symbols], code_precision)[0]
-        chosen = first_precision(weights, WEIGHT_PRECISIONS, lambda precision, integers:
-                                 quality(from_integers(integers, precision), coded_codes) >= target)
+        with progress.task(f"{self.name}: choosing the precisions") as bar:
+            code_precision, (symbols,) = first_precision(
+                [codes], CODE_PRECISIONS, progress.advancing(bar, lambda precision, integers:
+                    quality(weights, from_integers(integers, precision)[0]) >= target + params.tolerance / 2))
+            coded_codes = from_integers([symbols], code_precision)[0]
+            chosen = first_precision(weights, WEIGHT_PRECISIONS, progress.advancing(bar, lambda precision, integers:
+                                     quality(from_integers(integers, precision), coded_codes) >= target))
         if chosen is None:
             raise ParameterError("training diverged: the decoder's weights are too large to store")
         weight_precision, integers = chosen

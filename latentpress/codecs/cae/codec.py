@@ -255,6 +255,14 @@ class CAECodec(Codec):
     Params = CAEParams
     HeaderParams = CAEHeader
 
+    quality_meaning = "the bpp target, 0.12 to 2.4, log-spaced (0.54 at 50)"
+
+    @classmethod
+    def quality_params(cls, quality: int) -> dict:
+        """Quality 0-100 → the bpp target, log-spaced over the report's range: 0.12 bpp at
+        0, 2.4 at 100 (0.54 at 50)."""
+        return {"bpp": round(0.12 * 20.0 ** (quality / 100), 4)}
+
     @classmethod
     def working_pixels(cls, header: Header) -> int:
         """The padded grid the decoder works on (_grid): whole 128×128 patches with

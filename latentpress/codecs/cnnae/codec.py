@@ -235,6 +235,7 @@ def _load(model_id: str) -> torch.nn.Module:
 
 class _PretrainedBlockCodec(Codec):
     version = 1
+    no_quality = "its latents are fixed-width, a fixed 16:1 (cnn-rnn-ae and factorized have a rate to choose)"
 
     @classmethod
     def model_id(cls) -> str:
@@ -321,6 +322,13 @@ class CNNRNNAECodec(_PretrainedBlockCodec):
     description = "report 001 Fig. 7: recurrent residual CNN autoencoder, 1-3 stages of 2-bit latents (progressive)"
     Params = RNNParams
     HeaderParams = RNNHeader
+
+    quality_meaning = "the stages stored: 1 below 34, 2 below 67, else 3"
+
+    @classmethod
+    def quality_params(cls, quality: int) -> dict:
+        """Quality 0-100 → the residual stages stored: 1 below 34, 2 below 67, else 3."""
+        return {"steps": 1 + (quality >= 34) + (quality >= 67)}
     progressive = True
 
     def encode(self, image: np.ndarray, params: RNNParams) -> Payload:

@@ -111,6 +111,13 @@ class DenseMNISTCodec(Codec):
     Params = DenseParams
     HeaderParams = DenseHeader
 
+    quality_meaning = "the bits per code value, 1 to 8 (fixed and range codes)"
+
+    @classmethod
+    def quality_params(cls, quality: int) -> dict:
+        """Quality 0-100 → bits per code value of the fixed and range codes, 1 to 8."""
+        return {"bits": 1 + (quality * (MAX_BITS - 1) + 50) // 100}
+
     def encode(self, image: np.ndarray, params: DenseParams) -> Payload:
         if image.ndim != 2 or image.shape != (SIDE, SIDE):
             shape = "x".join(map(str, image.shape[1::-1])) + ("" if image.ndim == 2 else f"x{image.shape[2]}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from latentpress import progress
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
 from latentpress.codecs.lossless.common import (
@@ -144,15 +145,18 @@ class _NativeLossless:
     def decode(self, decoder: EntropyDecoder) -> None:
         run, flat = self.loop.run, self.planes.reshape(self.nplanes, -1)
         decode, models, make = decoder.group_decoder(Family.LAPLACE)
-        for wavefront in range(self.loop.steps()):                 # steps(): the number of wavefronts
-            for p in range(self.nplanes):
-                count, status = guarded(run, wavefront, p, decode, models, make)
-                if status == 1:                   # an escape symbol: the general path
-                    values = decoder.resolve_groups(Family.LAPLACE, self.centres[:count], self.ids[:count],
-                                                    self.order[:count], self.index[:count])
-                    flat[p, self.positions[:count]] = _in_range(values, *_PLANE_LIMITS[p])
-                elif status:
-                    raise CorruptPayloadError("decoded pixel out of range")
+        count = self.loop.steps()                                  # steps(): the number of wavefronts
+        with progress.task("decoding the planes", total=count, unit="wavefront") as bar:
+            for wavefront in range(count):
+                for p in range(self.nplanes):
+                    decoded, status = guarded(run, wavefront, p, decode, models, make)
+                    if status == 1:                   # an escape symbol: the general path
+                        values = decoder.resolve_groups(Family.LAPLACE, self.centres[:decoded], self.ids[:decoded],
+                                                        self.order[:decoded], self.index[:decoded])
+                        flat[p, self.positions[:decoded]] = _in_range(values, *_PLANE_LIMITS[p])
+                    elif status:
+                        raise CorruptPayloadError("decoded pixel out of range")
+                bar.advance()
 
 
 @register
@@ -197,13 +201,16 @@ class LosslessCodec(Codec):
                              for p, (n, (f, base)) in enumerate(zip(integer_nets, data)))
             return pixel_bits * (height * width) / rows[search].size + 8 * len(encode_tensors(flat)), integer_nets
 
-        choice = search_precision([t for net in nets for t in float_weights(net)], WEIGHT_PRECISIONS, bits)
+        with progress.task("lossless: choosing the networks' precision", total=len(WEIGHT_PRECISIONS)) as bar:
+            choice = search_precision([t for net in nets for t in float_weights(net)], WEIGHT_PRECISIONS,
+                                      progress.advancing(bar, bits))
         if choice is None:
             raise ParameterError("training diverged: the network weights are too large to store")
         precision, integer_nets = choice.precision, choice.extra
         del data, targets
-        sections = [Section("NETW", encode_tensors(choice.integers)),
-                    Section("PIXL", _encode_planes(planes, integer_nets, shape, neutrals))]
+        with progress.task("lossless: coding the planes"):
+            pixels = _encode_planes(planes, integer_nets, shape, neutrals)
+        sections = [Section("NETW", encode_tensors(choice.integers)), Section("PIXL", pixels)]
         return Payload(sections, {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden,
                                   "step": precision})
 
@@ -227,12 +234,14 @@ class LosslessCodec(Codec):
         if compiled is not None:
             _NativeLossless(compiled, planes, shape, nets, neutrals).decode(decoder)
         else:
-            for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
-                for p, net in enumerate(nets):
-                    features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
-                    centres, ids = _predict_tables(net, features, base)
-                    planes[p, rows, cols] = _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids),
-                                                      *limits[p])
+            with progress.task("decoding the planes", unit="wavefront") as bar:
+                for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
+                    for p, net in enumerate(nets):
+                        features, base = _plane_features(planes, p, rows, cols, shape, neutrals)
+                        centres, ids = _predict_tables(net, features, base)
+                        planes[p, rows, cols] = _in_range(decoder.decode_parametric(Family.LAPLACE, centres, ids),
+                                                          *limits[p])
+                    bar.advance()
         decoder.finish()
         pixels = ctx.ycocg_to_rgb(planes) if colour else planes[0]
         if pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from latentpress import progress
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.lossless import context as ctx
 from latentpress.codecs.lossless.common import (
@@ -100,19 +101,24 @@ class MlpLosslessCodec(Codec):
             entropy = -np.sum(probabilities * np.log2(probabilities)) * channels * height * width
             return entropy + 8 * len(encode_tensors(integers)), integer
 
-        choice = search_precision(float_weights(net), WEIGHT_PRECISIONS, bits)
+        with progress.task("mlp-lossless: choosing the network's precision", total=len(WEIGHT_PRECISIONS)) as bar:
+            choice = search_precision(float_weights(net), WEIGHT_PRECISIONS, progress.advancing(bar, bits))
         if choice is None:
             raise ParameterError("training diverged: the network weights are too large to store")
         precision, integers, integer = choice.precision, choice.integers, choice.extra
         del features, targets, bases
         residuals = np.empty((channels, height * width), np.int64)
         all_rows, all_cols = (a.ravel().astype(np.int64) for a in np.mgrid[0:height, 0:width])
-        for start in range(0, all_rows.size, CHUNK):
-            r, c = all_rows[start:start + CHUNK], all_cols[start:start + CHUNK]
-            for p in range(channels):
-                residuals[p, start:start + r.size] = (planes[p, r, c] - _mlp_predict(
-                    integer, *_mlp_features(planes[p], r, c, shape))) % 256
-        coded = huffman.encode_with_table(residuals.ravel())
+        with progress.task("mlp-lossless: predicting the pixels", total=-(-all_rows.size // CHUNK),
+                           unit="chunk") as bar:
+            for start in range(0, all_rows.size, CHUNK):
+                r, c = all_rows[start:start + CHUNK], all_cols[start:start + CHUNK]
+                for p in range(channels):
+                    residuals[p, start:start + r.size] = (planes[p, r, c] - _mlp_predict(
+                        integer, *_mlp_features(planes[p], r, c, shape))) % 256
+                bar.advance()
+        with progress.task("mlp-lossless: Huffman coding"):
+            coded = huffman.encode_with_table(residuals.ravel())
         return Payload([Section("NETW", encode_tensors(integers)), Section("HUFF", coded)],
                        {"context": f"{shape.rows}x{shape.half_width}", "hidden": hidden, "step": precision})
 
@@ -125,23 +131,27 @@ class MlpLosslessCodec(Codec):
         check_work([shape.size] * header.channels, hidden, 1, header.height * header.width)
         net = integer_net(decode_tensors(net_data, net_shapes(shape.size, hidden, 1), "NETW"), stored.precision)
         height, width, channels = header.height, header.width, header.channels
-        residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
+        with progress.task("decoding the residuals"):
+            residuals = huffman.decode_with_table(residual_data, expected_count=channels * height * width)
         if residuals.size and (residuals.min() < 0 or residuals.max() > 255):
             raise CorruptPayloadError("residuals out of range")
         residuals = residuals.reshape(channels, height, width).astype(np.int64)
         compiled = native.module()
         if compiled is not None:                  # the loop below, compiled (latentpress/_native.c)
             planes = np.zeros((channels, height, width), np.int16)
-            compiled.mlp_lossless(planes, residuals, height, width, ctx.TILE_ROWS, ctx.TILE_COLS,
-                                  np.array(shape.offsets, np.int32),
-                                  native.network_spec(net), FRAC_BITS)
+            with progress.task("predicting the pixels"):
+                compiled.mlp_lossless(planes, residuals, height, width, ctx.TILE_ROWS, ctx.TILE_COLS,
+                                      np.array(shape.offsets, np.int32),
+                                      native.network_spec(net), FRAC_BITS)
             return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
         planes = np.zeros((channels, height, width), np.int64)
-        for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
-            features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
-            predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
-            for p in range(channels):
-                planes[p, rows, cols] = (predicted[p] + residuals[p, rows, cols]) % 256
+        with progress.task("predicting the pixels", unit="wavefront") as bar:
+            for rows, cols in ctx.wavefronts(height, width, shape.row_stride):
+                features, bases = zip(*(_mlp_features(planes[p], rows, cols, shape) for p in range(channels)))
+                predicted = _mlp_predict(net, np.concatenate(features), np.concatenate(bases)).reshape(channels, -1)
+                for p in range(channels):
+                    planes[p, rows, cols] = (predicted[p] + residuals[p, rows, cols]) % 256
+                bar.advance()
         return (planes[0] if channels == 1 else np.moveaxis(planes, 0, -1)).astype(np.uint8)
 
 

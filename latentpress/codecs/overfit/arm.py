@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentpress import progress
 from latentpress.entropy import tables
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder, guarded
 from latentpress.entropy.tables import Family
@@ -458,18 +459,20 @@ def decode_grids(decoder: EntropyDecoder, grid_sizes: list[tuple[int, int]], arm
     _check_plan(plan, len(grid_sizes), arm)
     predict = _Predictor(arm, plan, len(grid_sizes))
     grids = [np.zeros(size, np.int64) for size in grid_sizes]
-    for phase_grids in plan.phases:
-        phase = _Phase(plan, phase_grids, grid_sizes, grids)
-        store = phase.store()
-        compiled = _NativePhase.build(phase, predict, store)
-        if compiled is not None:
-            compiled.decode(decoder, store)
-        else:
-            with single_blas_thread():        # many small products (nn.threads)
-                for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
-                    store[phase.positions[start:stop]] = _decode_wavefront(decoder, predict,
-                                                                           phase.contexts(store, start, stop))
-        phase.write_back(store, grids)
+    with progress.task("decoding the latents", total=len(plan.phases), unit="phase") as bar:
+        for phase_grids in plan.phases:
+            phase = _Phase(plan, phase_grids, grid_sizes, grids)
+            store = phase.store()
+            compiled = _NativePhase.build(phase, predict, store)
+            if compiled is not None:
+                compiled.decode(decoder, store)
+            else:
+                with single_blas_thread():        # many small products (nn.threads)
+                    for start, stop in zip(phase.bounds[:-1].tolist(), phase.bounds[1:].tolist()):
+                        store[phase.positions[start:stop]] = _decode_wavefront(decoder, predict,
+                                                                               phase.contexts(store, start, stop))
+            phase.write_back(store, grids)
+            bar.advance()
     return grids
 
 

@@ -71,6 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentpress import progress
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import postfilter, restoration
@@ -97,8 +98,8 @@ SYNTHESIS_PRECISIONS = (5, 6, 7, 8, 9, 10, 11, 12)
 
 @dataclass(frozen=True)
 class OverfitParams:
-    quality: int = 4
-    """1 (smallest) … 8 (best); sets λ."""
+    quality: int = 50
+    """0 (smallest) … 100 (best); sets λ (every 10 halves it: presets.lambda_for_quality)."""
     preset: str = "medium"
     """fast, medium or slow: network size and training schedule."""
     iterations: int = 0
@@ -112,7 +113,7 @@ class OverfitParams:
 
     def validate(self) -> None:
         if self.quality not in QUALITIES:
-            raise ParameterError(f"quality must be 1-8, got {self.quality}")
+            raise ParameterError(f"quality must be 0-100, got {self.quality}")
         if self.preset not in PRESETS:
             raise ParameterError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if not 0 <= self.iterations <= 1_000_000:
@@ -249,7 +250,8 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     pixels = height * width
     torch.manual_seed(params.seed)                   # the networks' initial weights
     model = OverfitModel(arch, height, width, channels)
-    inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
+    with progress.task(f"{label}: wavelet warm start"):
+        inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
     training.train(model, x, preset, lmbda, iterations, time_budget, params.seed, label)
     model.eval()
     grids = model.integer_grids()
@@ -264,7 +266,8 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
         return 8 * len(encode_tensors(integers)) + arm_module.grids_ideal_bits(grids, arm, plan), (arm, plan)
 
     arm_float = [t.detach().numpy() for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
-    arm_choice = search_precision(arm_float, ARM_PRECISIONS, arm_bits)
+    with progress.task(f"{label}: choosing the ARM's precision", total=len(ARM_PRECISIONS)) as bar:
+        arm_choice = search_precision(arm_float, ARM_PRECISIONS, progress.advancing(bar, arm_bits))
     if arm_choice is None:
         raise ParameterError("training diverged: the ARM weights are too large to store")
     arm, plan = arm_choice.extra
@@ -284,7 +287,8 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     if iterations == 0 and inverse:
         syn_precision, syn_integers = 0, []
     else:
-        syn_choice = search_precision(float_state, SYNTHESIS_PRECISIONS, synthesis_cost)
+        with progress.task(f"{label}: choosing the synthesis' precision", total=len(SYNTHESIS_PRECISIONS)) as bar:
+            syn_choice = search_precision(float_state, SYNTHESIS_PRECISIONS, progress.advancing(bar, synthesis_cost))
         if syn_choice is None:
             raise ParameterError("training diverged: the synthesis weights are too large to store")
         syn_precision, syn_integers = syn_choice.precision, syn_choice.integers
@@ -292,10 +296,13 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     decoded = _reconstruct(model, syn_precision, channels)
     original = np.rint(x[0].permute(1, 2, 0).numpy().astype(np.float64) * 255.0).reshape(decoded.shape)
     mse = lambda image: float(np.mean((image.astype(np.float64) - original) ** 2)) / 255.0 ** 2  # noqa: E731
+    with progress.task(f"{label}: coding the latents"):
+        latents = _code_latents(grids, arm, plan)
     sections = [Section("ARMW", encode_tensors(arm_choice.integers)),
                 Section("SYNW", b"" if syn_precision == 0 else encode_tensors(syn_integers)),
-                Section("LATN", _code_latents(grids, arm, plan))]
-    filt, distortion = _post_processing(decoded, original, lmbda, mse) if post_process else (None, mse(decoded))
+                Section("LATN", latents)]
+    filt, distortion = _post_processing(decoded, original, lmbda, mse, label) if post_process \
+        else (None, mse(decoded))
     if filt is not None:
         sections.append(Section("FILT", filt))
     cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
@@ -305,21 +312,30 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
                                     "gain": model.gain_exp, "ratio": model.ratio})
 
 
-def _post_processing(decoded: np.ndarray, original: np.ndarray, lmbda: float, mse) -> tuple[bytes | None, float]:
+def _post_processing(decoded: np.ndarray, original: np.ndarray, lmbda: float, mse,
+                     label: str = "overfit") -> tuple[bytes | None, float]:
     """The FILT section of least MSE + λ·bpp (None: no section) and its MSE. Colour
     images try the restoration network at the strength that restores this image best,
     and the linear post-filter after it or alone, each only where it pays for its bytes
     on the real output."""
     pixels = decoded.shape[0] * decoded.shape[1]
     candidates = [(0, decoded)]
-    if decoded.ndim == 3:
-        net = restoration.shipped()
-        restored = [(t + 1, net(decoded, t)) for t in range(restoration.STRENGTHS)]
-        candidates.append(min(restored, key=lambda candidate: mse(candidate[1])))
+    with progress.task(f"{label}: post-processing", total=(restoration.STRENGTHS if decoded.ndim == 3 else 0)
+                       + len(candidates) + (decoded.ndim == 3)) as bar:
+        if decoded.ndim == 3:
+            net = restoration.shipped()
+            restored = []
+            for strength in range(restoration.STRENGTHS):
+                restored.append((strength + 1, net(decoded, strength)))
+                bar.advance()
+            candidates.append(min(restored, key=lambda candidate: mse(candidate[1])))
+        designs = []
+        for _, image in candidates:
+            designs.append(postfilter.design(image, original.astype(np.uint8), lmbda))
+            bar.advance()
     best = None
-    for code, image in candidates:
+    for (code, image), linear in zip(candidates, designs):
         options = [(b"", image)]
-        linear = postfilter.design(image, original.astype(np.uint8), lmbda)
         if linear is not None:
             options.append(linear)
         for data, output in options:

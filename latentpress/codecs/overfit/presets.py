@@ -57,10 +57,16 @@ PRESETS = {p.name: p for p in (
            iterations=0, arm_warmup=2000, arm_warmup_fraction=0.1, rdoq=True, arm_widths=(8, 16)),
 )}
 
-QUALITIES = range(1, 9)
+QUALITIES = range(0, 101)
 
 
-def lambda_for_quality(quality: int) -> float:
-    """Rate weight of the loss MSE + λ·bpp (MSE on [0, 1] pixels): quality 1 → 0.02,
-    each quality above it halves it (quality 8 → 0.00016)."""
-    return 0.02 / 2.0 ** (quality - 1)
+def lambda_for_quality(quality: float) -> float:
+    """Rate weight of the loss MSE + λ·bpp (MSE on [0, 1] pixels) for quality 0-100:
+    quality 20 → 0.02, and every 10 above halves it (50 → 0.0025, 90 → 0.00016)."""
+    return 0.02 * 2.0 ** (-(quality - 20) / 10)
+
+
+def quality_of_level(level: int) -> int:
+    """The quality (0-100) of one of the eight levels (1-8) overfit's quality was before
+    it took the common scale: level k is quality 10·k + 10, the same λ."""
+    return 10 * level + 10
