@@ -95,9 +95,8 @@ MAX_ACTIVATION = 1 << 28
 ARM_PRECISIONS = (4, 5, 6, 7, 8)
 # A small image's file is mostly its fixed part (header and networks, about 300 bytes),
 # so a low quality saves a few bytes for a visibly worse image, below what JPEG 2000's
-# smallest file of it gives (a 1×7 strip: 17.5 dB at quality 50 in 302 bytes, 33.9 dB at
-# 90 in 342; JPEG 2000: 22.4 dB in 219). Below each pixel count here the encoder uses
-# at least that quality, and the header records the quality used.
+# smallest file of it gives (tests/test_overfit_small.py). Below each pixel count here
+# the encoder uses at least that quality, and the header records the quality used.
 SMALL_IMAGES = ((1024, 90), (4096, 50))
 SYNTHESIS_PRECISIONS = (5, 6, 7, 8, 9, 10, 11, 12)
 
