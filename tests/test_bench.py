@@ -256,7 +256,7 @@ def test_codec_variants_run_as_codecs_of_their_own(photo):
     assert {"overfit-fast", "overfit-medium", "overfit-slow"} <= set(all_bench_codecs())
     fast, medium = bench_codec("overfit-fast"), bench_codec("overfit-medium")
     assert fast.identity() != medium.identity() and fast.points == medium.points
-    data = fast.encode(np.ascontiguousarray(photo[:24, :40]), {"quality": 3, "iterations": 2})
+    data = fast.encode(np.ascontiguousarray(photo[:24, :40]), {"quality": 40, "iterations": 2})
     header = latentpress.read_info(data)
     assert header.codec == "overfit" and header.params["preset"] == "fast"
     assert fast.decode(data).shape == (24, 40, 3)

@@ -30,12 +30,12 @@ def crop(photo):
 
 @pytest.fixture(scope="module")
 def encoded(crop):
-    return {q: latentpress.encode(crop, "overfit", quality=q, preset="fast", iterations=60) for q in (2, 7)}
+    return {q: latentpress.encode(crop, "overfit", quality=q, preset="fast", iterations=60) for q in (30, 80)}
 
 
 def test_round_trip_at_two_qualities(crop, encoded):
     sizes, qualities = [], []
-    for q in (2, 7):
+    for q in (30, 80):
         header = latentpress.read_info(encoded[q])
         assert header.codec == "overfit" and header.params["arch"] == "dwt4-arm8x2b-syn8.8"   # 80 wide: 4 levels
         decoded = latentpress.decode(encoded[q])
@@ -48,8 +48,8 @@ def test_round_trip_at_two_qualities(crop, encoded):
 
 def test_decoding_is_bit_identical_in_other_processes_and_thread_counts(encoded, tmp_path):
     path = tmp_path / "o.lpx"
-    path.write_bytes(encoded[7])
-    here = latentpress.decode(encoded[7])
+    path.write_bytes(encoded[80])
+    here = latentpress.decode(encoded[80])
     for threads in (1, 2):
         code = (f"import torch, hashlib, latentpress; torch.set_num_threads({threads}); "
                 f"print(hashlib.sha256(latentpress.decode(open({str(path)!r}, 'rb').read()).tobytes()).hexdigest())")
@@ -93,7 +93,7 @@ def test_warm_start_decodes_the_transform_before_any_training(crop, colour, tran
     x = _image_tensor(image)
     arch = dataclasses.replace(PRESETS["fast"].architecture, transform=transform, band_context=transform == "wavelet")
     model = OverfitModel(levels_for(arch, *image.shape[:2]), *image.shape[:2], x.shape[1])
-    model.warm_start(x, lambda_for_quality(6))
+    model.warm_start(x, lambda_for_quality(70))
     if transform == "wavelet":
         grids, transform_image = model.wavelet_grids(model.wavelet_bands(x), model.gain_exp, model.ratio)
         assert all(torch.equal(g, y) for g, y in zip(grids, model.quantized_grids("round")))
@@ -187,8 +187,8 @@ def test_payload_version_4_files_still_decode():
 
 def test_payload_version_6_files_decode_with_the_shipped_restoration_network():
     """tests/data/overfit-v6.lpx was written by the version-6 encoder (a 128×160 crop at
-    quality 3, whose FILT byte 4 selects the restoration network at strength 3 and no
-    linear filter); its decoded pixels' digest was recorded with the shipped weights
+    quality level 3, 40 on today's scale, whose FILT byte 4 selects the restoration
+    network at strength 3 and no linear filter); its decoded pixels' digest was recorded with the shipped weights
     (overfit-restore-v1), so a change to the weights or to the network's arithmetic
     shows here."""
     data = (Path(__file__).parent / "data" / "overfit-v6.lpx").read_bytes()
@@ -236,7 +236,7 @@ def test_band_aware_contexts_match_between_training_and_coding(crop, colours):
     image = crop if colours == 3 else crop[:, :, 0].copy()
     x = _image_tensor(image)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *image.shape[:2]), *image.shape[:2], colours)
-    model.warm_start(x, lambda_for_quality(6))
+    model.warm_start(x, lambda_for_quality(70))
     grids = model.integer_grids()
     with torch.no_grad():
         contexts, values = model.contexts(model.quantized_grids("round"))
@@ -284,14 +284,14 @@ def _rewrite(data: bytes, **params) -> bytes:
 
 def test_absurd_network_in_a_file_is_refused_before_allocation(encoded):
     with pytest.raises(CorruptPayloadError, match="architecture"):
-        latentpress.decode(_rewrite(encoded[2], arch="lat8-arm64x4-syn64.64.64.65"))
+        latentpress.decode(_rewrite(encoded[30], arch="lat8-arm64x4-syn64.64.64.65"))
     for bad in ({"arm_step": 40}, {"gain": 99}, {"gain": 16.0}, {"ratio": 3}, {"syn_step": True}):
         with pytest.raises(CorruptPayloadError):
-            latentpress.decode(_rewrite(encoded[2], **bad))
+            latentpress.decode(_rewrite(encoded[30], **bad))
     with pytest.raises(CorruptPayloadError):
-        latentpress.decode(_rewrite(encoded[2], arch="dwt3-arm8x2-syn8.8"))   # the weights do not fit it
+        latentpress.decode(_rewrite(encoded[30], arch="dwt3-arm8x2-syn8.8"))   # the weights do not fit it
     with pytest.raises(CorruptPayloadError):
-        latentpress.decode(_rewrite(encoded[2], arch="lat5-arm8x2-syn8.8"))   # nor for a pyramid
+        latentpress.decode(_rewrite(encoded[30], arch="lat5-arm8x2-syn8.8"))   # nor for a pyramid
 
 
 def test_too_large_claims_are_refused():
@@ -304,7 +304,7 @@ def test_too_large_claims_are_refused():
 
 def test_parameter_validation(crop):
     with pytest.raises(ParameterError, match="quality"):
-        latentpress.encode(crop, "overfit", quality=9)
+        latentpress.encode(crop, "overfit", quality=101)
     with pytest.raises(ParameterError, match="preset"):
         latentpress.encode(crop, "overfit", preset="turbo")
 
@@ -339,12 +339,12 @@ def test_descriptor_must_be_canonical_ascii():
 def test_an_untrained_synthesis_is_rebuilt_not_stored(crop, encoded):
     """The fast preset only fits the ARM, so its synthesis is the wavelet's exact
     inverse: the file says syn_step 0 and carries no synthesis weights."""
-    data = latentpress.encode(crop, "overfit", preset="fast", quality=4)
+    data = latentpress.encode(crop, "overfit", preset="fast", quality=50)
     header, sections = container.read(data)
     assert header.params["syn_step"] == 0 and [len(s.data) for s in sections if s.type == "SYNW"] == [0]
     assert psnr(crop, latentpress.decode(data)) > 25
     with pytest.raises(CorruptPayloadError, match="step 0"):          # weights present: not the inverse
-        latentpress.decode(_rewrite(encoded[2], syn_step=0))
+        latentpress.decode(_rewrite(encoded[30], syn_step=0))
     v2 = (Path(__file__).parent / "data" / "overfit-v2.lpx").read_bytes()
     with pytest.raises(CorruptPayloadError):
         latentpress.decode(_rewrite(v2, syn_step=0))
@@ -353,7 +353,7 @@ def test_an_untrained_synthesis_is_rebuilt_not_stored(crop, encoded):
 def test_rdoq_moves_latents_toward_zero_only_when_the_bits_are_worth_it(crop):
     x = _image_tensor(crop)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *crop.shape[:2]), *crop.shape[:2], 3)
-    model.warm_start(x, lambda_for_quality(4))
+    model.warm_start(x, lambda_for_quality(50))
     before = [y.detach().clone() for y in model.latents]
     assert model.rdoq(x, 0.0) == 0                        # no rate weight: rounding stays
     assert all(torch.equal(a, b) for a, b in zip(before, model.latents))
@@ -371,8 +371,8 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
     from latentpress.codecs.overfit import codec as overfit_codec
     searching = dataclasses.replace(PRESETS["slow"], name="search", arm_warmup=40, arm_widths=(8, 16))
     monkeypatch.setitem(PRESETS, "search", searching)
-    params = overfit_codec.OverfitParams(quality=4, preset="search")
-    x, lmbda = _image_tensor(crop), lambda_for_quality(4)
+    params = overfit_codec.OverfitParams(quality=50, preset="search")
+    x, lmbda = _image_tensor(crop), lambda_for_quality(50)
     arch = levels_for(searching.architecture, *crop.shape[:2])
     single = {w: overfit_codec._encode_once(x, dataclasses.replace(arch, arm_hidden=w), searching, lmbda, 0, 0.0,
                                             params, "test") for w in (8, 16)}
@@ -384,10 +384,10 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
         bpp = 8 * framed / (crop.shape[0] * crop.shape[1])
         assert cost == pytest.approx(mse + lmbda * bpp)        # the cost is the real file's
         assert payload.params["arch"] == f"dwt4-arm{w}x2b-syn24.24"
-    chosen = latentpress.encode(crop, "overfit", quality=4, preset="search")
+    chosen = latentpress.encode(crop, "overfit", quality=50, preset="search")
     best = min((8, 16), key=lambda w: single[w][0])
     assert latentpress.read_info(chosen).params["arch"] == f"dwt4-arm{best}x2b-syn24.24"
-    hurried = latentpress.encode(crop, "overfit", quality=4, preset="search", time_budget=1e-6)
+    hurried = latentpress.encode(crop, "overfit", quality=50, preset="search", time_budget=1e-6)
     assert latentpress.read_info(hurried).params["arch"] == "dwt4-arm8x2b-syn24.24"
 
 
@@ -407,7 +407,7 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     contexts row for row, the same rounding, and a file that decodes."""
     from latentpress.codecs.overfit import model as overfit_model
     from latentpress.train import overfit as overfit_training
-    x, lmbda = _image_tensor(crop), lambda_for_quality(4)
+    x, lmbda = _image_tensor(crop), lambda_for_quality(50)
     model = OverfitModel(levels_for(PRESETS["fast"].architecture, *crop.shape[:2]), *crop.shape[:2], 3)
     model.warm_start(x, lmbda)
     grids = model.quantized_grids("round")
@@ -426,5 +426,5 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     assert model.rdoq(x, lmbda) == moved > 0
     assert all(torch.equal(a, y) for a, y in zip(rounded, model.latents))
     monkeypatch.setattr(overfit_training, "MAX_CONTEXT_ROWS", 300)    # fitted on 300 latents
-    data = latentpress.encode(crop, "overfit", preset="fast", quality=4)
+    data = latentpress.encode(crop, "overfit", preset="fast", quality=50)
     assert psnr(crop, latentpress.decode(data)) > 25

@@ -113,7 +113,7 @@ def _filt(tensors, size, cross, precision) -> bytes:
 @pytest.fixture(scope="module")
 def plain(photo):
     crop = np.ascontiguousarray(photo[72:136, 44:124])
-    data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
+    data = latentpress.encode(crop, "overfit", quality=40, preset="fast")
     header, sections = container.read(data)
     assert header.codec_version == 6 and [s.type for s in sections][:3] == ["ARMW", "SYNW", "LATN"]
     return _with_filter(data, None)
@@ -155,7 +155,7 @@ def test_a_filter_section_only_from_version_5_and_only_last(plain):
 
 def test_greyscale_files_take_no_cross_channel_filter(photo):
     grey = np.ascontiguousarray(photo[72:136, 44:124, 1])
-    data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
+    data = latentpress.encode(grey, "overfit", quality=40, preset="fast")
     with pytest.raises(CorruptPayloadError, match="FILT"):
         latentpress.decode(_with_filter(data, _filt(_random_filter(np.random.default_rng(1), 3, True, 1, 5), 3, True, 8)))
     tensors = _random_filter(np.random.default_rng(1), 3, False, 1, 5)

@@ -104,7 +104,7 @@ def test_the_network_restores_a_decoded_image(net, photo):
     """On a photo's crop at a low rate, the network at its quality's strength gains PSNR,
     and the encoder's FILT byte selects a strength."""
     crop = np.ascontiguousarray(photo[32:224, :256])
-    data = latentpress.encode(crop, "overfit", quality=2, preset="fast")
+    data = latentpress.encode(crop, "overfit", quality=30, preset="fast")
     header, sections = container.read(data)
     assert header.codec_version == 6
     filt = {s.type: s.data for s in sections}["FILT"]
@@ -123,7 +123,7 @@ def test_the_network_restores_a_decoded_image(net, photo):
 @pytest.fixture(scope="module")
 def plain(photo):
     crop = np.ascontiguousarray(photo[72:136, 44:124])
-    data = latentpress.encode(crop, "overfit", quality=3, preset="fast")
+    data = latentpress.encode(crop, "overfit", quality=40, preset="fast")
     header, sections = container.read(data)
     return container.write(header, [s for s in sections if s.type != "FILT"])
 
@@ -163,7 +163,7 @@ def test_invalid_restoration_bytes_are_refused(plain, filt):
 
 def test_greyscale_files_take_no_restoration(photo):
     grey = np.ascontiguousarray(photo[72:136, 44:124, 1])
-    data = latentpress.encode(grey, "overfit", quality=3, preset="fast")
+    data = latentpress.encode(grey, "overfit", quality=40, preset="fast")
     with pytest.raises(CorruptPayloadError, match="strength"):
         latentpress.decode(_with_filter(data, bytes([1])))
     with pytest.raises(CorruptPayloadError, match="selects nothing"):
