@@ -8,6 +8,7 @@
 Importing latentpress also registers the ``.lpx`` format with Pillow.
 """
 
+from latentpress import progress
 from latentpress.api import CodecInfo, codecs, decode, decode_image, encode, read_info
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.container import ColourSpace, Header, Limits, Section
@@ -34,7 +35,7 @@ __all__ = [
     "Header", "ImageError", "LatentpressError", "LimitError", "Limits", "NotLpxError",
     "ParameterError", "Payload", "Section", "TrailingDataError", "TruncatedError",
     "UnknownCodecError", "UnsupportedVersionError", "WeightsError", "codecs", "decode",
-    "decode_image", "encode", "read_info", "register",
+    "decode_image", "encode", "progress", "read_info", "register",
 ]
 
 from latentpress import pillow as _pillow  # noqa: E402,F401  (importing registers the plugin)
