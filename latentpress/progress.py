@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -45,35 +47,71 @@ _SILENT = Task()
 
 
 class _Bar(Task):
-    def __init__(self, bar) -> None:
-        self._bar = bar
+    def __init__(self, bar, lock: threading.Lock) -> None:
+        self._bar, self._lock = bar, lock
 
     def advance(self, count: float = 1) -> None:
-        self._bar.update(count)
+        with self._lock:
+            self._bar.update(count)
 
     def note(self, **values: Any) -> None:
-        self._bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in values.items()},
-                              refresh=False)
+        with self._lock:
+            self._bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in values.items()},
+                                  refresh=False)
 
 
 class _Display:
+    # Bars are redrawn this often even when nothing advances them, so that a phase of
+    # unknown length shows its time going by.
+    REFRESH_S = 0.5
+
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.depth = 0
+        self.bars: list = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.refresher: threading.Thread | None = None
+
+    def _size(self) -> dict[str, Any]:
+        """tqdm follows the terminal's size, and draws nothing on one that reports 0 rows
+        (some pseudo-terminals do): give it a fixed size then."""
+        try:
+            columns, rows = os.get_terminal_size(self.stream.fileno())
+        except (AttributeError, OSError, ValueError):
+            return {"dynamic_ncols": True}
+        if rows > 0 and columns > 0:
+            return {"dynamic_ncols": True}
+        return {"ncols": columns if columns > 0 else 100, "nrows": rows if rows > 0 else 24}
+
+    def _refresh(self) -> None:
+        while not self.stop.wait(self.REFRESH_S):
+            with self.lock:
+                for bar in self.bars:
+                    bar.refresh()
 
     @contextlib.contextmanager
     def task(self, description: str, total: float | None, unit: str) -> Iterator[Task]:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=description, unit=unit, file=self.stream, leave=False, dynamic_ncols=True,
-                   position=self.depth, mininterval=0.2,
-                   bar_format=None if total else "{desc}: {elapsed} {postfix}")
-        self.depth += 1
+        with self.lock:
+            bar = tqdm(total=total, desc=description, unit=unit, file=self.stream, leave=False,
+                       position=len(self.bars), mininterval=0.2,
+                       bar_format=None if total else "{desc}: {elapsed} {postfix}", **self._size())
+            self.bars.append(bar)
+            if self.refresher is None:
+                self.refresher = threading.Thread(target=self._refresh, name="latentpress-progress", daemon=True)
+                self.refresher.start()
         try:
-            yield _Bar(bar)
+            yield _Bar(bar, self.lock)
         finally:
-            self.depth -= 1
-            bar.close()
+            with self.lock:
+                self.bars.remove(bar)
+                bar.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.refresher is not None:
+            self.refresher.join()
 
 
 @contextlib.contextmanager
@@ -106,8 +144,10 @@ def shown(stream: IO[str] | None = None, enabled: bool = True) -> Iterator[None]
     if not enabled:
         yield
         return
-    token = _DISPLAY.set(_Display(stream or sys.stderr))
+    display = _Display(stream or sys.stderr)
+    token = _DISPLAY.set(display)
     try:
         yield
     finally:
         _DISPLAY.reset(token)
+        display.close()

@@ -395,14 +395,15 @@ def test_sixteen_bit_rgb_is_refused(tmp_path, capsys):
     assert "16 bits" in capsys.readouterr().err
 
 
-def _on_a_terminal(args: list[str], columns: int = 120) -> tuple[int, str]:
-    """Run the command with stdout and stderr on a pseudo-terminal of ``columns``."""
+def _on_a_terminal(args: list[str], columns: int = 120, rows: int = 40) -> tuple[int, str]:
+    """Run the command with stdout and stderr on a pseudo-terminal of that size (some
+    report 0 rows and columns)."""
     import fcntl
     import pty
     import struct
     import termios
     main_fd, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     process = subprocess.Popen([sys.executable, "-m", "latentpress.cli", *args], stdin=subprocess.DEVNULL,
                                stdout=terminal, stderr=terminal, env={**os.environ, "OMP_NUM_THREADS": "1"})
     os.close(terminal)
@@ -431,6 +432,8 @@ def test_long_work_shows_its_progress_on_a_terminal_and_nowhere_else(tmp_path, s
                   "overfit: coding the latents", "overfit: post-processing", "decoding again to measure the PSNR"):
         assert phase in shown, phase
     assert re.search(r"\d+/1000 \[\d\d:\d\d<\d\d:\d\d", shown)          # done/total [elapsed<left
+    code, unsized = _on_a_terminal(args, columns=0, rows=0)
+    assert code == 0 and "overfit: fitting the ARM" in unsized
     code, quiet = _on_a_terminal(args + ["--quiet"])
     assert code == 0 and quiet.strip() == ""
     piped = subprocess.run([sys.executable, "-m", "latentpress.cli", *args], capture_output=True, text=True,
