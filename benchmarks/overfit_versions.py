@@ -19,6 +19,12 @@ from latentpress.bench.report import CodecResults, _bd, _per_image, averaged_cur
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _quality(record: dict) -> int | None:
+    from latentpress.codecs.overfit.presets import quality_of_level
+    quality = record["params"].get("quality")
+    return quality_of_level(quality) if isinstance(quality, int) and quality <= 8 else quality
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", default="v4")
@@ -43,9 +49,10 @@ def main() -> None:
                 newest = [r for r in latest.values() if r["identity"] in identities][-1]["identity"]
                 rows = [r for r in rows if r["identity"] == newest]
             runs[version] = CodecResults(f"overfit-{preset}", False, rows)
-        # Compared on the qualities both versions were measured at (version 6 added 8).
-        shared = set.intersection(*({r["params"].get("quality") for r in run.records} for run in runs.values()))
-        runs = {v: CodecResults(run.name, False, [r for r in run.records if r["params"].get("quality") in shared])
+        # Compared on the qualities both versions were measured at (version 6 added 8);
+        # levels 1-8 of the earlier sweeps are qualities 20-90 (presets.quality_of_level).
+        shared = set.intersection(*({_quality(r) for r in run.records} for run in runs.values()))
+        runs = {v: CodecResults(run.name, False, [r for r in run.records if _quality(r) in shared])
                 for v, run in runs.items()}
         images = {r["image"] for r in runs[args.old].records} & {r["image"] for r in runs[args.new].records}
         complete = {i for i in images if all(len([r for r in run.records if r["image"] == i]) == len(shared)

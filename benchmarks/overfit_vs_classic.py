@@ -21,8 +21,12 @@ ANCHORS = ("jpeg2000", "avif", "heic")
 FEWER = (1, 2, 4, 6)
 
 
-def _restricted(codec: CodecResults, qualities) -> CodecResults:
-    return CodecResults(codec.name, codec.lossless, [r for r in codec.records if r["params"].get("quality") in qualities])
+def _restricted(codec: CodecResults, levels) -> CodecResults:
+    """The records at these levels (1-8, as the version-6 sweep recorded them) or at their
+    qualities on the 0-100 scale (presets.quality_of_level)."""
+    from latentpress.codecs.overfit.presets import quality_of_level
+    wanted = set(levels) | {quality_of_level(level) for level in levels}
+    return CodecResults(codec.name, codec.lossless, [r for r in codec.records if r["params"].get("quality") in wanted])
 
 
 def main() -> None:

@@ -39,6 +39,12 @@ def _read_bytes(source: Any, limit: int, what: str) -> bytes:
             path = Path(source)
             if path.is_dir():
                 raise ParameterError(f"{name}: is a directory, not {what}")
+            if path.exists() and not path.is_file():
+                # FIFOs, devices and the like have no size to check and may never end.
+                raise ParameterError(f"{name}: not a regular file")
+            if path.exists() and path.stat().st_size > limit:
+                raise LimitError(f"{name}: {path.stat().st_size:,} bytes, more than {limit:,} "
+                                 f"(Limits.max_file_bytes)")
             with open(path, "rb") as handle:
                 data = handle.read(limit + 1)
         else:
@@ -129,6 +135,11 @@ def _open_image_source(source: Any, limits: Limits):
             raise ImageError(f"{os.fspath(source)}: no such file")
         if path.is_dir():
             raise ImageError(f"{os.fspath(source)}: is a directory, not an image")
+        if not path.is_file():
+            raise ImageError(f"{os.fspath(source)}: not a regular file")
+        if path.stat().st_size > limits.max_file_bytes:
+            raise LimitError(f"{os.fspath(source)}: {path.stat().st_size:,} bytes, more than "
+                             f"{limits.max_file_bytes:,} (Limits.max_file_bytes)")
         return open_image(path, max_pixels=limits.max_pixels)
     data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else \
         _read_bytes(source, limits.max_file_bytes, "an image")

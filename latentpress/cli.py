@@ -23,9 +23,9 @@ from latentpress.codecs.base import DEFAULT_CODEC, available, get_codec
 from latentpress.container import DEFAULT_LIMITS, MAGIC, Limits
 from latentpress.errors import LatentpressError, LimitError
 from latentpress.image import (
-    IMAGE_SUFFIXES,
-    OUTPUT_FORMATS,
+    IMAGE_FILE_SUFFIXES,
     atomic_write,
+    check_output_format,
     image_bytes,
     open_image,
     open_image_bytes,
@@ -88,12 +88,14 @@ def _read_input(path: str, limits: Limits) -> bytes:
         except OSError as exc:
             raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > limits.max_file_bytes:
-        raise LimitError(f"{path}: more than {limits.max_file_bytes:,} bytes")
+        raise LimitError(f"{_display_name(path, full=True)}: more than {limits.max_file_bytes:,} bytes")
     return data
 
 
 def _check_output(source: str, target: str, force: bool) -> None:
     if target == STDIO:
+        if sys.stdout is None:
+            raise CliError("-: standard output is closed")
         if sys.stdout.isatty():
             raise CliError("-: standard output is a terminal; redirect it to a file or a pipe")
         return
@@ -118,8 +120,10 @@ def _write_output(target: str, data: bytes, force: bool) -> None:
         handle.write(data)
 
 
-def _display_name(path: str) -> str:
-    return "standard input" if path == STDIO else Path(path).name
+def _display_name(path: str, full: bool = False) -> str:
+    if path == STDIO:
+        return "standard input"
+    return path if full else Path(path).name
 
 
 def _named(path: str, call):
@@ -143,7 +147,11 @@ def _codec_params(args: argparse.Namespace) -> dict[str, str]:
     for option, key in (("quality", "quality"), ("preset", "preset"), ("iterations", "iterations"),
                         ("time_budget", "time_budget"), ("lmbda", "lmbda")):
         if getattr(args, option, None) is not None:
+            if key in params:
+                raise CliError(f"{key} given twice (as an option and as -p {key}=...): give it once")
             params[key] = getattr(args, option)
+    if "lmbda" in params and "quality" in params:
+        raise CliError("--lambda sets overfit's rate weight directly, instead of -q: give one or the other")
     return params
 
 
@@ -152,7 +160,7 @@ def _summary(nbytes: int, width: int, height: int, quality: float | None, second
     text = f"{nbytes:,} bytes, {width}x{height}, {bpp:.4f} bpp"
     if quality is not None:
         text += f", PSNR {quality:.2f} dB" if np.isfinite(quality) else ", lossless"
-    return text + f", encoded in {seconds:.2f} s ({time.perf_counter() - _STARTED:.2f} s in all)"
+    return text + f", encoded in {seconds:.2f} s ({time.perf_counter() - _STARTED:.2f} s since the command started)"
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
@@ -174,12 +182,16 @@ def cmd_encode(args: argparse.Namespace) -> None:
     else:
         head = data_in[:len(MAGIC)]
     if head == MAGIC:
-        raise CliError(f"{args.input}: is already an .lpx file; decode it first if you really mean to "
-                       "re-encode it (that loses quality twice)")
+        raise CliError(f"{_display_name(args.input, full=True)}: is already an .lpx file; decode it first if you "
+                       "really mean to re-encode it (that loses quality twice)")
+    if args.output != STDIO:
+        out = Path(args.output)
+        if out.exists() and args.input != STDIO and out.resolve() == Path(args.input).resolve():
+            raise CliError(f"{args.output}: output would overwrite the input")
+        if out.suffix.lower() in IMAGE_FILE_SUFFIXES:
+            raise CliError(f"{args.output}: encode writes an .lpx file, not a {out.suffix} image: "
+                           f"name the output .lpx (latentpress decode writes images)")
     _check_output(args.input, args.output, args.force)
-    if args.output != STDIO and Path(args.output).suffix.lower() in IMAGE_SUFFIXES | set(OUTPUT_FORMATS):
-        raise CliError(f"{args.output}: encode writes an .lpx file, not a {Path(args.output).suffix} image: "
-                       f"name the output .lpx (latentpress decode writes images)")
     source = open_image_bytes(data_in, "standard input", max_pixels=limits.max_pixels) if data_in is not None \
         else open_image(args.input, max_pixels=limits.max_pixels)
     started = time.perf_counter()
@@ -206,21 +218,27 @@ def cmd_decode(args: argparse.Namespace) -> None:
     format = "PNG" if args.output == STDIO else output_format(args.output)
     data = _read_input(args.input, limits)
     _check_output(args.input, args.output, args.force)
+    suffix = ".png" if args.output == STDIO else Path(args.output).suffix.lower()
+    header = _named(args.input, lambda: api.read_info(data, limits=limits))
+    # What the chosen format cannot hold is refused before the decode, which can be long.
+    _named(args.output, lambda: check_output_format(format, suffix, header.width, header.height, header.channels))
     started = time.perf_counter()
     with progress.task(f"decoding {_display_name(args.input)}"):
         image = _named(args.input, lambda: api.decode_image(data, limits=limits, steps=args.steps))
     seconds = time.perf_counter() - started
     icc, exif = image.info.get("icc_profile"), image.info.get("exif")
-    suffix = ".png" if args.output == STDIO else Path(args.output).suffix.lower()
-    encoded, dropped = image_bytes(np.asarray(image), format, icc, exif, suffix)
+    encoded, dropped = _named(args.output, lambda: image_bytes(np.asarray(image), format, icc, exif, suffix))
     _write_output(args.output, encoded, args.force)
     for what in dropped:
         print(f"latentpress: warning: {args.output}: {format} has no place for the file's {what}; "
-              f"it was left out (PNG, TIFF and WebP keep it)", file=sys.stderr)
+              f"it was left out (PNG and TIFF keep both; WebP too)", file=sys.stderr)
+    if header.channels == 1 and suffix in (".webp", ".ppm"):
+        print(f"latentpress: warning: {args.output}: {suffix} holds colour, so the greyscale image was written "
+              f"as RGB (the same values; .png, .tif, .pgm or .bmp keep one channel)", file=sys.stderr)
     if not args.quiet:
         name = "standard output" if args.output == STDIO else args.output
         print(f"{name}: {image.width}x{image.height} {image.mode}, decoded in {seconds:.2f} s "
-              f"({time.perf_counter() - _STARTED:.2f} s in all)",
+              f"({time.perf_counter() - _STARTED:.2f} s since the command started)",
               file=sys.stderr if args.output == STDIO else sys.stdout)
 
 
@@ -233,7 +251,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(info, indent=2, allow_nan=False))
         return
-    print(f"{args.input}: .lpx format version {info['format_version']}")
+    print(f"{_display_name(args.input, full=True)}: .lpx format version {info['format_version']}")
     rows = [
         ("codec", f"{info['codec']} (payload version {info['codec_version']})"
                   + ("" if info["decodable"] else "  [not available in this build]")),

@@ -60,7 +60,8 @@ def as_array(image: "np.ndarray | Image.Image") -> np.ndarray:
     if isinstance(image, Image.Image):
         return from_pil(image)
     if not isinstance(image, np.ndarray):
-        raise ImageError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
+        raise ImageError(f"expected an image: a uint8 numpy array, a PIL image, or an image file as a path, "
+                         f"its bytes or a binary file object; got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise ImageError(f"expected a uint8 array, got dtype {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -74,6 +75,9 @@ def as_array(image: "np.ndarray | Image.Image") -> np.ndarray:
 
 # File name suffixes of the image files latentpress reads from folders (training, batch).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+# Names that say "an image file", which an .lpx must not be given.
+IMAGE_FILE_SUFFIXES = IMAGE_SUFFIXES | {".ppm", ".pgm", ".pnm", ".gif", ".jp2", ".j2k", ".jxl", ".avif", ".heic",
+                                        ".heif", ".jxr", ".qoi"}
 
 
 def open_image(path: str | os.PathLike, max_pixels: int | None = None) -> LoadedImage:
@@ -92,6 +96,13 @@ def open_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> L
 
 
 def _open(source, path: Path, max_pixels: int | None) -> LoadedImage:
+    head = _head(source)
+    if head == b"":
+        raise ImageError(f"{path}: the file is empty")
+    if head is not None and head.startswith(b"\x89LPX"):
+        # Pillow would decode it through latentpress's own plugin: coding it again
+        # would lose quality twice, unasked.
+        raise ImageError(f"{path}: is an .lpx file, not an image (decode it first: latentpress decode)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -111,21 +122,22 @@ def _open(source, path: Path, max_pixels: int | None) -> LoadedImage:
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageError(f"{path}: {exc}") from None
     except UnidentifiedImageError:
-        if _head(source).startswith(b"\x89LPX"):
+        if (_head(source) or b"").startswith(b"\x89LPX"):
             raise ImageError(f"{path}: is an .lpx file, not an image (decode it: latentpress decode)") from None
         raise ImageError(f"{path}: not an image file Pillow can read") from None
     except Exception as exc:  # noqa: BLE001 — Pillow's decoders raise many kinds on malformed files
         raise ImageError(f"{path}: cannot read image: {type(exc).__name__}: {exc}") from None
 
 
-def _head(source) -> bytes:
+def _head(source) -> bytes | None:
+    """The first bytes of a file or buffer; None where it cannot be read (Pillow says why)."""
     if isinstance(source, io.BytesIO):
         return source.getvalue()[:8]
     try:
         with open(source, "rb") as handle:
             return handle.read(8)
     except OSError:
-        return b""
+        return None
 
 
 def _refuse_deep_samples(image: Image.Image, path: Path) -> None:
@@ -182,6 +194,18 @@ def output_format(path: str | os.PathLike) -> str:
                      f"use one of {choices}")
 
 
+_WEBP_MAX_SIDE = 16383
+
+
+def check_output_format(format: str, suffix: str, width: int, height: int, channels: int) -> None:
+    """ImageError for an image the format cannot hold (checked before decoding it)."""
+    if format == "WEBP" and max(width, height) > _WEBP_MAX_SIDE:
+        raise ImageError(f"WebP holds images up to {_WEBP_MAX_SIDE} pixels a side; this one is "
+                         f"{width}x{height}: use .png or .tif")
+    if suffix == ".pgm" and channels != 1:
+        raise ImageError("a .pgm file holds greyscale; this image is in colour: use .ppm or .png")
+
+
 def image_bytes(pixels: np.ndarray, format: str = "PNG", icc_profile: bytes | None = None,
                 exif: bytes | None = None, suffix: str = ".png") -> tuple[bytes, list[str]]:
     """The image file's bytes in ``format``, and the metadata the format had no place for."""
@@ -199,7 +223,10 @@ def image_bytes(pixels: np.ndarray, format: str = "PNG", icc_profile: bytes | No
             else:
                 dropped.append("ICC profile" if key == "icc_profile" else "EXIF")
     buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
+    try:
+        image.save(buffer, format=format, **options)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot write {format}: {exc}") from None
     return buffer.getvalue(), dropped
 
 

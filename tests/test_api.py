@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -163,3 +164,23 @@ def test_errors_from_a_path_name_the_file(tmp_path, small_rgb):
     Image.fromarray(small_rgb).convert("RGBA").save(tmp_path / "alpha.png")
     with pytest.raises(ImageError, match="alpha.png: .*alpha"):
         latentpress.encode(tmp_path / "alpha.png")
+
+
+def test_api_sources_are_bounded_like_the_command_line(tmp_path, small_rgb):
+    from latentpress import Limits
+    source = tmp_path / "photo.png"
+    Image.fromarray(small_rgb).save(source)
+    with pytest.raises(LimitError, match="photo.png"):
+        latentpress.encode(source, limits=Limits(max_file_bytes=100))
+    lpx = tmp_path / "photo.lpx"
+    lpx.write_bytes(latentpress.encode(source))
+    with pytest.raises(LimitError):
+        latentpress.decode(lpx, limits=Limits(max_file_bytes=100))
+    with pytest.raises(ImageError, match="is an .lpx file, not an image"):
+        latentpress.encode(lpx)                          # not silently decoded and coded again
+    fifo = tmp_path / "pipe.lpx"
+    os.mkfifo(fifo)
+    with pytest.raises(LatentpressError, match="not a regular file"):
+        latentpress.decode(fifo)
+    with pytest.raises(ImageError, match="not a regular file"):
+        latentpress.encode(fifo)

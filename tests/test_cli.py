@@ -441,3 +441,38 @@ def test_long_work_shows_its_progress_on_a_terminal_and_nowhere_else(tmp_path, s
     assert piped.returncode == 0 and piped.stderr == "" and "bpp" in piped.stdout
     code, shown = _on_a_terminal(["decode", str(tmp_path / "o.lpx"), str(tmp_path / "o.png"), "--force"])
     assert code == 0 and "decoding o.lpx" in shown and "decoding the latents" in shown
+
+
+def test_what_the_output_format_cannot_hold_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
+    wide = tmp_path / "wide.lpx"
+    wide.write_bytes(latentpress.encode(np.zeros((2, 17000, 3), np.uint8)))
+    decoded = []
+    monkeypatch.setattr(latentpress.api, "decode_image", lambda *a, **k: decoded.append(1))
+    assert run("decode", wide, tmp_path / "wide.webp") == 1
+    err = capsys.readouterr().err
+    assert "wide.webp: WebP holds images up to 16383 pixels" in err and not decoded
+    assert not (tmp_path / "wide.webp").exists()
+
+
+def test_greyscale_written_as_colour_is_said(tmp_path, small_rgb, capsys):
+    grey = tmp_path / "g.png"
+    Image.fromarray(small_rgb).convert("L").save(grey)
+    run("encode", grey, tmp_path / "g.lpx", "--quiet")
+    assert run("decode", tmp_path / "g.lpx", tmp_path / "g.webp", "--quiet") == 0
+    assert "written as RGB" in capsys.readouterr().err
+
+
+def test_options_given_twice_or_at_odds_are_refused(tmp_path, png, capsys):
+    for args, words in ((["-c", "overfit", "-q", "50", "--lambda", "0.01"], "give one or the other"),
+                        (["-q", "50", "-p", "quality=20"], "given twice"),
+                        (["-c", "factorized", "--lambda", "0.01"], "--lambda on the command line")):
+        assert run("encode", png, tmp_path / "o.lpx", *args) == 1
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "o.lpx").exists()
+
+
+def test_the_image_name_refusal_comes_before_the_exists_check(tmp_path, png, capsys):
+    taken = tmp_path / "x.jxl"
+    taken.write_bytes(b"")
+    assert run("encode", png, taken) == 1
+    assert "encode writes an .lpx file" in capsys.readouterr().err

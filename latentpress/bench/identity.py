@@ -53,9 +53,12 @@ def _restoration_id() -> str:
 
 
 def _overfit_training(preset: str | None) -> str:
+    from latentpress.codecs.overfit import codec
     from latentpress.codecs.overfit.codec import OverfitParams
     from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, lambda_for_quality
     qualities = repr([lambda_for_quality(q) for q in QUALITIES])
+    # The small-image floors change what the encoder does with the same parameters.
+    qualities += repr((codec.SMALL_IMAGES, codec.THIN_SIDE, codec.TINY_IMAGE, codec.TINY_LAMBDA))
     if preset is None:
         return repr(sorted(PRESETS.items())) + qualities
     return repr(PRESETS[preset]) + qualities + repr(OverfitParams())

@@ -99,7 +99,7 @@ class Codec(ABC):
     def quality_scale(cls) -> str:
         """One line on what ``quality`` does in this codec (for `latentpress codecs`)."""
         if any(f.name == "quality" for f in dataclasses.fields(cls.Params)):
-            return "quality 0-100 (higher is better)"
+            return f"quality 0-100 (higher is better){': ' + cls.quality_meaning if cls.quality_meaning else ''}"
         if cls.quality_params(50) is not None:
             return f"quality 0-100 sets {cls.quality_meaning}"
         return "lossless: no quality" if cls.lossless else f"no quality: {cls.no_quality}"
@@ -113,7 +113,8 @@ class Codec(ABC):
         unknown = sorted(set(values) - set(fields))
         if unknown:
             valid = ", ".join(sorted(fields)) or "none"
-            raise ParameterError(f"codec {cls.name!r} has no parameter {unknown[0]!r} (valid: {valid})")
+            hint = " (--lambda on the command line)" if unknown[0] == "lmbda" else ""
+            raise ParameterError(f"codec {cls.name!r} has no parameter {unknown[0]!r}{hint} (valid: {valid})")
         hints = typing.get_type_hints(cls.Params)
         converted = {key: _coerce(cls.name, key, value, hints[key]) for key, value in values.items()}
         params = cls.Params(**converted)

@@ -109,6 +109,7 @@ class FactorizedCodec(Codec):
     description = "pretrained factorized-prior autoencoder (Ballé et al. 2017), quality 0-100"
     Params = FactorizedParams
     HeaderParams = FactorizedHeader
+    quality_meaning = "sets the latents' quantization gain"
 
     def encode(self, image: np.ndarray, params: FactorizedParams) -> Payload:
         model = _model()

@@ -96,8 +96,14 @@ ARM_PRECISIONS = (4, 5, 6, 7, 8)
 # A small image's file is mostly its fixed part (header and networks, about 300 bytes),
 # so a low quality saves a few bytes for a visibly worse image, below what JPEG 2000's
 # smallest file of it gives (tests/test_overfit_small.py). Below each pixel count here
-# the encoder uses at least that quality, and the header records the quality used.
+# the encoder uses at least that quality (images thinner than THIN_SIDE count as
+# small whatever their length), and the header records the quality used; below
+# TINY_IMAGE pixels it codes nearly exactly (λ at most TINY_LAMBDA, quality 100), as
+# JPEG 2000's smallest file of so few pixels does.
 SMALL_IMAGES = ((1024, 90), (4096, 50))
+THIN_SIDE = 8
+TINY_IMAGE = 64
+TINY_LAMBDA = 1e-6
 SYNTHESIS_PRECISIONS = (5, 6, 7, 8, 9, 10, 11, 12)
 
 
@@ -311,10 +317,10 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     if filt is not None:
         sections.append(Section("FILT", filt))
     cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
-    return cost, Payload(sections, {"arch": model.arch.describe(), "quality": params.quality,
-                                    "preset": params.preset, "arm_step": arm_choice.precision,
-                                    "syn_step": syn_precision,
-                                    "gain": model.gain_exp, "ratio": model.ratio})
+    # quality records how the file was made, so not where λ was given instead.
+    made = {"preset": params.preset} | ({} if params.lmbda else {"quality": params.quality})
+    return cost, Payload(sections, {"arch": model.arch.describe(), **made, "arm_step": arm_choice.precision,
+                                    "syn_step": syn_precision, "gain": model.gain_exp, "ratio": model.ratio})
 
 
 def _post_processing(decoded: np.ndarray, original: np.ndarray, lmbda: float, mse,
@@ -351,16 +357,27 @@ def _post_processing(decoded: np.ndarray, original: np.ndarray, lmbda: float, ms
     return best[1], best[2]
 
 
+def _small_image_floor(params: OverfitParams, height: int, width: int) -> tuple[OverfitParams, float]:
+    """The parameters as used (quality raised on small images, SMALL_IMAGES) and λ."""
+    if params.lmbda:
+        return params, params.lmbda
+    pixels = height * width
+    if pixels < TINY_IMAGE:
+        return dataclasses.replace(params, quality=100), min(TINY_LAMBDA, lambda_for_quality(params.quality))
+    floor = next((quality for limit, quality in SMALL_IMAGES if pixels < limit), 0)
+    if min(height, width) < THIN_SIDE:
+        floor = max(floor, SMALL_IMAGES[-1][1])
+    quality = max(params.quality, floor)
+    return dataclasses.replace(params, quality=quality), lambda_for_quality(quality)
+
+
 def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True) -> Payload:
     """The payload of least MSE + λ·bpp over the preset's ARM widths."""
     height, width = image.shape[:2]
     _check_size(height, width)
-    floor = next((quality for pixels, quality in SMALL_IMAGES if height * width < pixels), 0)
-    if not params.lmbda and params.quality < floor:
-        params = dataclasses.replace(params, quality=floor)
+    params, lmbda = _small_image_floor(params, height, width)
     preset = PRESETS[params.preset]
     channels = 1 if image.ndim == 2 else 3
-    lmbda = params.lmbda or lambda_for_quality(params.quality)
     x = _image_tensor(image)
     arch = levels_for(preset.architecture, height, width)
     _check_work(arch, height, width, channels)
@@ -420,6 +437,7 @@ class OverfitCodec(Codec):
                    "(Cool-chic, Ladune et al. ICCV 2023; C3, Kim et al. CVPR 2024)")
     Params = OverfitParams
     HeaderParams = OverfitHeader
+    quality_meaning = "sets λ, 0.02 at 20 and halved every 10; at least 50-100 on small and thin images"
 
     @classmethod
     def decode_memory(cls, header: Header) -> int:
