@@ -109,14 +109,16 @@ def _heif_version() -> str:
     return f"libheif {info['libheif']} with {info['encoders']['x265']} (pillow-heif {pillow_heif.__version__})"
 
 
-def _heif_encode(pixels: np.ndarray, params: dict[str, Any]) -> bytes:
-    import pillow_heif
-    mode = "L" if pixels.ndim == 2 else "RGB"
-    heif = pillow_heif.from_bytes(mode=mode, size=(pixels.shape[1], pixels.shape[0]), data=pixels.tobytes())
-    buffer = io.BytesIO()
-    # 4:4:4 chroma keeps HEIC comparable with the 4:4:4 learned codecs; x265 intra.
-    heif.save(buffer, format="HEIF", chroma=444, **params)
-    return buffer.getvalue()
+def _heif_encoder(**fixed: Any) -> Callable[[np.ndarray, dict[str, Any]], bytes]:
+    def encode(pixels: np.ndarray, params: dict[str, Any]) -> bytes:
+        import pillow_heif
+        mode = "L" if pixels.ndim == 2 else "RGB"
+        heif = pillow_heif.from_bytes(mode=mode, size=(pixels.shape[1], pixels.shape[0]), data=pixels.tobytes())
+        buffer = io.BytesIO()
+        # 4:4:4 chroma keeps HEIC comparable with the 4:4:4 learned codecs; x265 intra.
+        heif.save(buffer, format="HEIF", chroma=444, **fixed, **params)
+        return buffer.getvalue()
+    return encode
 
 
 def _heif_decode(data: bytes) -> np.ndarray:
@@ -150,14 +152,29 @@ CLASSIC: dict[str, ClassicCodec] = {c.name: c for c in [
                  lambda pixels, params: _imagecodecs("avif_encode", codec="aom", speed=6)(pixels, **params),
                  _imagecodecs("avif_decode"),
                  _sweep("level", (10, 20, 30, 40, 50, 60, 70, 80, 90, 95))),
+    # The settings a demanding user would pick: a slow libaom speed, x265's slowest
+    # practical preset, libjxl's highest effort; the defaults above are the fast ones.
+    ClassicCodec("avif-s2", "AVIF (libavif + libaom via imagecodecs), 4:4:4, speed 2", False,
+                 _avif_version,
+                 lambda pixels, params: _imagecodecs("avif_encode", codec="aom", speed=2)(pixels, **params),
+                 _imagecodecs("avif_decode"),
+                 _sweep("level", (10, 20, 30, 40, 50, 60, 70, 80, 90, 95))),
     ClassicCodec("jpegxl", "JPEG XL (libjxl via imagecodecs), effort 7", False,
                  _imagecodecs_version("jpegxl"),
                  lambda pixels, params: _imagecodecs("jpegxl_encode", effort=7)(pixels, **params),
                  _imagecodecs("jpegxl_decode"),
                  _sweep("distance", (20.0, 12.0, 8.0, 5.0, 3.5, 2.5, 1.8, 1.2, 0.8, 0.5, 0.3))),
     ClassicCodec("heic", "HEIC / HEVC intra (libheif + x265 via pillow-heif), 4:4:4", False,
-                 _heif_version, _heif_encode, _heif_decode,
+                 _heif_version, _heif_encoder(), _heif_decode,
                  _sweep("quality", (5, 15, 30, 45, 60, 75, 85, 92, 97))),
+    ClassicCodec("heic-veryslow", "HEIC / HEVC intra (libheif + x265 via pillow-heif), 4:4:4, preset veryslow",
+                 False, _heif_version, _heif_encoder(enc_params={"preset": "veryslow"}), _heif_decode,
+                 _sweep("quality", (5, 15, 30, 45, 60, 75, 85, 92, 97))),
+    ClassicCodec("jpegxl-e9", "JPEG XL (libjxl via imagecodecs), effort 9", False,
+                 _imagecodecs_version("jpegxl"),
+                 lambda pixels, params: _imagecodecs("jpegxl_encode", effort=9)(pixels, **params),
+                 _imagecodecs("jpegxl_decode"),
+                 _sweep("distance", (20.0, 12.0, 8.0, 5.0, 3.5, 2.5, 1.8, 1.2, 0.8, 0.5, 0.3))),
     ClassicCodec("png", "PNG, maximum compression (libpng/zlib via Pillow)", True,
                  lambda: f"zlib {__import__('PIL.features', fromlist=['version']).version('zlib')} (Pillow {Image.__version__})",
                  _pillow_encode("PNG", optimize=True, compress_level=9), _pillow_decode),
