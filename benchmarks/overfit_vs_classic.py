@@ -17,7 +17,7 @@ from pathlib import Path
 from latentpress.bench.report import CodecResults, _bd, _curve, _per_image, averaged_curve, load
 
 ROOT = Path(__file__).resolve().parent.parent
-ANCHORS = ("jpeg2000", "avif", "heic")
+ANCHORS = ("jpeg2000", "avif", "avif-s2", "heic", "heic-veryslow")
 FEWER = (1, 2, 4, 6)
 
 

@@ -33,7 +33,7 @@ th{background:#f3f3f3;font-weight:600}
 tr.group-row th{background:#e4e9f2;text-align:left}
 td.text,th.text{text-align:left}
 th.v{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;text-align:left;padding:6px 2px}
-table.matrix td{padding:2px 4px}
+table.matrix{font-size:11px}table.matrix td{padding:1px 2px}
 code{background:#f3f3f3;padding:1px 4px;overflow-wrap:anywhere}
 .plot{margin:.5em 0 1.5em}.plot svg{width:100%;height:auto;display:block}
 #controls{position:sticky;top:0;background:#fff;padding:.5em 0;border-bottom:1px solid #eee;z-index:1}
