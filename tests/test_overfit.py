@@ -428,3 +428,83 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     monkeypatch.setattr(overfit_training, "MAX_CONTEXT_ROWS", 300)    # fitted on 300 latents
     data = latentpress.encode(crop, "overfit", preset="fast", quality=50)
     assert psnr(crop, latentpress.decode(data)) > 25
+
+
+# ---- the shipped ARM (payload version 7) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def instant(photo):
+    image = np.ascontiguousarray(photo[40:168, 60:220])                     # 128×160: 5 levels
+    return image, latentpress.encode(image, "overfit", quality=50, preset="instant")
+
+
+def test_instant_codes_with_the_shipped_arm_and_stores_no_weights(instant):
+    image, data = instant
+    header, sections = container.read(data)
+    assert header.codec_version == 7 and header.params["arm_base"] == "v1"
+    assert header.params["arch"] == "dwt5-arm32x2b-syn8.8" and sections[0].type == "ARMW" and sections[0].data == b""
+    decoded = latentpress.decode(data)
+    assert psnr(image, decoded) > 29.0                                     # 31.6 dB measured
+    # Bit-identical in a fresh process (the shipped ARM loaded there from the package).
+    code = ("import sys, hashlib, latentpress; "
+            "print(hashlib.sha256(latentpress.decode(sys.stdin.buffer.read()).tobytes()).hexdigest())")
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True)
+    assert out.stdout.decode().strip() == hashlib.sha256(decoded.tobytes()).hexdigest()
+
+
+def test_a_fitted_arm_from_the_shipped_one_stores_its_differences(photo, monkeypatch):
+    """A preset that fine-tunes the shipped ARM stores integer differences from it, at
+    the precision of least cost, or nothing where they do not pay; either decodes to
+    the encoder's own reconstruction."""
+    from latentpress.codecs.overfit import codec as overfit_codec
+    tuned = dataclasses.replace(PRESETS["instant"], name="tuned", arm_warmup=60, arm_learning_rate=1e-2)
+    monkeypatch.setitem(PRESETS, "tuned", tuned)
+    image = np.ascontiguousarray(photo[:128, :128])
+    data = latentpress.encode(image, "overfit", quality=80, preset="tuned")
+    header, sections = container.read(data)
+    assert header.params["arm_base"] == "v1" and len(sections[0].data) > 0
+    assert header.params["arm_step"] in overfit_codec.ARM_PRECISIONS
+    assert psnr(image, latentpress.decode(data)) > 33.0
+
+
+@pytest.mark.parametrize("levels, colours", [(6, 3), (3, 3), (1, 1), (6, 1)])
+def test_the_shipped_arm_fits_every_layout_of_bands(levels, colours):
+    from latentpress.codecs.overfit import base_arm
+    arch = Architecture(levels=levels, arm_hidden=base_arm.HIDDEN, arm_layers=base_arm.LAYERS, synthesis=(8, 8),
+                        transform="wavelet", band_context=True)
+    model = OverfitModel(arch, 256, 256, colours)
+    integers = base_arm.for_layout(levels, colours)
+    expected = [tuple(t.shape) for layer in list(model.arm.hidden) + [model.arm.out] for t in (layer.weight, layer.bias)]
+    assert [t.shape for t in integers] == expected == base_arm.shapes(levels, colours)
+    full = base_arm.shipped()[0]
+    # The low band's column is the shipped low band's; grey takes the luma column.
+    low = base_arm.SPATIAL + levels
+    assert np.array_equal(integers[0][:, low], full[:, base_arm.SPATIAL + base_arm.LEVELS])
+    assert np.array_equal(integers[0][:, low + 1], full[:, base_arm.SPATIAL + base_arm.LEVELS + 1])
+    assert np.array_equal(integers[0][:, :base_arm.SPATIAL], full[:, :base_arm.SPATIAL])
+    assert all(np.array_equal(a, b) for a, b in zip(integers[1:], base_arm.shipped()[1:]))
+
+
+def test_shipped_arm_headers_are_checked(instant):
+    """An unknown shipped ARM, one named by an architecture it does not fit, or one in a
+    payload version before 7 are corrupt files, not crashes."""
+    _, data = instant
+    header, sections = container.read(data)
+    for change in ({"arm_base": "v9"}, {"arm_base": 1}, {"arch": "dwt5-arm16x2b-syn8.8"}):
+        params = dict(header.params) | change
+        forged = container.write(dataclasses.replace(header, params=params), sections)
+        with pytest.raises(CorruptPayloadError):
+            latentpress.decode(forged)
+    older = container.write(dataclasses.replace(header, codec_version=6), sections)
+    with pytest.raises(CorruptPayloadError, match="no shipped ARM"):
+        latentpress.decode(older)
+
+
+def test_an_image_too_thin_for_the_wavelet_fits_its_own_arm(photo):
+    """instant has no per-image fitting, but the shipped ARM only covers wavelet bands:
+    a one-pixel-thin image takes the pyramid and an ARM fitted to it."""
+    image = np.ascontiguousarray(photo[100:101, :200])
+    data = latentpress.encode(image, "overfit", quality=50, preset="instant")
+    header, sections = container.read(data)
+    assert "arm_base" not in header.params and header.params["arch"].startswith("lat")
+    assert len(sections[0].data) > 0 and latentpress.decode(data).shape == image.shape

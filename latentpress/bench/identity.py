@@ -48,8 +48,9 @@ def _dense(cls: type[Codec]) -> str:
 
 
 def _restoration_id() -> str:
-    from latentpress.codecs.overfit import restoration
-    return f"/{CHECKSUMS[restoration.WEIGHTS][:12]}"
+    from latentpress.codecs.overfit import base_arm, restoration
+    # The shipped ARM decides what presets that start from it write.
+    return f"/{CHECKSUMS[restoration.WEIGHTS][:12]}/{CHECKSUMS[base_arm.WEIGHTS][:12]}"
 
 
 def _overfit_training(preset: str | None) -> str:

@@ -48,7 +48,9 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
         order = torch.randperm(total)[:MAX_CONTEXT_ROWS]
         return model.contexts([g.detach() for g in model.quantized_grids("round")], rows=order)
 
-    contexts, values = shuffled_contexts()
+    if preset.arm_warmup == 0 and preset.rdoq:
+        _rdoq(model, x, lmbda, label)         # under the ARM as it starts (the shipped one)
+    contexts, values = shuffled_contexts() if preset.arm_warmup else (torch.empty(0), torch.empty(0))
     sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
     slices = max(1, values.numel() // sample)
     with progress.task(f"{label}: fitting the ARM", total=preset.arm_warmup) as bar:

@@ -74,17 +74,18 @@ import torch
 from latentpress import progress
 from latentpress.codecs.base import Codec, Payload, register
 from latentpress.codecs.overfit import arm as arm_module
-from latentpress.codecs.overfit import postfilter, restoration
+from latentpress.codecs.overfit import base_arm, postfilter, restoration
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, ratios
-from latentpress.codecs.overfit.presets import PRESETS, QUALITIES, Preset, lambda_for_quality
+from latentpress.codecs.overfit.presets import (FALLBACK_ARM_LEARNING_RATE, FALLBACK_ARM_WARMUP, PRESETS, QUALITIES,
+                                                Preset, lambda_for_quality)
 from latentpress.container import Header, Section, active_limits
 from latentpress.entropy.coder import EntropyDecoder, EntropyEncoder
 from latentpress.entropy.integer_tensors import decode_tensors, encode_tensors
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.image import to_uint8
 from latentpress.nn.fixed_point import IntegerLinear, IntegerMLP
-from latentpress.nn.precision import search_precision
+from latentpress.nn.precision import Choice, search_precision
 from latentpress.train import overfit as training
 
 # Full-resolution features of every grid are held at once: bound the image size and the
@@ -149,6 +150,9 @@ class OverfitHeader:
     ratio: int
     quality: int | None = None        # how the file was made: not needed to decode it
     preset: str | None = None
+    # Version 7: the ARM is the shipped one (base_arm.NAME) plus the integer differences
+    # ARMW holds (at precision arm_step; an empty ARMW: none).
+    arm_base: str | None = None
 
     def architecture(self) -> Architecture:
         return Architecture.parse(self.arch)
@@ -167,6 +171,14 @@ class OverfitHeader:
                 or self.gain not in GAIN_EXPONENTS or self.ratio not in ratios(arch):
             raise CorruptPayloadError(f"invalid precisions or gains {self.arm_step!r}, {self.syn_step!r}, "
                                       f"{self.gain!r}, {self.ratio!r}")
+        if self.arm_base is not None and (self.arm_base != base_arm.NAME or not _takes_base(arch)):
+            raise CorruptPayloadError(f"overfit: no shipped ARM {self.arm_base!r} for architecture {self.arch!r}")
+
+
+def _takes_base(arch: Architecture) -> bool:
+    """Whether the shipped ARM (base_arm.py) fits this architecture's ARM."""
+    return arch.band_context and arch.levels <= base_arm.LEVELS and \
+        (arch.arm_hidden, arch.arm_layers) == (base_arm.HIDDEN, base_arm.LAYERS)
 
 
 def _check_size(height: int, width: int) -> None:
@@ -233,6 +245,21 @@ def _integer_arm(model: OverfitModel, weights: list[np.ndarray], precision: int,
     return IntegerMLP(tuple(linear), arm_module.FRAC_BITS), plan
 
 
+def _rebase(base: list[np.ndarray], differences: list[np.ndarray] | None, precision: int) -> list[np.ndarray]:
+    """The ARM's integers at FRAC_BITS: the shipped ones plus differences stored at
+    ``precision`` (None: none)."""
+    if differences is None:
+        return base
+    return [stored + (difference << (arm_module.FRAC_BITS - precision))
+            for stored, difference in zip(base, differences)]
+
+
+def _load_arm(model: OverfitModel, integers: list[np.ndarray], precision: int) -> None:
+    with torch.no_grad():
+        for tensor, values in zip((t for layer in _arm_layers(model) for t in (layer.weight, layer.bias)), integers):
+            tensor.copy_(torch.from_numpy(values.astype(np.float64) / (1 << precision)))
+
+
 def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
     tensors = [] if model.upsampler is None else [model.upsampler.kernel]
     for layer in list(model.synthesis.pointwise) + [model.synthesis.out]:
@@ -261,6 +288,12 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     pixels = height * width
     torch.manual_seed(params.seed)                   # the networks' initial weights
     model = OverfitModel(arch, height, width, channels)
+    base = base_arm.for_layout(arch.levels, channels) if preset.arm_base and _takes_base(arch) else None
+    if base is not None:
+        _load_arm(model, base, arm_module.FRAC_BITS)
+    elif preset.arm_base:                            # no shipped ARM for this shape: fit one
+        preset = dataclasses.replace(preset, arm_warmup=max(preset.arm_warmup, FALLBACK_ARM_WARMUP),
+                                     arm_learning_rate=FALLBACK_ARM_LEARNING_RATE)
     with progress.task(f"{label}: wavelet warm start"):
         inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
     training.train(model, x, preset, lmbda, iterations, time_budget, params.seed, label)
@@ -268,17 +301,31 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     grids = model.integer_grids()
     model.load_integer_grids(grids)
 
-    # ARM precision: the one that minimizes weight bits + latent bits.
+    # ARM precision: the one that minimizes weight bits + latent bits. From the shipped
+    # ARM, what is stored is the difference, and storing none is a candidate too.
     def arm_bits(precision: int, integers: list[np.ndarray]):
         try:
-            arm, plan = _integer_arm(model, integers, precision)
+            if base is None:
+                arm, plan = _integer_arm(model, integers, precision)
+            else:
+                arm, plan = _integer_arm(model, _rebase(base, integers, precision), arm_module.FRAC_BITS)
         except CorruptPayloadError:
             return None               # beyond what the integer ARM can run exactly
-        return 8 * len(encode_tensors(integers)) + arm_module.grids_ideal_bits(grids, arm, plan), (arm, plan)
+        stored = 0 if integers is None else 8 * len(encode_tensors(integers))
+        return stored + arm_module.grids_ideal_bits(grids, arm, plan), (arm, plan)
 
     arm_float = [t.detach().numpy() for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
-    with progress.task(f"{label}: choosing the ARM's precision", total=len(ARM_PRECISIONS)) as bar:
-        arm_choice = search_precision(arm_float, ARM_PRECISIONS, progress.advancing(bar, arm_bits))
+    if base is not None:
+        arm_float = [value - stored / 2.0 ** arm_module.FRAC_BITS for value, stored in zip(arm_float, base)]
+    arm_choice = None
+    fitted = base is None or preset.arm_warmup > 0 or iterations > 0
+    if fitted:
+        with progress.task(f"{label}: choosing the ARM's precision", total=len(ARM_PRECISIONS)) as bar:
+            arm_choice = search_precision(arm_float, ARM_PRECISIONS, progress.advancing(bar, arm_bits))
+    if base is not None:
+        unchanged = arm_bits(arm_module.FRAC_BITS, None)
+        if unchanged is not None and (arm_choice is None or unchanged[0] <= arm_choice.cost):
+            arm_choice = Choice(max(ARM_PRECISIONS), None, unchanged[0], unchanged[1])
     if arm_choice is None:
         raise ParameterError("training diverged: the ARM weights are too large to store")
     arm, plan = arm_choice.extra
@@ -309,7 +356,7 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     mse = lambda image: float(np.mean((image.astype(np.float64) - original) ** 2)) / 255.0 ** 2  # noqa: E731
     with progress.task(f"{label}: coding the latents"):
         latents = _code_latents(grids, arm, plan)
-    sections = [Section("ARMW", encode_tensors(arm_choice.integers)),
+    sections = [Section("ARMW", b"" if arm_choice.integers is None else encode_tensors(arm_choice.integers)),
                 Section("SYNW", b"" if syn_precision == 0 else encode_tensors(syn_integers)),
                 Section("LATN", latents)]
     filt, distortion = _post_processing(decoded, original, lmbda, mse, label) if post_process \
@@ -319,6 +366,8 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     cost = distortion + lmbda * 8 * sum(postfilter.SECTION_BYTES + len(section.data) for section in sections) / pixels
     # quality records how the file was made, so not where λ was given instead.
     made = {"preset": params.preset} | ({} if params.lmbda else {"quality": params.quality})
+    if base is not None:
+        made["arm_base"] = base_arm.NAME
     return cost, Payload(sections, {"arch": model.arch.describe(), **made, "arm_step": arm_choice.precision,
                                     "syn_step": syn_precision, "gain": model.gain_exp, "ratio": model.ratio})
 
@@ -432,7 +481,7 @@ class OverfitCodec(Codec):
     decode_base_bytes = 48 << 20
     decode_bytes_per_pixel = 704
     inverse_decode_bytes_per_pixel = 280
-    version = 6
+    version = 7
     description = ("per-image neural codec, its decoder in the file "
                    "(Cool-chic, Ladune et al. ICCV 2023; C3, Kim et al. CVPR 2024)")
     Params = OverfitParams
@@ -457,7 +506,7 @@ class OverfitCodec(Codec):
         return _encode(image, params, post_process=False)
 
     def decode(self, header: Header, sections) -> np.ndarray:
-        if header.codec_version not in (2, 3, 4, 5, 6):
+        if header.codec_version not in (2, 3, 4, 5, 6, 7):
             self.check_version(header)
         _check_size(header.height, header.width)
         stored = self.header_params(header)
@@ -490,9 +539,17 @@ class OverfitCodec(Codec):
         else:
             arm_data, syn_data, latent_data = self.expect_sections(sections, ["ARMW", "SYNW", "LATN"])
         model = OverfitModel(arch, header.height, header.width, header.channels, stored.gain, stored.ratio)
-        arm_layers = _arm_layers(model)
-        arm_integers = decode_tensors(arm_data, [tuple(t.shape) for l in arm_layers for t in (l.weight, l.bias)], "ARMW")
-        arm, plan = _integer_arm(model, arm_integers, stored.arm_precision, header.codec_version)
+        arm_shapes = [tuple(t.shape) for layer in _arm_layers(model) for t in (layer.weight, layer.bias)]
+        if stored.arm_base is None:
+            arm_integers = decode_tensors(arm_data, arm_shapes, "ARMW")
+            arm, plan = _integer_arm(model, arm_integers, stored.arm_precision, header.codec_version)
+        else:
+            if header.codec_version < 7:
+                raise CorruptPayloadError(f"overfit payload version {header.codec_version} has no shipped ARM")
+            differences = decode_tensors(arm_data, arm_shapes, "ARMW") if arm_data else None
+            arm_integers = _rebase(base_arm.for_layout(arch.levels, header.channels), differences,
+                                   stored.arm_precision)
+            arm, plan = _integer_arm(model, arm_integers, arm_module.FRAC_BITS, header.codec_version)
         syn_precision = stored.synthesis_precision
         if syn_precision == 0:              # the transform's exact inverse (versions 3 and later)
             if header.codec_version < 3 or syn_data or not model.invert_transform(header.channels, False):

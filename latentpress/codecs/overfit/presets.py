@@ -35,9 +35,23 @@ class Preset:
     # stops at the first width that does no better (a wider ARM's weights cost more
     # bits). Empty: the architecture's width only.
     arm_widths: tuple[int, ...] = ()
+    # Start the ARM from the shipped one (base_arm.py) and store only what differs
+    # from it (payload version 7). Where it does not apply (an image too thin for the
+    # wavelet), the ARM is fitted from a random start for at least FALLBACK_ARM_WARMUP
+    # iterations at FALLBACK_ARM_LEARNING_RATE.
+    arm_base: bool = False
+
+
+FALLBACK_ARM_WARMUP = 300
+FALLBACK_ARM_LEARNING_RATE = 3e-2
 
 
 PRESETS = {p.name: p for p in (
+    # No per-image fitting: the shipped ARM as it is, with the rounding it makes
+    # rate-distortion optimal.
+    Preset("instant", Architecture(levels=6, arm_hidden=32, arm_layers=2, synthesis=(8, 8), transform="wavelet",
+                                   band_context=True),
+           iterations=0, arm_warmup=0, rdoq=True, arm_base=True),
     # From the wavelet warm start, joint training bought nothing measurable for its
     # time (docs/codecs/overfit.md): the presets only fit the ARM, which is where the
     # bits are saved.
