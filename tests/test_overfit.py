@@ -452,18 +452,19 @@ def test_instant_codes_with_the_shipped_arm_and_stores_no_weights(instant):
     assert out.stdout.decode().strip() == hashlib.sha256(decoded.tobytes()).hexdigest()
 
 
-def test_a_fitted_arm_from_the_shipped_one_stores_its_differences(photo, monkeypatch):
-    """A preset that fine-tunes the shipped ARM stores integer differences from it, at
-    the precision of least cost, or nothing where they do not pay; either decodes to
-    the encoder's own reconstruction."""
-    from latentpress.codecs.overfit import codec as overfit_codec
-    tuned = dataclasses.replace(PRESETS["instant"], name="tuned", arm_warmup=60, arm_learning_rate=1e-2)
+def test_a_fitted_arm_from_the_shipped_one_stores_its_differences(monkeypatch):
+    """A preset that fine-tunes the shipped ARM stores integer differences from it at
+    the precision of least cost, or nothing where they do not pay. On stripes, which
+    no photograph resembles, they pay (3.7 against 7.4 KB measured) and decode."""
+    tuned = dataclasses.replace(PRESETS["instant"], name="tuned", arm_warmup=100, arm_learning_rate=1e-2)
     monkeypatch.setitem(PRESETS, "tuned", tuned)
-    image = np.ascontiguousarray(photo[:128, :128])
-    data = latentpress.encode(image, "overfit", quality=80, preset="tuned")
+    y, x = np.mgrid[:192, :192]
+    image = np.clip(np.stack([128 + 100 * np.sin(x / 1.3 + y / 7.0), 128 + 60 * np.cos(y / 2.1), 128 + 0 * x], -1),
+                    0, 255).astype(np.uint8)
+    data = latentpress.encode(image, "overfit", quality=70, preset="tuned")
     header, sections = container.read(data)
     assert header.params["arm_base"] == "v1" and len(sections[0].data) > 0
-    assert header.params["arm_step"] in overfit_codec.ARM_PRECISIONS
+    assert len(data) < 0.8 * len(latentpress.encode(image, "overfit", quality=70, preset="instant"))
     assert psnr(image, latentpress.decode(data)) > 33.0
 
 
