@@ -397,8 +397,8 @@ def test_a_change_to_one_preset_leaves_the_others_bench_identity(monkeypatch):
     assert len(set(before.values())) == len(PRESETS)
     monkeypatch.setitem(PRESETS, "slow", dataclasses.replace(PRESETS["slow"], arm_warmup=1))
     after = {p: variant_identity("overfit", {"preset": p}) for p in PRESETS}
-    assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("fast", "medium"))
-    assert variant_identity("overfit", {}) == after["medium"]          # the default preset
+    assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("instant", "fast", "medium"))
+    assert variant_identity("overfit", {}) == after["instant"]         # the default preset
 
 
 def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):

@@ -115,7 +115,7 @@ def plain(photo):
     crop = np.ascontiguousarray(photo[72:136, 44:124])
     data = latentpress.encode(crop, "overfit", quality=40, preset="fast")
     header, sections = container.read(data)
-    assert header.codec_version == 6 and [s.type for s in sections][:3] == ["ARMW", "SYNW", "LATN"]
+    assert header.codec_version == 7 and [s.type for s in sections][:3] == ["ARMW", "SYNW", "LATN"]
     return _with_filter(data, None)
 
 

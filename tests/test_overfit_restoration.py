@@ -106,7 +106,7 @@ def test_the_network_restores_a_decoded_image(net, photo):
     crop = np.ascontiguousarray(photo[32:224, :256])
     data = latentpress.encode(crop, "overfit", quality=30, preset="fast")
     header, sections = container.read(data)
-    assert header.codec_version == 6
+    assert header.codec_version == 7
     filt = {s.type: s.data for s in sections}["FILT"]
     assert 1 <= filt[0] <= restoration.STRENGTHS
     plain = latentpress.decode(container.write(header, [s for s in sections if s.type != "FILT"]))

@@ -112,8 +112,8 @@ SYNTHESIS_PRECISIONS = (5, 6, 7, 8, 9, 10, 11, 12)
 class OverfitParams:
     quality: int = 50
     """0 (smallest) … 100 (best); sets λ (every 10 halves it: presets.lambda_for_quality)."""
-    preset: str = "medium"
-    """fast, medium or slow: network size and training schedule."""
+    preset: str = "instant"
+    """instant (no per-image training), fast, medium or slow: network size and training schedule."""
     iterations: int = 0
     """Joint training iterations of latents, synthesis and ARM (0: the preset's, which
     is none for fast and medium: they only fit the ARM)."""

@@ -92,19 +92,27 @@ def apply(image: np.ndarray, full: np.ndarray, bias: np.ndarray, precision: int)
 
 def _features(padded: np.ndarray, rows: slice, height: int, width: int, radius: int) -> np.ndarray:
     """Design-matrix rows of image rows ``rows``: per channel its centred value and the
-    pair sums of the largest support, then a constant."""
+    pair sums of the largest support, then a constant. Built column by column into one
+    array (a transposed view is returned): stacking separate columns cost more than the
+    products that use them."""
     top = rows.start
     count = rows.stop - rows.start
-    columns = []
+    support = pairs(2 * radius + 1)
+    out = np.empty((padded.shape[2] * (1 + len(support)) + 1, count, width))
+    index = 0
     for c in range(padded.shape[2]):
         centre = padded[radius + top:radius + top + count, radius:radius + width, c]
-        columns.append(centre - _CENTRE)
-        for dy, dx in pairs(2 * radius + 1):
+        np.subtract(centre, _CENTRE, out=out[index])
+        index += 1
+        for dy, dx in support:
             plus = padded[radius + top + dy:radius + top + dy + count, radius + dx:radius + dx + width, c]
             minus = padded[radius + top - dy:radius + top - dy + count, radius - dx:radius - dx + width, c]
-            columns.append(plus + minus - 2 * centre)
-    columns.append(np.ones((count, width)))
-    return np.stack([column.reshape(-1) for column in columns], axis=1)
+            column = out[index]
+            np.add(plus, minus, out=column)
+            column -= 2 * centre
+            index += 1
+    out[index] = 1.0
+    return out.reshape(out.shape[0], -1).T
 
 
 def _normal_equations(decoded: np.ndarray, original: np.ndarray):
