@@ -199,6 +199,18 @@ def test_payload_version_6_files_decode_with_the_shipped_restoration_network():
     assert digest == "c67633cd0e8e62b9c051038c77c685b3d8c7356a24f07e0ca8676d657fdbf849"
 
 
+def test_payload_version_7_files_decode_with_the_shipped_arm():
+    """tests/data/overfit-v7.lpx was written by the version-7 encoder (preset instant, a
+    128×160 crop at quality 40): no ARM weights in the file, the shipped ARM
+    (overfit-arm-v1) codes its latents, so a change to those weights or to how they
+    are laid out for five levels shows here."""
+    data = (Path(__file__).parent / "data" / "overfit-v7.lpx").read_bytes()
+    header, sections = container.read(data)
+    assert header.codec_version == 7 and header.params["arm_base"] == "v1" and sections[0].data == b""
+    digest = hashlib.sha256(latentpress.decode(data).tobytes()).hexdigest()
+    assert digest == "7430455bc64e5fb70cb66f809b6d616bad5c55a8c264f3221b994a58ad55e4fb"
+
+
 def test_payload_version_5_files_still_decode():
     """tests/data/overfit-v5.lpx was written by the version-5 encoder, with a FILT
     section of version 5's layout (the linear post-filter alone, designed at a tiny λ so
@@ -442,7 +454,7 @@ def test_instant_codes_with_the_shipped_arm_and_stores_no_weights(instant):
     image, data = instant
     header, sections = container.read(data)
     assert header.codec_version == 7 and header.params["arm_base"] == "v1"
-    assert header.params["arch"] == "dwt5-arm32x2b-syn8.8" and sections[0].type == "ARMW" and sections[0].data == b""
+    assert header.params["arch"] == "dwt5-arm24x2b-syn8.8" and sections[0].type == "ARMW" and sections[0].data == b""
     decoded = latentpress.decode(data)
     assert psnr(image, decoded) > 29.0                                     # 31.6 dB measured
     # Bit-identical in a fresh process (the shipped ARM loaded there from the package).

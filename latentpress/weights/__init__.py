@@ -26,7 +26,7 @@ CHECKSUMS: dict[str, str] = {
     "dense-fashion-v1.safetensors": "eb63ca9356814459658b027bda7ba69c2b909d424b5926333ba437ff870a027c",
     "dense-mnist-v1.safetensors": "4d23201d6da75083f9f02cd19d094631e2a91a86d977f52c69c157a5615be51b",
     "overfit-restore-v1.safetensors": "a37f625aba36108d00a4a72224362e52326d67c945a8a8e417428f4e6a51ce09",
-    "overfit-arm-v1.safetensors": "1b45d03dc24ac89681d36ee2b215fb4cc38543fca6588296d18d98b88e897d39",
+    "overfit-arm-v1.safetensors": "87782ea908c979bab5b47f5ad959bba37858fb4daac43c9faf0e291901fb82cb",
 }
 
 

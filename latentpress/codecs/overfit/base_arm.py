@@ -32,7 +32,7 @@ NAME = "v1"                       # the ``arm_base`` header value that selects i
 WEIGHTS = "overfit-arm-v1.safetensors"
 LEVELS = 6
 COLOURS = 3
-HIDDEN = 32
+HIDDEN = 24
 LAYERS = 2
 SPATIAL = len(CONTEXT) + PARENT_INPUTS
 

@@ -30,20 +30,26 @@ Where it departs from them, and why (docs/codecs/overfit.md has the measurements
   always pay.
 - Post-processing the file selects: a restoration network shipped with the package
   (restoration.py), then a linear filter fitted to the image (postfilter.py).
+- An ARM shipped with the package (base_arm.py) that the file uses as it is (preset
+  ``instant``: no per-image training at all) or stores differences from.
 
-Payload version 6; versions 2 (Laplacian pyramids only), 3 (an ARM over spatial
-neighbours only), 4 (no FILT section) and 5 (FILT holds the linear filter alone)
-decode too. Header parameters (OverfitHeader): ``arch`` (descriptor,
+Payload version 7; versions 2 (Laplacian pyramids only), 3 (an ARM over spatial
+neighbours only), 4 (no FILT section), 5 (FILT holds the linear filter alone) and 6
+(no shipped ARM) decode too. Header parameters (OverfitHeader): ``arch`` (descriptor,
 architecture.py: ``dwt…`` a wavelet decomposition, ``lat…`` a Laplacian pyramid;
 ``arm…b`` a band-aware ARM, versions 4 and later), ``quality``, ``preset``,
-``arm_step`` and ``syn_step`` (weight precisions: weights are stored as integers times
+``arm_base`` (version 7, optional: the shipped ARM, base_arm.NAME, that ARMW holds
+differences from), ``arm_step`` and ``syn_step`` (weight precisions: weights are stored as integers times
 2**−precision; ``syn_step`` 0: the synthesis is the transform's exact inverse and SYNW
 is empty), ``gain`` and ``ratio`` (each grid's latents are divided by its gain before
 synthesis: 2**(gain/4)·(ratio/2)**k for the pyramid's level k, 2**(gain/4)·(ratio/8)**(k−1)
 for wavelet bands of resolution 1/2**k; the wavelet's ratio is 8; model.grid_gains).
 Sections, in order:
 
-``ARMW``  the ARM's integer weights and biases (latentpress.entropy.integer_tensors)
+``ARMW``  the ARM's integer weights and biases (latentpress.entropy.integer_tensors);
+          with ``arm_base``, their differences from the shipped ARM's (stored at
+          2**−arm_step, added to the shipped integers at 2**−8), or nothing: the
+          shipped ARM as it is
 ``SYNW``  the pyramid's upsampling kernel (absent for the wavelet), then the synthesis
           weights and biases, layer by layer
 ``LATN``  the latent grids, one per grid and channel in model order (wavelet: the HL,

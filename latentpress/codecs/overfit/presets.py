@@ -49,7 +49,7 @@ FALLBACK_ARM_LEARNING_RATE = 3e-2
 PRESETS = {p.name: p for p in (
     # No per-image fitting: the shipped ARM as it is, with the rounding it makes
     # rate-distortion optimal.
-    Preset("instant", Architecture(levels=6, arm_hidden=32, arm_layers=2, synthesis=(8, 8), transform="wavelet",
+    Preset("instant", Architecture(levels=6, arm_hidden=24, arm_layers=2, synthesis=(8, 8), transform="wavelet",
                                    band_context=True),
            iterations=0, arm_warmup=0, rdoq=True, arm_base=True),
     # From the wavelet warm start, joint training bought nothing measurable for its
