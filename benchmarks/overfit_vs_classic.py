@@ -34,7 +34,7 @@ def main() -> None:
     # matrix[anchor][codec]: BD-rate of codec against anchor on the average curves.
     matrix = json.loads((ROOT / "results" / "kodak" / "summary.json").read_text())["bd_matrix_psnr"]
     out = {"command": "python benchmarks/overfit_vs_classic.py", "presets": {}}
-    for preset in ("fast", "medium", "slow"):
+    for preset in ("instant", "fast", "medium", "slow"):
         test = codecs[f"overfit-{preset}"]
         entry = {}
         for anchor_name in ANCHORS:
