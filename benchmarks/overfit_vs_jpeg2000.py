@@ -2,10 +2,11 @@
 record of an overfit variant (its current identity), the PSNR JPEG 2000 reaches on the
 same image at the same rate (interpolated in log-rate between the bench's JPEG 2000
 points; points outside JPEG 2000's range are left out) and the difference. Reads
-results/kodak/records.jsonl and meta.json, writes results/overfit/vs-jpeg2000-PRESET.json
-with per-quality medians.
+results/kodak/records.jsonl and meta.json (or another bench folder's), writes
+results/overfit/vs-jpeg2000-PRESET.json (…-PRESET-FOLDER.json for another folder) with
+per-quality medians.
 
-    python benchmarks/overfit_vs_jpeg2000.py [VARIANT]      (default: overfit-fast)
+    python benchmarks/overfit_vs_jpeg2000.py [VARIANT [FOLDER]]   (default: overfit-fast results/kodak)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     variant = sys.argv[1] if len(sys.argv) > 1 else "overfit-fast"
-    folder = ROOT / "results" / "kodak"
+    folder = Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else ROOT / "results" / "kodak"
     identity = json.loads((folder / "meta.json").read_text())["codecs"][variant]["identity"]
     records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
     anchor: dict[str, list[tuple[float, float]]] = {}
@@ -48,7 +49,8 @@ def main() -> None:
                            "max_db": max(diffs), "below": sum(d < 0 for d in diffs)}
         print(f"quality {q}: {len(diffs)} points, median {statistics.median(diffs):+.2f} dB, "
               f"{sum(d < 0 for d in diffs)} below JPEG 2000")
-    out = ROOT / "results" / "overfit" / f"vs-jpeg2000-{variant.removeprefix('overfit-')}.json"
+    suffix = "" if folder == ROOT / "results" / "kodak" else f"-{folder.name}"
+    out = ROOT / "results" / "overfit" / f"vs-jpeg2000-{variant.removeprefix('overfit-')}{suffix}.json"
     out.write_text(json.dumps({"variant": variant, "identity": identity, "by_quality": summary, "points": points},
                               indent=1) + "\n")
 
