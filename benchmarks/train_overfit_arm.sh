@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 photos="${1:-../shared/data/photos}"
 run=runs/overfit-arm
-[ -f "$run/rows0.pt" ] || python -m latentpress.train.overfit_arm rows --photos "$photos" --out "$run/rows0.pt"
-python -m latentpress.train.overfit_arm train --rows "$run/rows0.pt" \
+[ -f "$run/rows0.safetensors" ] || python -m latentpress.train.overfit_arm rows --photos "$photos" --out "$run/rows0.safetensors"
+python -m latentpress.train.overfit_arm train --rows "$run/rows0.safetensors" \
     --export latentpress/weights/overfit-arm-v1.safetensors --report results/overfit/shipped-arm.json

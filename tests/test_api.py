@@ -80,7 +80,8 @@ def test_unknown_codec(small_rgb):
     with pytest.raises(UnknownCodecError, match="factorized"):
         latentpress.encode(small_rgb, "no-such-codec")
     data = latentpress.encode(small_rgb)
-    forged = data.replace(b"factorized", b"factorizex")
+    assert latentpress.read_info(data).codec == "overfit"          # the default codec
+    forged = data.replace(b"overfit", b"overfix")
     with pytest.raises(latentpress.ChecksumError):
         latentpress.decode(forged)
 

@@ -32,7 +32,7 @@ def small_lpx(tmp_path_factory) -> Path:
     """A small valid file (a 12×10 image), for the exhaustive corruption sweeps."""
     rng = np.random.default_rng(3)
     path = tmp_path_factory.mktemp("lpx") / "small.lpx"
-    path.write_bytes(latentpress.encode(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8), quality=5))
+    path.write_bytes(latentpress.encode(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8), "factorized", quality=5))
     return path
 
 
@@ -58,7 +58,7 @@ def test_encode_decode_info(tmp_path, png, capsys, small_rgb):
     assert info["params"]["quality"] == 60 and info["width"] == 56 and info["height"] == 40
     assert run("info", out) == 0
     text = capsys.readouterr().out
-    for word in ("factorized", "56x40", "sRGB".lower(), "quality", "PRIO", "LATN", "END"):
+    for word in ("overfit", "56x40", "sRGB".lower(), "quality", "ARMW", "LATN", "END"):
         assert word in text
 
 
@@ -67,7 +67,7 @@ def test_codecs_and_param_options(tmp_path, png, capsys):
     assert "factorized" in capsys.readouterr().out
     assert run("codecs", "--json") == 0
     assert json.loads(capsys.readouterr().out)[0]["name"]
-    assert run("encode", png, tmp_path / "a.lpx", "-p", "quality=20", "--quiet") == 0
+    assert run("encode", png, tmp_path / "a.lpx", "-c", "factorized", "-p", "quality=20", "--quiet") == 0
     assert latentpress.read_info((tmp_path / "a.lpx").read_bytes()).params["quality"] == 20
 
 
@@ -75,7 +75,7 @@ def test_demo(tmp_path, capsys):
     assert run("demo", "--keep", tmp_path) == 0
     out = capsys.readouterr().out
     assert "bpp" in out and "PSNR" in out
-    assert latentpress.read_info((tmp_path / "demo.lpx").read_bytes()).codec == "factorized"
+    assert latentpress.read_info((tmp_path / "demo.lpx").read_bytes()).codec == "overfit"
 
 
 def test_refuses_to_overwrite(tmp_path, png, capsys):
@@ -296,7 +296,7 @@ def test_standard_input_and_output(tmp_path, png):
     assert decoded.returncode == 0 and decoded.stdout.startswith(b"\x89PNG")
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(decoded.stdout))), latentpress.decode(encoded.stdout))
     info = subprocess.run(command + ["info", "-", "--json"], input=encoded.stdout, capture_output=True)
-    assert info.returncode == 0 and json.loads(info.stdout)["codec"] == "factorized"
+    assert info.returncode == 0 and json.loads(info.stdout)["codec"] == "overfit"
     empty = subprocess.run(command + ["decode", "-", str(tmp_path / "o.png")], input="", capture_output=True, text=True)
     assert empty.returncode == 1 and "standard input: the file is empty" in empty.stderr
     assert not (tmp_path / "o.png").exists()

@@ -38,7 +38,7 @@ def test_round_trip_quality_and_rate(crop):
 
 
 def test_encoding_is_deterministic(small_rgb):
-    assert latentpress.encode(small_rgb, quality=40) == latentpress.encode(small_rgb, quality=40)
+    assert latentpress.encode(small_rgb, "factorized", quality=40) == latentpress.encode(small_rgb, "factorized", quality=40)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (17, 33, 3), (16, 16), (5, 70)])
@@ -46,7 +46,7 @@ def test_odd_sizes_and_greyscale(photo, shape):
     image = np.ascontiguousarray(photo[72:72 + shape[0], :shape[1]])
     if len(shape) == 2:
         image = np.ascontiguousarray(image[..., 1])
-    data = latentpress.encode(image, quality=30)
+    data = latentpress.encode(image, "factorized", quality=30)
     decoded = latentpress.decode(data)
     assert decoded.shape == shape
     assert psnr(image, decoded) > 26.0                # 29.0-34.8 dB measured on these crops
@@ -54,7 +54,7 @@ def test_odd_sizes_and_greyscale(photo, shape):
 
 
 def test_bpp_counts_the_whole_file(small_rgb):
-    data = latentpress.encode(small_rgb)
+    data = latentpress.encode(small_rgb, "factorized")
     header = latentpress.read_info(data)
     assert header.bpp == pytest.approx(8 * len(data) / (40 * 56))
 
@@ -89,7 +89,7 @@ def _rewrite(data: bytes, params=None, sections=None, version=None) -> bytes:
     (dict(sections=[Section("PRIO", b"\0" * 64), Section("LATN", b"abc")]), CorruptPayloadError),
 ])
 def test_inconsistent_payloads_are_refused(small_rgb, change, error):
-    data = _rewrite(latentpress.encode(small_rgb), **change)
+    data = _rewrite(latentpress.encode(small_rgb, "factorized"), **change)
     with pytest.raises(error):
         latentpress.decode(data)
 
@@ -97,7 +97,7 @@ def test_inconsistent_payloads_are_refused(small_rgb, change, error):
 def test_any_consistent_payload_decodes_to_the_declared_size(small_rgb):
     """A payload with valid CRCs but random latent bytes still yields an image of the header's size."""
     rng = np.random.default_rng(1)
-    data = latentpress.encode(small_rgb)
+    data = latentpress.encode(small_rgb, "factorized")
     for _ in range(5):
         garbage = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
         rewritten = _rewrite(data, sections=[Section("PRIO", bytes([3] * 64)), Section("LATN", garbage)])
@@ -109,9 +109,9 @@ def test_any_consistent_payload_decodes_to_the_declared_size(small_rgb):
 
 def test_parameter_errors(small_rgb):
     with pytest.raises(ParameterError, match="between 0 and 100"):
-        latentpress.encode(small_rgb, quality=101)
+        latentpress.encode(small_rgb, "factorized", quality=101)
     with pytest.raises(ParameterError, match="quality"):
-        latentpress.encode(small_rgb, quality="high")
+        latentpress.encode(small_rgb, "factorized", quality="high")
     with pytest.raises(ParameterError, match="no parameter 'speed'"):
         latentpress.encode(small_rgb, speed=3)
 

@@ -13,14 +13,17 @@ def test_open_decodes(tmp_path, small_rgb):
     with Image.open(path) as image:
         assert image.format == "LPX"
         assert image.size == (56, 40) and image.mode == "RGB"
-        assert image.info["lpx_codec"] == "factorized"
+        assert image.info["lpx_codec"] == "overfit"                  # the default codec
         pixels = np.asarray(image)
     assert np.array_equal(pixels, latentpress.decode(path.read_bytes()))
 
 
 def test_save_encodes_with_options(tmp_path, small_rgb):
     path = tmp_path / "y.lpx"
-    Image.fromarray(small_rgb).save(path, quality=15)
+    Image.fromarray(small_rgb).save(path, quality=65)
+    header = latentpress.read_info(path.read_bytes())
+    assert header.codec == "overfit" and header.params["preset"] == "instant" and header.params["quality"] == 65
+    Image.fromarray(small_rgb).save(path, codec="factorized", quality=15)
     header = latentpress.read_info(path.read_bytes())
     assert header.codec == "factorized" and header.params["quality"] == 15
     Image.fromarray(small_rgb).convert("L").save(path, codec="factorized")

@@ -14,8 +14,8 @@ Two stages:
            quality; ``--export`` writes its integers at arm.FRAC_BITS as
            safetensors, ``--report`` the figures as JSON.
 
-    python -m latentpress.train.overfit_arm rows --photos ../shared/data/photos --out runs/overfit-arm/rows0.pt
-    python -m latentpress.train.overfit_arm train --rows runs/overfit-arm/rows0.pt \
+    python -m latentpress.train.overfit_arm rows --photos ../shared/data/photos --out runs/overfit-arm/rows0.safetensors
+    python -m latentpress.train.overfit_arm train --rows runs/overfit-arm/rows0.safetensors \
         --export latentpress/weights/overfit-arm-v1.safetensors --report results/overfit/shipped-arm.json
 
 The shipped ARM is trained on rows without the rounding pass (``rows --base`` makes
@@ -105,9 +105,11 @@ def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qu
             values.append(v)
             tags.append(torch.full((len(v),), quality, dtype=torch.int16))
         print(f"{index + 1}/{len(paths)} {path.name} {time.monotonic() - started:.0f} s", flush=True)
+    from safetensors.torch import save_file
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"contexts": torch.cat(contexts), "values": torch.cat(values), "quality": torch.cat(tags),
-                "base": str(base) if base else ""}, out)
+    save_file({"contexts": torch.cat(contexts), "values": torch.cat(values), "quality": torch.cat(tags)}, str(out),
+              metadata={"base": str(base) if base else ""})
 
 
 def _bits(arm: ARM, contexts: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -118,9 +120,12 @@ def _bits(arm: ARM, contexts: torch.Tensor, values: torch.Tensor) -> torch.Tenso
 
 def train_arm(rows: Path, hidden: int, layers: int, steps: int, batch: int = 32768,
               learning_rate: float = 1e-2, seed: int = 0) -> tuple[ARM, dict]:
+    from safetensors import safe_open
+
     torch.manual_seed(seed)
-    data = torch.load(rows)
-    contexts, values, quality = data["contexts"], data["values"], data["quality"]
+    with safe_open(str(rows), "pt") as handle:
+        contexts, values, quality = (handle.get_tensor(name) for name in ("contexts", "values", "quality"))
+        base = (handle.metadata() or {}).get("base", "")
     order = torch.randperm(len(values))
     contexts, values, quality = contexts[order], values[order], quality[order]
     held = len(values) // 20
@@ -146,7 +151,7 @@ def train_arm(rows: Path, hidden: int, layers: int, steps: int, batch: int = 327
         optimizer.step()
         if step % 1000 == 0:
             print(f"step {step} {time.monotonic() - started:.0f} s: {loss.item():.4f} bits per latent", flush=True)
-    report = {"rows": str(rows), "base of the rows' rounding": data.get("base", ""), "hidden": hidden,
+    report = {"rows": str(rows), "base of the rows' rounding": base, "hidden": hidden,
               "layers": layers, "steps": steps, "training rows": len(values), "validation rows": held,
               "seconds": round(time.monotonic() - started, 1), "validation": validation()}
     return arm, report
