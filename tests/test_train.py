@@ -115,3 +115,26 @@ def test_checkpoints_of_the_older_nested_layout_still_resume(tmp_path):
     assert read_checkpoint(path, {"net.": fresh, "opt.": fresh_optimizer}) == {"step": "1"}
     assert torch.equal(fresh_optimizer.state_dict()["state"][0]["square_avg"],
                        optimizer.state_dict()["state"][0]["square_avg"])
+
+
+def test_overfit_arm_trainer_makes_rows_and_weights_the_codec_can_use(tmp_path, photo, monkeypatch):
+    """rows → train → export on two small crops of a photograph: the exported ARM has the
+    shipped layout and, loaded as the shipped one, codes an image that decodes."""
+    import latentpress
+    from latentpress.codecs.overfit import base_arm
+    from latentpress.train import overfit_arm
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (top, left) in enumerate(((0, 0), (64, 96))):
+        Image.fromarray(np.ascontiguousarray(photo[top:top + 192, left:left + 224])).save(folder / f"1{i}.png")
+    rows, weights = tmp_path / "rows.safetensors", tmp_path / "arm.safetensors"
+    overfit_arm.main(["rows", "--photos", str(folder), "--out", str(rows), "--rows", "500"])
+    overfit_arm.main(["train", "--rows", str(rows), "--steps", "30", "--export", str(weights),
+                      "--report", str(tmp_path / "report.json")])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["training rows"] + report["validation rows"] == 2 * len(overfit_arm.QUALITIES) * 500
+    integers = overfit_arm.load_integers(weights)
+    assert [t.shape for t in integers] == base_arm.shapes(base_arm.LEVELS, base_arm.COLOURS)
+    monkeypatch.setattr(base_arm, "shipped", lambda: tuple(integers))
+    image = np.ascontiguousarray(photo[:96, :128])
+    assert latentpress.decode(latentpress.encode(image, "overfit", quality=60)).shape == image.shape
