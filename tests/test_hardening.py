@@ -46,6 +46,11 @@ SMALL = {
 }
 
 
+# Further files of a codec whose payload takes another form: (codec, image kind, parameters).
+VARIANTS = {"overfit-instant": ("overfit", "rgb", {"preset": "instant"})}    # the shipped ARM (arm_base)
+SWEPT = sorted(SMALL) + sorted(VARIANTS)
+
+
 def test_every_registered_codec_is_swept():
     assert set(SMALL) == {c.name for c in latentpress.codecs()}
 
@@ -55,7 +60,9 @@ def small_files(photo) -> dict[str, bytes]:
     images = {"rgb": np.ascontiguousarray(photo[72:120, 44:108]),
               "large": np.ascontiguousarray(photo[72:202, 44:144]),        # the block codecs' feasibility
               "digit": np.ascontiguousarray(photo[72:100, 44:72, 1])}
-    return {name: latentpress.encode(images[kind], name, **params) for name, (kind, params) in SMALL.items()}
+    files = {name: latentpress.encode(images[kind], name, **params) for name, (kind, params) in SMALL.items()}
+    return files | {name: latentpress.encode(images[kind], codec, **params)
+                    for name, (codec, kind, params) in VARIANTS.items()}
 
 
 def _section_data_bits(data: bytes) -> set[int]:
@@ -69,7 +76,7 @@ def _section_data_bits(data: bytes) -> set[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("codec", sorted(SMALL))
+@pytest.mark.parametrize("codec", SWEPT)
 def test_every_truncation_and_every_bit_flip_is_a_documented_error(small_files, codec):
     data = small_files[codec]
     latentpress.decode(data)
@@ -143,11 +150,11 @@ def _apply(edits):
 
 
 # Slow decoders get fewer examples; every codec gets some.
-EXAMPLES = {"overfit": 25, "lossless": 25, "mlp-lossless": 25, "cae": 25, "cnn-ae-ft": 40}
+EXAMPLES = {"overfit": 25, "overfit-instant": 25, "lossless": 25, "mlp-lossless": 25, "cae": 25, "cnn-ae-ft": 40}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("codec", sorted(SMALL))
+@pytest.mark.parametrize("codec", SWEPT)
 def test_payload_mutations_with_valid_crcs_are_refused_or_decoded_to_the_declared_size(small_files, codec):
     @settings(max_examples=EXAMPLES.get(codec, 60), deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -163,11 +170,11 @@ PARAM_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("codec", sorted(SMALL))
+@pytest.mark.parametrize("codec", SWEPT)
 def test_header_mutations_with_valid_crcs_are_refused_or_decoded_to_the_declared_size(small_files, codec):
     # The file's own keys and every parameter name of the codec (some, like deblock, are
     # written only when they differ from the default).
-    fields = [f.name for f in dataclasses.fields(get_codec(codec).Params)]
+    fields = [f.name for f in dataclasses.fields(get_codec(VARIANTS.get(codec, (codec,))[0]).Params)]
     keys = sorted(set(container.read(small_files[codec])[0].params) | set(fields))
 
     @settings(max_examples=EXAMPLES.get(codec, 60) // 2, deadline=None, derandomize=True,
