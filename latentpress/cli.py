@@ -387,7 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="0-100, higher is better, on every lossy codec with a rate to choose; what it sets "
                             "per codec: `latentpress codecs`")
         p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="any other codec parameter (repeatable)")
-        p.add_argument("--preset", default=None, help="codec preset (overfit: fast, medium, slow)")
+        p.add_argument("--preset", default=None,
+                       help="codec preset (overfit: instant, the default, no per-image training; fast, medium, slow)")
         p.add_argument("--iterations", default=None, help="training iterations (per-image codecs)")
         p.add_argument("--time-budget", default=None, metavar="SECONDS", help="stop training after this long (per-image codecs)")
         p.add_argument("--lambda", dest="lmbda", default=None,
