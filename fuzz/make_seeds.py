@@ -4,7 +4,8 @@ registered codec, made as tests/test_hardening.py makes them), fuzz/seeds/contai
 of CODEC.lpx, for the codec harness). The overfit seed carries a FILT section (payload
 version 6) that runs the restoration network and then a linear post-filter (designed
 with a negligible rate weight, as the encoder would not spend its bytes on so small an
-image), so the harness reaches both parsers.
+image), so the harness reaches both parsers. The overfit-instant seed (the shipped ARM,
+payload version 7's ``arm_base``) is fuzzed by the overfit decoder.
 
     python fuzz/make_seeds.py [--only overfit] --kodak ../shared/data/kodak
 """
@@ -23,7 +24,7 @@ from harness import frame, seed_parts  # noqa: E402
 from latentpress import container  # noqa: E402
 from latentpress.codecs.overfit import postfilter, restoration  # noqa: E402
 from latentpress.image import load_image  # noqa: E402
-from tests.test_hardening import SMALL  # noqa: E402
+from tests.test_hardening import SMALL, VARIANTS  # noqa: E402
 
 
 def with_post_filter(data: bytes, original: np.ndarray) -> bytes:
@@ -45,10 +46,13 @@ def main() -> None:
               "digit": np.ascontiguousarray(image[200:228, 300:328, 1])}
     seeds = HERE / "seeds"
     (seeds / "container").mkdir(parents=True, exist_ok=True)
-    for name, (kind, params) in sorted(SMALL.items()):
+    # A codec's variants (VARIANTS: another payload form, e.g. overfit-instant's shipped
+    # ARM) get seeds of their own, fuzzed as their codec.
+    files = {name: (name, kind, params) for name, (kind, params) in SMALL.items()} | VARIANTS
+    for name, (codec, kind, params) in sorted(files.items()):
         if args.only and name != args.only:
             continue
-        data = latentpress.encode(images[kind], name, **params)
+        data = latentpress.encode(images[kind], codec, **params)
         if name == "overfit":
             data = with_post_filter(data, images[kind])
         (seeds / f"{name}.lpx").write_bytes(data)
