@@ -17,6 +17,7 @@ bought nothing measurable (docs/codecs/overfit.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -53,7 +54,9 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     contexts, values = shuffled_contexts() if preset.arm_warmup else (torch.empty(0), torch.empty(0))
     sample = max(1, int(values.numel() * preset.arm_warmup_fraction))
     slices = max(1, values.numel() // sample)
-    with progress.task(f"{label}: fitting the ARM", total=preset.arm_warmup) as bar:
+    fitting = progress.task(f"{label}: fitting the ARM", total=preset.arm_warmup) if preset.arm_warmup \
+        else contextlib.nullcontext(progress.Task())
+    with fitting as bar:
         for iteration in range(preset.arm_warmup):
             if preset.rdoq and iteration == preset.arm_warmup // 2 and _rdoq(model, x, lmbda, label):
                 # Half-way, with an ARM that knows the latents: rate-distortion optimized
