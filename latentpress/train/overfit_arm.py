@@ -57,18 +57,7 @@ def architecture(hidden: int = base_arm.HIDDEN, layers: int = base_arm.LAYERS) -
 def load_integers(path: Path) -> list[np.ndarray]:
     from safetensors.numpy import load_file
 
-    tensors = load_file(str(path))
-    count = sum(1 for name in tensors if name.startswith("layer"))
-    return [tensors[f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}"].astype(np.int64) for i in range(count)]
-
-
-def set_arm(arm: ARM, integers: list[np.ndarray]) -> None:
-    """Load integers at FRAC_BITS into a float ARM of the same shapes."""
-    layers = list(arm.hidden) + [arm.out]
-    with torch.no_grad():
-        for index, layer in enumerate(layers):
-            layer.weight.copy_(torch.from_numpy(integers[2 * index] / 2.0 ** FRAC_BITS))
-            layer.bias.copy_(torch.from_numpy(integers[2 * index + 1] / 2.0 ** FRAC_BITS))
+    return base_arm.from_tensors(load_file(str(path)))
 
 
 def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qualities=QUALITIES,
@@ -76,6 +65,8 @@ def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qu
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     base_integers = load_integers(base) if base else None
+    hidden = base_integers[0].shape[0] if base_integers else base_arm.HIDDEN
+    layers = len(base_integers) // 2 - 1 if base_integers else base_arm.LAYERS
     paths = [p for p in sorted(photos.glob("*.png")) if p.stem not in HELD_OUT]
     if not paths:
         raise SystemExit(f"no training photos in {photos}")
@@ -90,13 +81,11 @@ def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qu
             top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
             crop = np.array(image[top:top + h, left:left + w])
             x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
-            hidden = base_integers[0].shape[0] if base_integers else base_arm.HIDDEN
-            layers = len(base_integers) // 2 - 1 if base_integers else base_arm.LAYERS
             model = OverfitModel(architecture(hidden, layers), h, w, 3)
             lmbda = lambda_for_quality(quality)
             model.warm_start(x, lmbda, spare_units=False)
             if base_integers is not None:
-                set_arm(model.arm, base_integers)
+                model.arm.load_integers(base_integers)
                 model.rdoq(x, lmbda)
             grids = [g.detach() for g in model.quantized_grids("round")]
             order = torch.randperm(model.latent_count())[:rows]
@@ -167,12 +156,8 @@ def export(arm: ARM, path: Path) -> str:
     """Write the ARM's integers at FRAC_BITS (int32) as safetensors; returns the SHA-256."""
     from safetensors.numpy import save_file
 
-    integers = integers_of(arm)
-    tensors = {f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": t.astype(np.int32)
-               for i, t in enumerate(integers)}
-    tensors["frac_bits"] = np.array([FRAC_BITS], np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"format": "latentpress overfit shipped ARM",
+    save_file(base_arm.to_tensors(integers_of(arm)), str(path), metadata={"format": "latentpress overfit shipped ARM",
                                             "levels": str(base_arm.LEVELS), "colours": str(base_arm.COLOURS)})
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

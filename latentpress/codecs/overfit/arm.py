@@ -101,6 +101,13 @@ class ARM(nn.Module):
         mean, log_scale = self.out(x).unbind(-1)
         return mean, log_scale
 
+    def load_integers(self, integers: list[np.ndarray], precision: int = FRAC_BITS) -> None:
+        """Set the weights and biases, layer by layer, to integers at 2**−precision."""
+        with torch.no_grad():
+            tensors = (t for layer in list(self.hidden) + [self.out] for t in (layer.weight, layer.bias))
+            for tensor, values in zip(tensors, integers):
+                tensor.copy_(torch.from_numpy(values.astype(np.float64) / (1 << precision)))
+
     def to_integer(self, frac_bits: int = FRAC_BITS) -> IntegerMLP:
         layers = [(l.weight.detach().numpy(), l.bias.detach().numpy(), True) for l in self.hidden]
         layers.append((self.out.weight.detach().numpy(), self.out.bias.detach().numpy(), False))

@@ -55,6 +55,22 @@ def shapes(levels: int, colours: int) -> list[tuple[int, ...]]:
     return [shape for a, b in zip(sizes, sizes[1:]) for shape in ((b, a), (b,))]
 
 
+def to_tensors(integers: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The safetensors layout of an ARM's integers at FRAC_BITS: ``layer<i>.weight`` and
+    ``layer<i>.bias`` (int32) and ``frac_bits``."""
+    tensors = {f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}": t.astype(np.int32)
+               for i, t in enumerate(integers)}
+    return tensors | {"frac_bits": np.array([FRAC_BITS], np.int32)}
+
+
+def from_tensors(tensors: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The integers of to_tensors' layout, layer by layer."""
+    if int(tensors["frac_bits"][0]) != FRAC_BITS:
+        raise CorruptPayloadError("an ARM's weights at another precision")
+    count = sum(1 for name in tensors if name.startswith("layer"))
+    return [tensors[f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}"].astype(np.int64) for i in range(count)]
+
+
 @functools.cache
 def shipped() -> tuple[np.ndarray, ...]:
     """The shipped integers (at FRAC_BITS), in the six-level colour layout (SHA-256
@@ -63,10 +79,8 @@ def shipped() -> tuple[np.ndarray, ...]:
 
     from latentpress.weights import weights_bytes
 
-    tensors = load(weights_bytes(WEIGHTS))
-    integers = tuple(tensors[f"layer{i // 2}.{'weight' if i % 2 == 0 else 'bias'}"].astype(np.int64)
-                     for i in range(2 * (LAYERS + 1)))
-    if [t.shape for t in integers] != shapes(LEVELS, COLOURS) or int(tensors["frac_bits"][0]) != FRAC_BITS:
+    integers = tuple(from_tensors(load(weights_bytes(WEIGHTS))))
+    if [t.shape for t in integers] != shapes(LEVELS, COLOURS):
         raise CorruptPayloadError("the shipped ARM's weights have the wrong shapes")
     return integers
 

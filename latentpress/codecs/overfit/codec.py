@@ -260,12 +260,6 @@ def _rebase(base: list[np.ndarray], differences: list[np.ndarray] | None, precis
             for stored, difference in zip(base, differences)]
 
 
-def _load_arm(model: OverfitModel, integers: list[np.ndarray], precision: int) -> None:
-    with torch.no_grad():
-        for tensor, values in zip((t for layer in _arm_layers(model) for t in (layer.weight, layer.bias)), integers):
-            tensor.copy_(torch.from_numpy(values.astype(np.float64) / (1 << precision)))
-
-
 def _synthesis_tensors(model: OverfitModel) -> list[torch.Tensor]:
     tensors = [] if model.upsampler is None else [model.upsampler.kernel]
     for layer in list(model.synthesis.pointwise) + [model.synthesis.out]:
@@ -296,7 +290,7 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     model = OverfitModel(arch, height, width, channels)
     base = base_arm.for_layout(arch.levels, channels) if preset.arm_base and _takes_base(arch) else None
     if base is not None:
-        _load_arm(model, base, arm_module.FRAC_BITS)
+        model.arm.load_integers(base)
     elif preset.arm_base:                            # no shipped ARM for this shape: fit one
         preset = dataclasses.replace(preset, arm_warmup=max(preset.arm_warmup, FALLBACK_ARM_WARMUP),
                                      arm_learning_rate=FALLBACK_ARM_LEARNING_RATE)
