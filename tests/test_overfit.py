@@ -14,7 +14,7 @@ import torch
 
 import latentpress
 from latentpress import container
-from latentpress.codecs.overfit import wavelet
+from latentpress.codecs.overfit import base_arm, wavelet
 from latentpress.codecs.overfit.architecture import Architecture
 from latentpress.codecs.overfit.codec import _image_tensor, levels_for
 from latentpress.codecs.overfit.model import OverfitModel, Synthesis, Upsampler
@@ -37,7 +37,7 @@ def test_round_trip_at_two_qualities(crop, encoded):
     sizes, qualities = [], []
     for q in (30, 80):
         header = latentpress.read_info(encoded[q])
-        assert header.codec == "overfit" and header.params["arch"] == "dwt4-arm8x2b-syn8.8"   # 80 wide: 4 levels
+        assert header.codec == "overfit" and header.params["arch"] == "dwt4-arm24x2b-syn8.8"   # 80 wide: 4 levels
         decoded = latentpress.decode(encoded[q])
         assert decoded.shape == crop.shape
         sizes.append(len(encoded[q]))
@@ -420,7 +420,9 @@ def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):
     from latentpress.codecs.overfit import model as overfit_model
     from latentpress.train import overfit as overfit_training
     x, lmbda = _image_tensor(crop), lambda_for_quality(50)
-    model = OverfitModel(levels_for(PRESETS["fast"].architecture, *crop.shape[:2]), *crop.shape[:2], 3)
+    arch = levels_for(PRESETS["fast"].architecture, *crop.shape[:2])
+    model = OverfitModel(arch, *crop.shape[:2], 3)
+    model.arm.load_integers(base_arm.for_layout(arch.levels, 3))       # as the encoder starts
     model.warm_start(x, lmbda)
     grids = model.quantized_grids("round")
     whole, values = model.contexts(grids)
