@@ -111,7 +111,36 @@ def coolchic_row(checkout: Path, python: str, image_path: Path, lmbda: float, it
     decode = run_measured([python, str(checkout / "cc_decode.py"), "-i", str(bitstream), "-o", str(decoded)],
                           work, env, work / "decode.log")
     return {"encode": encode, "decode": decode, "bytes": bitstream.stat().st_size,
-            **quality(load_image(image_path), load_image(decoded), bitstream.stat().st_size, lmbda)}
+            **quality(load_image(image_path), load_image(decoded), bitstream.stat().st_size, lmbda),
+            **trajectory(work / "encode.log")}
+
+
+def trajectory(log: Path) -> dict:
+    """Cool-chic's own progress lines: the cost (its loss / 1000: MSE + λ·bpp with the
+    rate estimated by its ARM) by section, iteration and seconds since its training
+    began, and the seconds of its final network quantization and rate-distortion search."""
+    rows, steps, section, columns = [], {}, "", None
+    for line in log.read_text().splitlines():
+        words = line.split()
+        if "phase:" in line and line.lstrip().startswith("-"):
+            section = " ".join(w for w in words if w.strip("-"))
+        elif line.startswith("Candidate n°"):
+            section = section.split(", candidate")[0] + f", candidate {words[2]}"
+        elif line.startswith("Time ") and line.rstrip().endswith("seconds"):
+            steps[words[1].rstrip(":")] = float(words[-2])
+            section = f"after {words[1].rstrip(':')}"
+        elif words[:1] == ["loss"] and "itr" in words:
+            columns = words
+        elif columns and len(words) >= len(columns) - 1 and words[0].replace(".", "", 1).isdigit():
+            values = dict(zip(columns, words))
+            row = {"section": section, "itr": int(values["itr"]), "time_s": float(values["time_sec"]),
+                   "psnr": float(values["psnr_db"]), "bpp": float(values["rate_bpp"]),
+                   "cost": float(values["loss"]) / 1000}
+            if not rows or row != rows[-1]:
+                rows.append(row)
+        else:
+            columns = None if not words or words[0] == "loss" else columns
+    return {"log": rows, "final_steps_s": steps}
 
 
 def quality(original: np.ndarray, decoded: np.ndarray, size: int, lmbda: float) -> dict:
@@ -156,6 +185,10 @@ def main() -> None:
         "command": COMMAND, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                                        f"{platform.system()} {platform.release()}", "rows": []}
     have = {(r["image"], r["lmbda"], r["system"], r.get("iterations")) for r in done["rows"]}
+    for row in done["rows"]:            # rows written before their log was parsed
+        log = RUNS / f"{row['image']}-l{row['lmbda']}-n{row.get('iterations')}" / "encode.log"
+        if row["system"] == "coolchic-5.0-hop" and "log" not in row and log.exists():
+            row.update(trajectory(log))
 
     def keep(row: dict) -> None:
         done["rows"].append(row)

@@ -80,7 +80,9 @@ def profile(threads: int, arch, x: torch.Tensor, lmbda: float, forward_macs: flo
     model.warm_start(x, lmbda, spare_units=True)
     step, loss = joint_step(model, x, lmbda)
     peak = matmul_rate()
-    rate = lambda macs, seconds: 3 * macs * height * width / seconds / 1e9
+
+    def rate(macs: float, seconds: float) -> float:
+        return 3 * macs * height * width / seconds / 1e9
     rows = [{"threads": threads, "what": "matmul 2048x2048 float32", "gmac_per_s": round(peak, 1)}]
     seconds = timed(step, steps)
     rows.append({"threads": threads, "what": "joint step (eager)", "seconds": round(seconds, 3),
