@@ -189,6 +189,7 @@ def main() -> None:
         log = RUNS / f"{row['image']}-l{row['lmbda']}-n{row.get('iterations')}" / "encode.log"
         if row["system"] == "coolchic-5.0-hop" and "log" not in row and log.exists():
             row.update(trajectory(log))
+            OUT.write_text(json.dumps(done, indent=1) + "\n")
 
     def keep(row: dict) -> None:
         done["rows"].append(row)
