@@ -119,10 +119,12 @@ class OverfitParams:
     quality: int = 50
     """0 (smallest) … 100 (best); sets λ (every 10 halves it: presets.lambda_for_quality)."""
     preset: str = "instant"
-    """instant (no per-image training), fast, medium or slow: network size and training schedule."""
+    """instant (the shipped ARM, no per-image training), fast (the shipped ARM fitted
+    to the image), medium or slow (an ARM fitted from a random start): network size and
+    training schedule."""
     iterations: int = 0
     """Joint training iterations of latents, synthesis and ARM (0: the preset's, which
-    is none for fast and medium: they only fit the ARM)."""
+    is none for every preset: they only fit the ARM)."""
     time_budget: float = 0.0
     """Stop training after this many seconds (0: no limit)."""
     lmbda: float = 0.0
