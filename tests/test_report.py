@@ -192,7 +192,10 @@ def test_a_small_report_reads_at_1400_px(small_folder, tmp_path):
     check_page(measured)
     assert {c["group"] for c in measured["curves"]} == {"ours", "learned", "classic"}
     text = _text(page.read_text())
-    assert "AMD EPYC" in text and "Intel(R) Xeon(R)" in text       # overfit-fast there, the rest here
+    codecs, _ = report.load(small_folder)
+    machines = {str(r["machine"]) for c in codecs.values() for r in c.records}
+    assert len(machines) >= 2                                      # overfit-fast measured on another host
+    assert all(m in text for m in machines)
     assert json.loads((KODAK / "meta.json").read_text())["command"] in text
     assert "No recorded command names" in text                    # only the last command is known
     assert 'id="bd-published"' not in page.read_text()
