@@ -15,6 +15,10 @@ over the co-located 3×3 neighbourhood, as the parent inputs are):
            the coarsest level): no new phase
   coarse_c Σ|·| of the same band one level coarser in the other two colours (the low
            band at the coarsest level): no new phase
+  coarse_before  coarse_c over the colours before this one only (Y none, Cb from Y, Cr
+           from Y and Cb): what a pipelined order can give, where each level's Y, Cb
+           and Cr are coded in three consecutive phases that each also code the next
+           coarser colour of the level before (levels + 3 phases in all, not 3 · levels)
 
 Rows are made once (warm start of every training crop at nine qualities, as the shipped
 ARM's rows) and cached in runs/overfit-arm-context/rows.safetensors; every variant's ARM
@@ -22,6 +26,7 @@ is trained with the shipped ARM's recipe and validated on a held-back twentieth.
 Writes results/overfit/arm-context.json.
 
     python benchmarks/overfit_arm_context.py [--photos ../shared/data/photos] [--rows 10000] [--steps 4000]
+        [--variants today,all] [--hidden 24] [--seed 0]
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from latentpress.codecs.overfit.presets import lambda_for_quality  # noqa: E402
 from latentpress.train.crops import HELD_OUT  # noqa: E402
 from latentpress.train.overfit_arm import CROP, QUALITIES, _bits, architecture  # noqa: E402
 
-EXTRA = {"luma": (0, 1), "cb": (2, 3), "luma_o": (4, 5), "coarse_o": (6, 7), "coarse_c": (8,)}
+EXTRA = {"luma": (0, 1), "cb": (2, 3), "luma_o": (4, 5), "coarse_o": (6, 7), "coarse_c": (8,), "coarse_before": (9,)}
 VARIANTS = {
     "today": (),
     "coarse (no new phase)": ("coarse_o", "coarse_c"),
@@ -57,11 +62,13 @@ VARIANTS = {
     "luma + cb": ("luma", "cb"),
     "luma + coarse": ("luma", "coarse_o", "coarse_c"),
     "all": ("luma", "cb", "luma_o", "coarse_o", "coarse_c"),
+    "all pipelined": ("luma", "cb", "luma_o", "coarse_o", "coarse_before"),
 }
 
 
 def extra_features(planes: list[torch.Tensor], levels: int, colours: int = 3) -> list[torch.Tensor]:
-    """Per plane (integer_grids order), its (h·w, 9) extra inputs (EXTRA's columns)."""
+    """Per plane (integer_grids order), its (h·w, 10) extra inputs (EXTRA's columns; the
+    last is coarse_c over the colours coded before this one only: "pipelined")."""
     low = 3 * levels
     plane = lambda grid, colour: planes[grid * colours + colour]        # noqa: E731
     out = []
@@ -70,7 +77,7 @@ def extra_features(planes: list[torch.Tensor], levels: int, colours: int = 3) ->
         for colour in range(colours):
             shape = tuple(plane(grid, colour).shape)
             n = shape[0] * shape[1]
-            f = torch.zeros(n, 9)
+            f = torch.zeros(n, 10)
             if grid == low:
                 if colour:
                     f[:, 0:2] = _parent_features(plane(low, 0), 1, shape)
@@ -92,8 +99,13 @@ def extra_features(planes: list[torch.Tensor], levels: int, colours: int = 3) ->
                 f[:, 7] = _parent_features(plane(coarse + others[1], colour), 2, shape)[:, 1]
                 f[:, 8] = sum(_parent_features(plane(coarse + orientation, c), 2, shape)[:, 1]
                               for c in range(colours) if c != colour)
+                if colour:
+                    f[:, 9] = sum(_parent_features(plane(coarse + orientation, c), 2, shape)[:, 1]
+                                  for c in range(colour))
             else:
                 f[:, 8] = sum(_parent_features(plane(low, c), 1, shape)[:, 1] for c in range(colours) if c != colour)
+                if colour:
+                    f[:, 9] = sum(_parent_features(plane(low, c), 1, shape)[:, 1] for c in range(colour))
             out.append(f)
     return out
 
@@ -135,9 +147,9 @@ def make_rows(photos: Path, out: Path, rows: int, seed: int = 0) -> None:
 
 
 def train(contexts: torch.Tensor, values: torch.Tensor, quality: torch.Tensor, held: int, steps: int,
-          hidden: int, layers: int, batch: int = 32768, learning_rate: float = 1e-2) -> dict:
+          hidden: int, layers: int, batch: int = 32768, learning_rate: float = 1e-2, seed: int = 0) -> dict:
     """The shipped ARM's recipe (latentpress.train.overfit_arm.train_arm) on given columns."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     val = (contexts[:held], values[:held], quality[:held])
     contexts, values = contexts[held:], values[held:]
     arm = ARM(hidden, layers, contexts.shape[1])
@@ -153,7 +165,9 @@ def train(contexts: torch.Tensor, values: torch.Tensor, quality: torch.Tensor, h
         optimizer.step()
     with torch.no_grad():
         bits = _bits(arm, val[0], val[1])
-    return {"inputs": contexts.shape[1], "seconds": round(time.monotonic() - started, 1),
+    macs = (contexts.shape[1] - (base_arm.LEVELS + 1 + 3 + 3)) * hidden + hidden * hidden * (layers - 1) + 2 * hidden
+    return {"inputs": contexts.shape[1], "hidden": hidden, "seed": seed, "MAC per latent": macs,
+            "seconds": round(time.monotonic() - started, 1),
             "bits per latent": round(bits.mean().item(), 5),
             "per quality": {int(q): round(bits[val[2] == q].mean().item(), 5) for q in val[2].unique()}}
 
@@ -164,6 +178,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="latents sampled per crop and quality")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--hidden", type=int, default=base_arm.HIDDEN,
+                        help="the ARM's width (v1 is 24 wide; v2, with nine extra inputs, 20)")
+    parser.add_argument("--seed", type=int, default=0, help="the training's seed (a second seed shows the noise)")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "overfit-arm-context" / "rows.safetensors")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "overfit" / "arm-context.json")
     args = parser.parse_args()
@@ -182,15 +199,16 @@ def main() -> None:
                    "hidden": base_arm.HIDDEN, "layers": base_arm.LAYERS, "steps": args.steps,
                    "extra inputs": {k: list(v) for k, v in EXTRA.items()}})
     result.setdefault("variants", {})
-    for name in args.variants.split(","):
+    for variant in args.variants.split(","):
+        name = f"{variant}, hidden {args.hidden}" + (f", seed {args.seed}" if args.seed else "")
         if name in result["variants"]:
             continue
-        columns = [c for key in VARIANTS[name] for c in EXTRA[key]]
+        columns = [c for key in VARIANTS[variant] for c in EXTRA[key]]
         inputs = torch.cat([contexts, extra[:, columns]], dim=1) if columns else contexts
-        row = train(inputs, values, quality, held, args.steps, base_arm.HIDDEN, base_arm.LAYERS)
-        row["extra"] = list(VARIANTS[name])
+        row = train(inputs, values, quality, held, args.steps, args.hidden, base_arm.LAYERS, seed=args.seed)
+        row["extra"] = list(VARIANTS[variant])
         result["variants"][name] = row
-        today = result["variants"].get("today")
+        today = result["variants"].get(f"today, hidden {args.hidden}" + (f", seed {args.seed}" if args.seed else ""))
         if today:
             row["vs today"] = round(row["bits per latent"] / today["bits per latent"] - 1, 5)
         print(name, json.dumps(row), flush=True)
