@@ -19,7 +19,7 @@ overfit's qualities 43.2 and 63.2).
 
     bash benchmarks/coolchic_setup.sh COOLCHIC_CHECKOUT     (once: its venv under runs/)
     python benchmarks/coolchic_ceiling.py --coolchic COOLCHIC_CHECKOUT \\
-        [--images kodim14] [--lambdas 0.004,0.001] [--iterations 2000]
+        [--images kodim14] [--lambdas 0.004,0.001] [--iterations 2000] [--decoders hop,lop]
 
 Each Cool-chic encode runs alone with two torch threads; its bitstream is decoded by
 Cool-chic's decoder and compared with the original here. Writes
@@ -99,15 +99,20 @@ def run_measured(command: list[str], cwd: Path, env: dict, log: Path) -> dict:
             "peak_rss_mb": round(usage.ru_maxrss / 1024)}
 
 
-def coolchic_row(checkout: Path, python: str, image_path: Path, lmbda: float, iterations: int) -> dict:
-    work = RUNS / f"{image_path.stem}-l{lmbda}-n{iterations}"
+def workdir(image: str, lmbda: float, iterations: int, decoder: str) -> Path:
+    return RUNS / (f"{image}-l{lmbda}-n{iterations}" + ("" if decoder == "hop" else f"-{decoder}"))
+
+
+def coolchic_row(checkout: Path, python: str, image_path: Path, lmbda: float, iterations: int,
+                 decoder: str = "hop") -> dict:
+    work = workdir(image_path.stem, lmbda, iterations, decoder)
     shutil.rmtree(work, ignore_errors=True)       # Cool-chic resumes from a saved encoder: start clean
     work.mkdir(parents=True)
     env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=f"{write_shim()}:{checkout}")
     bitstream, decoded = work / "bitstream.cool", work / "decoded.png"
     encode = run_measured([python, str(checkout / "cc_encode.py"), "-i", str(image_path), "-o", str(bitstream),
                            "--workdir", str(work), "--lmbda", str(lmbda), "--n_itr", str(iterations),
-                           "--dec_cfg_residue", str(checkout / "cfg" / "dec" / "intra" / "hop.cfg")],
+                           "--dec_cfg_residue", str(checkout / "cfg" / "dec" / "intra" / f"{decoder}.cfg")],
                           work, env, work / "encode.log")
     decode = run_measured([python, str(checkout / "cc_decode.py"), "-i", str(bitstream), "-o", str(decoded)],
                           work, env, work / "decode.log")
@@ -181,14 +186,17 @@ def main() -> None:
     parser.add_argument("--iterations", default="2000",
                         help="Cool-chic's --n_itr per encode (2000, its intra preset's least, upward)")
     parser.add_argument("--presets", default="instant,fast", help="overfit presets to run at the same λ")
+    parser.add_argument("--decoders", default="hop",
+                        help="Cool-chic decoder configurations (cfg/dec/intra: lop, mop, hop, vhop)")
     args = parser.parse_args()
     done = json.loads(OUT.read_text()) if OUT.exists() else {
         "command": COMMAND, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                                        f"{platform.system()} {platform.release()}", "rows": []}
     have = {(r["image"], r["lmbda"], r["system"], r.get("iterations")) for r in done["rows"]}
     for row in done["rows"]:            # rows written before their log was parsed
-        log = RUNS / f"{row['image']}-l{row['lmbda']}-n{row.get('iterations')}" / "encode.log"
-        if row["system"] == "coolchic-5.0-hop" and "log" not in row and log.exists():
+        decoder = row["system"].removeprefix("coolchic-5.0-")
+        log = workdir(row["image"], row["lmbda"], row.get("iterations"), decoder) / "encode.log"
+        if row["system"].startswith("coolchic-5.0-") and "log" not in row and log.exists():
             row.update(trajectory(log))
             OUT.write_text(json.dumps(done, indent=1) + "\n")
 
@@ -209,10 +217,12 @@ def main() -> None:
                 if (image, lmbda, f"overfit-{preset}", None) not in have:
                     keep({"image": image, "lmbda": lmbda, "system": f"overfit-{preset}",
                           **overfit_row(image_path, lmbda, preset)})
-            for iterations in (int(v) for v in args.iterations.split(",")):
-                if (image, lmbda, "coolchic-5.0-hop", iterations) not in have:
-                    keep({"image": image, "lmbda": lmbda, "system": "coolchic-5.0-hop", "iterations": iterations,
-                          **coolchic_row(args.coolchic, args.python, image_path, lmbda, iterations)})
+            for decoder in args.decoders.split(","):
+                for iterations in (int(v) for v in args.iterations.split(",")):
+                    if (image, lmbda, f"coolchic-5.0-{decoder}", iterations) not in have:
+                        keep({"image": image, "lmbda": lmbda, "system": f"coolchic-5.0-{decoder}",
+                              "iterations": iterations,
+                              **coolchic_row(args.coolchic, args.python, image_path, lmbda, iterations, decoder)})
 
 
 if __name__ == "__main__":
