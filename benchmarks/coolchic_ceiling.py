@@ -196,7 +196,7 @@ def main() -> None:
     for row in done["rows"]:            # rows written before their log was parsed
         decoder = row["system"].removeprefix("coolchic-5.0-")
         log = workdir(row["image"], row["lmbda"], row.get("iterations"), decoder) / "encode.log"
-        if row["system"].startswith("coolchic-5.0-") and "log" not in row and log.exists():
+        if row["system"].startswith("coolchic-5.0-") and row.get("iterations") and "log" not in row and log.exists():
             row.update(trajectory(log))
             OUT.write_text(json.dumps(done, indent=1) + "\n")
 
@@ -206,7 +206,7 @@ def main() -> None:
         OUT.write_text(json.dumps(done, indent=1) + "\n")
         print(json.dumps(row), flush=True)
 
-    for image in args.images.split(","):
+    for image in (v.strip() for v in args.images.split(",")):
         image_path = args.kodak / f"{image}.png"
         for lmbda in (float(v) for v in args.lambdas.split(",")):
             if (image, lmbda, "coolchic-5.0-published", None) not in have and (row := published(args.anchors, image,
@@ -217,7 +217,7 @@ def main() -> None:
                 if (image, lmbda, f"overfit-{preset}", None) not in have:
                     keep({"image": image, "lmbda": lmbda, "system": f"overfit-{preset}",
                           **overfit_row(image_path, lmbda, preset)})
-            for decoder in args.decoders.split(","):
+            for decoder in dict.fromkeys(v.strip() for v in args.decoders.split(",")):
                 for iterations in (int(v) for v in args.iterations.split(",")):
                     if (image, lmbda, f"coolchic-5.0-{decoder}", iterations) not in have:
                         keep({"image": image, "lmbda": lmbda, "system": f"coolchic-5.0-{decoder}",

@@ -23,7 +23,8 @@ over the co-located 3×3 neighbourhood, as the parent inputs are):
 Rows are made once (warm start of every training crop at nine qualities, as the shipped
 ARM's rows) and cached in runs/overfit-arm-context/rows.safetensors; every variant's ARM
 is trained with the shipped ARM's recipe and validated on a held-back twentieth.
-Writes results/overfit/arm-context.json.
+Writes results/overfit/arm-context.json (run "today" first at each width: the other
+rows are compared with it, and with "today" at 24 wide, version 7's ARM).
 
     python benchmarks/overfit_arm_context.py [--photos ../shared/data/photos] [--rows 10000] [--steps 4000]
         [--variants today,all] [--hidden 24] [--seed 0]
@@ -196,7 +197,7 @@ def main() -> None:
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result.update({"command": "python benchmarks/overfit_arm_context.py " + " ".join(sys.argv[1:]),
                    "machine": machine_description(), "rows": len(values), "validation rows": held,
-                   "hidden": base_arm.HIDDEN, "layers": base_arm.LAYERS, "steps": args.steps,
+                   "layers": base_arm.LAYERS, "steps": args.steps,
                    "extra inputs": {k: list(v) for k, v in EXTRA.items()}})
     result.setdefault("variants", {})
     for variant in args.variants.split(","):
@@ -211,6 +212,9 @@ def main() -> None:
         today = result["variants"].get(f"today, hidden {args.hidden}" + (f", seed {args.seed}" if args.seed else ""))
         if today:
             row["vs today"] = round(row["bits per latent"] / today["bits per latent"] - 1, 5)
+        widest = result["variants"].get("today, hidden 24")       # version 7's ARM
+        if widest:
+            row["vs today at 24 wide"] = round(row["bits per latent"] / widest["bits per latent"] - 1, 5)
         print(name, json.dumps(row), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

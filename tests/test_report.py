@@ -193,7 +193,7 @@ def test_a_small_report_reads_at_1400_px(small_folder, tmp_path):
     assert {c["group"] for c in measured["curves"]} == {"ours", "learned", "classic"}
     text = _text(page.read_text())
     codecs, _ = report.load(small_folder)
-    machines = {str(r["machine"]) for c in codecs.values() for r in c.records}
+    machines = {str(r.get("machine", "unknown")) for c in codecs.values() for r in c.records}
     assert len(machines) >= 2                                      # overfit-fast measured on another host
     assert all(m in text for m in machines)
     assert json.loads((KODAK / "meta.json").read_text())["command"] in text
@@ -276,4 +276,6 @@ def test_commands_name_their_codecs_with_groups_expanded():
     assert built.uncommanded == []
     assert next(r for r in built.commands if r["last"])["command"] == json.loads(
         (KODAK / "meta.json").read_text())["command"]
-    assert {m["machine"].split(",")[0] for m in built.machines} == {"AMD EPYC", "Intel(R) Xeon(R) Processor"}
+    codecs, _ = report.load(KODAK)
+    assert {m["machine"] for m in built.machines} == {str(r.get("machine", "unknown")) for c in codecs.values()
+                                                      for r in c.records}
