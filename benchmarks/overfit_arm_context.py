@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,8 +50,7 @@ from latentpress.codecs.overfit import base_arm  # noqa: E402
 from latentpress.codecs.overfit.arm import ARM  # noqa: E402
 from latentpress.codecs.overfit.model import OverfitModel, _parent_features  # noqa: E402
 from latentpress.codecs.overfit.presets import lambda_for_quality  # noqa: E402
-from latentpress.train.crops import HELD_OUT  # noqa: E402
-from latentpress.train.overfit_arm import CROP, QUALITIES, _bits, architecture  # noqa: E402
+from latentpress.train.overfit_arm import QUALITIES, _bits, architecture, training_crops  # noqa: E402
 
 EXTRA = {"luma": (0, 1), "cb": (2, 3), "luma_o": (4, 5), "coarse_o": (6, 7), "coarse_c": (8,), "coarse_before": (9,)}
 VARIANTS = {
@@ -114,32 +112,19 @@ def extra_features(planes: list[torch.Tensor], levels: int, colours: int = 3) ->
 def make_rows(photos: Path, out: Path, rows: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    paths = [p for p in sorted(photos.glob("*.png")) if p.stem not in HELD_OUT]
-    if not paths:
-        raise SystemExit(f"no training photos in {photos}")
     contexts, extras, values, tags = [], [], [], []
-    started = time.monotonic()
-    for index, path in enumerate(paths):
-        image = np.asarray(Image.open(path).convert("RGB"))
-        height, width = image.shape[:2]
-        h, w = (min(height, CROP[0]), min(width, CROP[1])) if height < width else \
-            (min(height, CROP[1]), min(width, CROP[0]))
-        for quality in QUALITIES:
-            top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
-            crop = np.array(image[top:top + h, left:left + w])
-            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
-            model = OverfitModel(architecture(), h, w, 3)
-            model.warm_start(x, lambda_for_quality(quality), spare_units=False)
-            grids = [g.detach() for g in model.quantized_grids("round")]
-            order = torch.randperm(model.latent_count())[:rows]
-            c, v = model.contexts(grids, rows=order)
-            planes = [grid[0, k] for grid in grids for k in range(grid.shape[1])]
-            e = torch.cat(extra_features(planes, base_arm.LEVELS))[order]
-            contexts.append(c)
-            extras.append(e)
-            values.append(v)
-            tags.append(torch.full((len(v),), quality, dtype=torch.int16))
-        print(f"{index + 1}/{len(paths)} {path.name} {time.monotonic() - started:.0f} s", flush=True)
+    for _, quality, x in training_crops(photos, QUALITIES, rng):
+        model = OverfitModel(architecture(), *x.shape[2:], 3)
+        model.warm_start(x, lambda_for_quality(quality), spare_units=False)
+        grids = [g.detach() for g in model.quantized_grids("round")]
+        order = torch.randperm(model.latent_count())[:rows]
+        c, v = model.contexts(grids, rows=order)
+        planes = [grid[0, k] for grid in grids for k in range(grid.shape[1])]
+        e = torch.cat(extra_features(planes, base_arm.LEVELS))[order]
+        contexts.append(c)
+        extras.append(e)
+        values.append(v)
+        tags.append(torch.full((len(v),), quality, dtype=torch.int16))
     from safetensors.torch import save_file
 
     out.parent.mkdir(parents=True, exist_ok=True)

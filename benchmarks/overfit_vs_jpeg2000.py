@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 LOW_LEVELS = (12, 14, 16, 18, 20, 22)
 
 
 def low_points(path: Path) -> list[tuple[float, float]]:
     """(bpp, PSNR) of JPEG 2000 at LOW_LEVELS on one image, as the bench encodes it."""
-    sys.path.insert(0, str(ROOT))
     from latentpress.bench.classic import CLASSIC
     from latentpress.image import load_image
     from latentpress.metrics import psnr

@@ -60,17 +60,13 @@ def load_integers(path: Path) -> list[np.ndarray]:
     return base_arm.from_tensors(load_file(str(path)))
 
 
-def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qualities=QUALITIES,
-              seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    base_integers = load_integers(base) if base else None
-    hidden = base_integers[0].shape[0] if base_integers else base_arm.HIDDEN
-    layers = len(base_integers) // 2 - 1 if base_integers else base_arm.LAYERS
+def training_crops(photos: Path, qualities, rng: np.random.Generator):
+    """(photo, quality, image tensor (1, 3, h, w) in [0, 1]) for every training photo
+    (crops.HELD_OUT left out) at every quality, each a crop of up to CROP (landscape or
+    portrait as the photo) at a place drawn from ``rng``; progress printed per photo."""
     paths = [p for p in sorted(photos.glob("*.png")) if p.stem not in HELD_OUT]
     if not paths:
         raise SystemExit(f"no training photos in {photos}")
-    contexts, values, tags = [], [], []
     started = time.monotonic()
     for index, path in enumerate(paths):
         image = np.asarray(Image.open(path).convert("RGB"))
@@ -80,20 +76,31 @@ def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qu
         for quality in qualities:
             top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
             crop = np.array(image[top:top + h, left:left + w])
-            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
-            model = OverfitModel(architecture(hidden, layers), h, w, 3)
-            lmbda = lambda_for_quality(quality)
-            model.warm_start(x, lmbda, spare_units=False)
-            if base_integers is not None:
-                model.arm.load_integers(base_integers)
-                model.rdoq(x, lmbda)
-            grids = [g.detach() for g in model.quantized_grids("round")]
-            order = torch.randperm(model.latent_count())[:rows]
-            c, v = model.contexts(grids, rows=order)
-            contexts.append(c)
-            values.append(v)
-            tags.append(torch.full((len(v),), quality, dtype=torch.int16))
+            yield path, quality, torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
         print(f"{index + 1}/{len(paths)} {path.name} {time.monotonic() - started:.0f} s", flush=True)
+
+
+def make_rows(photos: Path, out: Path, base: Path | None, rows: int = 40_000, qualities=QUALITIES,
+              seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    base_integers = load_integers(base) if base else None
+    hidden = base_integers[0].shape[0] if base_integers else base_arm.HIDDEN
+    layers = len(base_integers) // 2 - 1 if base_integers else base_arm.LAYERS
+    contexts, values, tags = [], [], []
+    for _, quality, x in training_crops(photos, qualities, rng):
+        model = OverfitModel(architecture(hidden, layers), *x.shape[2:], 3)
+        lmbda = lambda_for_quality(quality)
+        model.warm_start(x, lmbda, spare_units=False)
+        if base_integers is not None:
+            model.arm.load_integers(base_integers)
+            model.rdoq(x, lmbda)
+        grids = [g.detach() for g in model.quantized_grids("round")]
+        order = torch.randperm(model.latent_count())[:rows]
+        c, v = model.contexts(grids, rows=order)
+        contexts.append(c)
+        values.append(v)
+        tags.append(torch.full((len(v),), quality, dtype=torch.int16))
     from safetensors.torch import save_file
 
     out.parent.mkdir(parents=True, exist_ok=True)
