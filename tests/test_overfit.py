@@ -14,10 +14,11 @@ import torch
 
 import latentpress
 from latentpress import container
+from latentpress.codecs.overfit import arm as arm_module
 from latentpress.codecs.overfit import base_arm, wavelet
 from latentpress.codecs.overfit.architecture import Architecture
-from latentpress.codecs.overfit.codec import _image_tensor, levels_for
-from latentpress.codecs.overfit.model import OverfitModel, Synthesis, Upsampler
+from latentpress.codecs.overfit.codec import _image_tensor, _integer_arm, _sampled_bits, levels_for
+from latentpress.codecs.overfit.model import GAIN_EXPONENTS, OverfitModel, Synthesis, Upsampler
 from latentpress.codecs.overfit.presets import PRESETS, lambda_for_quality
 from latentpress.errors import CorruptPayloadError, LimitError, ParameterError
 from latentpress.metrics import psnr
@@ -523,3 +524,37 @@ def test_an_image_too_thin_for_the_wavelet_fits_its_own_arm(photo):
     header, sections = container.read(data)
     assert "arm_base" not in header.params and header.params["arch"].startswith("lat")
     assert len(sections[0].data) > 0 and latentpress.decode(data).shape == image.shape
+
+
+# ---- the gain choice under the shipped ARM's rate ---------------------------------------
+
+def test_the_warm_start_refines_its_gain_under_the_rate_it_is_given(crop):
+    x = _image_tensor(crop)
+    arch = levels_for(PRESETS["instant"].architecture, *crop.shape[:2])
+    model = OverfitModel(arch, *crop.shape[:2], 3)
+    model.warm_start(x, lambda_for_quality(50))
+    laplace = model.gain_exp
+    model.warm_start(x, lambda_for_quality(50), rate=lambda grids: 0.0)          # free bits: finest step
+    assert model.gain_exp == max(GAIN_EXPONENTS) > laplace
+    expensive = lambda grids: 1e9 * sum(float(g.abs().sum()) for g in grids)     # noqa: E731
+    model.warm_start(x, lambda_for_quality(50), rate=expensive)
+    assert model.gain_exp < laplace                                              # bits dear: coarser
+
+
+def test_sampled_rows_estimate_the_shipped_arms_bits(photo):
+    tall = np.ascontiguousarray(np.concatenate([photo, photo[::-1]])[:, :96])      # 512×96: 8 bands of 64 rows
+    arch = levels_for(PRESETS["instant"].architecture, *tall.shape[:2])
+    assert arch.levels == 6
+    model = OverfitModel(arch, *tall.shape[:2], 3)
+    base = base_arm.for_layout(arch.levels, 3)
+    arm, plan = _integer_arm(model, base, arm_module.FRAC_BITS)
+    grids = model.wavelet_grids(model.wavelet_bands(_image_tensor(tall)), 14, 8)[0]
+    planes = [np.rint(p.numpy()).astype(np.int64) for g in grids for p in g[0]]
+    full = arm_module.grids_ideal_bits(planes, arm, plan)
+    sampled = _sampled_bits(grids, arm, plan, arch.levels)
+    assert sampled != full and abs(sampled / full - 1) < 0.25
+    small = OverfitModel(arch, 448, 96, 3)                                          # 7 bands: all rows
+    short = small.wavelet_grids(small.wavelet_bands(_image_tensor(np.ascontiguousarray(tall[:448]))), 14, 8)[0]
+    arm, plan = _integer_arm(small, base, arm_module.FRAC_BITS)
+    assert _sampled_bits(short, arm, plan, arch.levels) == arm_module.grids_ideal_bits(
+        [np.rint(p.numpy()).astype(np.int64) for g in short for p in g[0]], arm, plan)

@@ -46,6 +46,10 @@ from latentpress.train.loop import CHECKPOINT, TrainConfig, read_checkpoint, tra
 LEVELS = tuple(range(1, STRENGTHS + 1))
 INPUT_BITS = 7                    # the float network sees (pixel − 128) / 2**7
 ACTIVATION_CEILING = 255
+LATENT_PLANES = 9                 # the finest level's bands × colours, stored with each pair
+LATENT_CLIP = 64
+PLANE_CLIP = 8                    # the network sees latents clipped to ±8, divided by 8: in
+PLANE_SCALE = 1 / PLANE_CLIP      # the pixels' range, so both fit one integer input precision
 
 
 # ---- pairs -----------------------------------------------------------------------
@@ -54,9 +58,11 @@ def pair_path(cache: Path, stem: str, level: int) -> Path:
     return cache / f"{stem}-q{level}.npz"
 
 
-def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset: str = "fast") -> None:
-    """One crop per photo and level (its place seeded by both), compressed and decoded
-    without the FILT section; skips pairs already in the cache."""
+def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset: str = "fast",
+               crops: int = 1) -> None:
+    """``crops`` crops per photo and level (their places seeded by photo, level and crop
+    number), compressed and decoded without the FILT section; skips pairs already in the
+    cache. Each pair also keeps the finest level's integer latents (LATENT_PLANES)."""
     from PIL import Image
 
     from latentpress import api, container
@@ -66,37 +72,52 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset
     cache.mkdir(parents=True, exist_ok=True)
     codec = get_codec("overfit")
     paths = sorted(photos.glob("*.png"))
-    for level in levels:
-        for index, path in enumerate(paths):
-            target = pair_path(cache, path.stem, level)
-            if target.exists():
-                continue
-            image = np.asarray(Image.open(path).convert("RGB"))
-            rng = np.random.default_rng(1000 * index + level)
-            top = rng.integers(0, image.shape[0] - crop + 1)
-            left = rng.integers(0, image.shape[1] - crop + 1)
-            original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
-            params = codec.parse_params({"quality": quality_of_level(level), "preset": preset})
-            payload = codec.encode_without_post_processing(original, params)
-            data = api.pack(codec, original, payload)
-            header, sections = container.read(data)
-            decoded = codec.decode(header, sections)
-            tmp = target.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, original=original, decoded=decoded, bpp=8 * len(data) / crop ** 2)
-            tmp.replace(target)
-            mse = np.mean((decoded.astype(np.float64) - original) ** 2)
-            print(f"{target.name}: {8 * len(data) / crop ** 2:.3f} bpp, {10 * math.log10(255 ** 2 / mse):.2f} dB",
-                  flush=True)
+    for number in range(crops):
+        for level in levels:
+            for index, path in enumerate(paths):
+                target = pair_path(cache, path.stem if number == 0 else f"{path.stem}~{number}", level)
+                if target.exists():
+                    continue
+                image = np.asarray(Image.open(path).convert("RGB"))
+                rng = np.random.default_rng(1000 * index + level if number == 0 else [1000 * index + level, number])
+                top = rng.integers(0, image.shape[0] - crop + 1)
+                left = rng.integers(0, image.shape[1] - crop + 1)
+                original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
+                params = codec.parse_params({"quality": quality_of_level(level), "preset": preset})
+                payload = codec.encode_without_post_processing(original, params)
+                data = api.pack(codec, original, payload)
+                header, sections = container.read(data)
+                grids, decoded, _, _ = codec.decode_stages(header, sections)
+                tmp = target.with_suffix(".tmp.npz")
+                np.savez_compressed(tmp, original=original, decoded=decoded, bpp=8 * len(data) / crop ** 2,
+                                    latents=finest_latents(grids, crop, crop),
+                                    latents2=finest_latents(grids[LATENT_PLANES:], (crop + 1) // 2, (crop + 1) // 2))
+                tmp.replace(target)
+                mse = np.mean((decoded.astype(np.float64) - original) ** 2)
+                print(f"{target.name}: {8 * len(data) / crop ** 2:.3f} bpp, {10 * math.log10(255 ** 2 / mse):.2f} dB",
+                      flush=True)
 
 
-def load_pairs(cache: Path, held_out: bool) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """(original, decoded, level) of every pair in the cache, the held-out photos' or the others'."""
+def finest_latents(grids: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """The finest wavelet level's integer latents (HL, LH, HH × Y, Cb, Cr: the first nine
+    grids) on the ⌈h/2⌉ × ⌈w/2⌉ grid of 2×2 pixel blocks (zeros where a band is a row
+    or column short), clipped to ±LATENT_CLIP, int8."""
+    planes = np.zeros((LATENT_PLANES, (height + 1) // 2, (width + 1) // 2), np.int8)
+    for index, grid in enumerate(grids[:LATENT_PLANES]):
+        planes[index, :grid.shape[0], :grid.shape[1]] = np.clip(grid, -LATENT_CLIP, LATENT_CLIP)
+    return planes
+
+
+def load_pairs(cache: Path, held_out: bool, latents: bool = False) -> list[tuple]:
+    """(original, decoded, level[, the finest level's latents, the next level's]) of
+    every pair in the cache, the held-out photos' or the others'."""
     pairs = []
     for path in sorted(cache.glob("*-q*.npz")):
         stem, level = path.stem.rsplit("-q", 1)
-        if (stem in HELD_OUT) == held_out and int(level) in LEVELS:
+        if (stem.split("~")[0] in HELD_OUT) == held_out and int(level) in LEVELS:
             with np.load(path) as data:
-                pairs.append((data["original"], data["decoded"], int(level)))
+                pairs.append((data["original"], data["decoded"], int(level))
+                             + ((data["latents"], data["latents2"]) if latents else ()))
     return pairs
 
 
@@ -114,9 +135,11 @@ class RestorationModel(nn.Module):
     """The float (and, once ``quantize`` has set its precisions, quantization-aware)
     network of restoration.RestorationNet, on (pixel − 128) inputs."""
 
-    def __init__(self, channels: int = 32, depth: int = 2) -> None:
+    def __init__(self, channels: int = 32, depth: int = 2, planes: int = 0) -> None:
         super().__init__()
-        widths = [3 * FACTOR ** 2] + [channels] * (depth + 1) + [3 * FACTOR ** 2]
+        # planes: extra inputs on the half-resolution grid (the finest levels' latents).
+        self.planes = planes
+        widths = [3 * FACTOR ** 2 + planes] + [channels] * (depth + 1) + [3 * FACTOR ** 2]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
         self.conditioning = nn.Parameter(torch.zeros(channels))
         nn.init.zeros_(self.convs[-1].weight)
@@ -130,9 +153,15 @@ class RestorationModel(nn.Module):
     def quantized(self) -> bool:
         return self.weight_bits.numel() > 0
 
-    def forward(self, x: torch.Tensor, strength: torch.Tensor, record: list | None = None) -> torch.Tensor:
-        """x: (N, 3, H, W) pixels − 128, H and W even; strength (N,) → restored pixels − 128."""
+    def forward(self, x: torch.Tensor, strength: torch.Tensor, record: list | None = None,
+                planes: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (N, 3, H, W) pixels − 128, H and W even; strength (N,); planes (N, P, H/2,
+        W/2) integer latents, P = self.planes → restored pixels − 128."""
         h = F.pixel_unshuffle(x, FACTOR) * 2.0 ** -INPUT_BITS
+        if self.planes:
+            if self.quantized:
+                raise NotImplementedError("latent input planes: float networks only")
+            h = torch.cat([h, planes.clamp(-PLANE_CLIP, PLANE_CLIP) * PLANE_SCALE], dim=1)
         previous = INPUT_BITS
         last = len(self.convs) - 1
         for index, conv in enumerate(self.convs):
@@ -218,33 +247,52 @@ def _exact(weight: torch.Tensor, bias: torch.Tensor, conditioning: torch.Tensor 
 # ---- training ------------------------------------------------------------------------
 
 class Patches:
-    """Random patches of the pairs, flipped and transposed; deterministic in (seed, iteration)."""
+    """Random patches of the pairs, flipped and transposed (only transposed with latents);
+    deterministic in (seed, iteration). ``planes``: 0, or 9 (the finest level's latents) or 18 (the next level's
+    too, each latent repeated over its 2×2 block) extra inputs, from pairs loaded with
+    their latents."""
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray, int]], patch: int) -> None:
+    def __init__(self, pairs: list[tuple], patch: int, planes: int = 0) -> None:
         if not pairs:
             raise ValueError("no training pairs: run the 'pairs' stage first")
-        self.pairs, self.patch = pairs, patch
+        if patch % 4:
+            raise ValueError("patches must be a multiple of 4 pixels")
+        self.pairs, self.patch, self.planes = pairs, patch, planes
 
-    def batch(self, size: int, seed: int, iteration: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, size: int, seed: int, iteration: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([seed, iteration])
-        decoded, original, strength = [], [], []
+        decoded, original, strength, planes = [], [], [], []
         p = self.patch
         for _ in range(size):
-            o, d, level = self.pairs[rng.integers(len(self.pairs))]
-            top, left = rng.integers(0, o.shape[0] - p + 1), rng.integers(0, o.shape[1] - p + 1)
+            pair = self.pairs[rng.integers(len(self.pairs))]
+            o, d, level = pair[:3]
+            top, left = (rng.integers(0, (o.shape[0] - p) // 4 + 1) * 4,
+                         rng.integers(0, (o.shape[1] - p) // 4 + 1) * 4)
             o, d = o[top:top + p, left:left + p], d[top:top + p, left:left + p]
-            k = rng.integers(8)
+            if self.planes:
+                z = pair[3][:, top // 2:(top + p) // 2, left // 2:(left + p) // 2]
+                if self.planes > LATENT_PLANES:
+                    z2 = pair[4][:, top // 4:(top + p) // 4, left // 4:(left + p) // 4]
+                    z = np.concatenate([z, z2.repeat(2, axis=1).repeat(2, axis=2)])
+            # With latents, only transpositions: a flip moves the wavelet's even samples
+            # to odd places, so the flipped image's latents are not the flipped latents.
+            k = rng.integers(8) if not self.planes else 4 * rng.integers(2)
             if k & 1:
                 o, d = o[::-1], d[::-1]
             if k & 2:
                 o, d = o[:, ::-1], d[:, ::-1]
             if k & 4:
                 o, d = o.transpose(1, 0, 2), d.transpose(1, 0, 2)
+            if self.planes:
+                if k & 4:                # transposed: horizontal and vertical detail swap
+                    z = z.reshape(-1, 3, 3, *z.shape[1:])[:, [1, 0, 2]].reshape(z.shape).transpose(0, 2, 1)
+                planes.append(z)
             decoded.append(d)
             original.append(o)
             strength.append(level - 1)
         tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() - 128.0  # noqa: E731
-        return tensor(decoded), tensor(original), torch.tensor(strength)
+        out = (tensor(decoded), tensor(original), torch.tensor(strength))
+        return out + ((torch.from_numpy(np.ascontiguousarray(np.stack(planes))).float(),) if self.planes else ())
 
 
 def run_training(cache: Path, run: Path, channels: int, depth: int, steps: int, qat_steps: int,
@@ -334,6 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--crop", type=int, default=384)
     p.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    p.add_argument("--preset", default="fast")
+    p.add_argument("--crops", type=int, default=1, help="crops per photo and level")
     p = sub.add_parser("train")
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--run", type=Path, required=True)
@@ -347,7 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report", type=Path, help="write held-out gains (JSON) here")
     args = parser.parse_args(argv)
     if args.stage == "pairs":
-        make_pairs(args.photos, args.cache, args.crop, [int(q) for q in args.levels.split(",")])
+        make_pairs(args.photos, args.cache, args.crop, [int(q) for q in args.levels.split(",")], args.preset,
+                   args.crops)
         return
     model = run_training(args.cache, args.run, args.channels, args.depth, args.steps, args.qat_steps,
                          learning_rate=args.lr, threads=args.threads)

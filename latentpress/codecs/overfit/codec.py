@@ -71,6 +71,7 @@ Sections, in order:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 
@@ -281,6 +282,33 @@ def _code_latents(grids: list[np.ndarray], arm: IntegerMLP, plan: arm_module.Pla
     return encoder.finish()
 
 
+# The gain search's rate model codes one band of rows in every SAMPLE_EVERY (bands
+# 2**levels image rows high, so that every level's rows stay aligned with their
+# parents'): a quarter of the work of coding everything, and the same choice of gain on
+# the images measured (results/overfit/gain-choice.json).
+SAMPLE_EVERY = 4
+
+
+def _sampled_bits(grids: list[torch.Tensor], arm, plan, levels: int) -> float:
+    """The bits of the wavelet grids under the integer ARM, estimated from a sample of
+    bands of rows (all of them on images under 2·SAMPLE_EVERY bands high)."""
+    planes = [np.rint(plane.numpy()).astype(np.int64) for grid in grids for plane in grid[0]]
+    per_grid = len(planes) // len(grids)
+    block_rows = 1 << levels                   # image rows per band of rows
+    bands = -(-2 * planes[0].shape[0] // block_rows)
+    if bands < 2 * SAMPLE_EVERY:
+        return arm_module.grids_ideal_bits(planes, arm, plan)
+    chosen = [b for b in range(bands) if b % SAMPLE_EVERY == SAMPLE_EVERY // 2]
+    sampled = []
+    for index, plane in enumerate(planes):
+        level = min(index // per_grid // 3, levels - 1)       # the low band is at the last level
+        step = block_rows >> (level + 1)
+        sampled.append(np.concatenate([plane[b * step:(b + 1) * step] for b in chosen]))
+    total = sum(plane.size for plane in planes)
+    kept = sum(plane.size for plane in sampled)
+    return arm_module.grids_ideal_bits(sampled, arm, plan) * total / max(kept, 1)
+
+
 def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: float, iterations: int,
                  time_budget: float, params: OverfitParams, label: str,
                  post_process: bool = True) -> tuple[float, Payload]:
@@ -296,8 +324,12 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
     elif preset.arm_base:                            # no shipped ARM for this shape: fit one
         preset = dataclasses.replace(preset, arm_warmup=max(preset.arm_warmup, FALLBACK_ARM_WARMUP),
                                      arm_learning_rate=FALLBACK_ARM_LEARNING_RATE)
+    rate = None
+    if preset.gain_by_arm and base is not None and arch.transform == "wavelet":
+        shipped_arm, shipped_plan = _integer_arm(model, base, arm_module.FRAC_BITS)
+        rate = functools.partial(_sampled_bits, arm=shipped_arm, plan=shipped_plan, levels=arch.levels)
     with progress.task(f"{label}: wavelet warm start"):
-        inverse = model.warm_start(x, lmbda, spare_units=iterations > 0)
+        inverse = model.warm_start(x, lmbda, spare_units=iterations > 0, rate=rate)
     training.train(model, x, preset, lmbda, iterations, time_budget, params.seed, label)
     model.eval()
     grids = model.integer_grids()
@@ -508,6 +540,15 @@ class OverfitCodec(Codec):
         return _encode(image, params, post_process=False)
 
     def decode(self, header: Header, sections) -> np.ndarray:
+        _, decoded, strength, linear = self.decode_stages(header, sections)
+        if strength is not None:
+            decoded = restoration.shipped()(decoded, strength)
+        return decoded if linear is None else postfilter.apply(decoded, *linear)
+
+    def decode_stages(self, header: Header, sections) -> tuple[list[np.ndarray], np.ndarray, int | None, tuple | None]:
+        """(the integer latent grids, the image before post-processing, the restoration
+        strength or None, the linear post-filter or None): what ``decode`` composes, for
+        training post-processing networks on what the decoder sees."""
         if header.codec_version not in (2, 3, 4, 5, 6, 7):
             self.check_version(header)
         _check_size(header.height, header.width)
@@ -564,7 +605,4 @@ class OverfitCodec(Codec):
         grids = arm_module.decode_grids(decoder, model.grid_shapes(), arm, plan)
         decoder.finish()
         model.load_integer_grids(grids)
-        decoded = _reconstruct(model, syn_precision, header.channels)
-        if strength is not None:
-            decoded = restoration.shipped()(decoded, strength)
-        return decoded if linear is None else postfilter.apply(decoded, *linear)
+        return grids, _reconstruct(model, syn_precision, header.channels), strength, linear

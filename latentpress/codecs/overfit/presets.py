@@ -40,6 +40,11 @@ class Preset:
     # wavelet), the ARM is fitted from a random start for at least FALLBACK_ARM_WARMUP
     # iterations at FALLBACK_ARM_LEARNING_RATE.
     arm_base: bool = False
+    # Choose the quantization gain under the shipped ARM's rate (from a sample of the
+    # rows) instead of the per-plane Laplace estimate alone (OverfitModel.warm_start):
+    # 1.0% lower MSE + λ·bpp on the development images for about 0.4 s more per Kodak
+    # image (results/overfit/gain-choice.json). Needs a shipped ARM for the layout.
+    gain_by_arm: bool = False
 
 
 FALLBACK_ARM_WARMUP = 300
@@ -51,7 +56,7 @@ PRESETS = {p.name: p for p in (
     # rate-distortion optimal.
     Preset("instant", Architecture(levels=6, arm_hidden=24, arm_layers=2, synthesis=(8, 8), transform="wavelet",
                                    band_context=True),
-           iterations=0, arm_warmup=0, rdoq=True, arm_base=True),
+           iterations=0, arm_warmup=0, rdoq=True, arm_base=True, gain_by_arm=True),
     # From the wavelet warm start, joint training bought nothing measurable for its
     # time (docs/codecs/overfit.md): the presets only fit the ARM, which is where the
     # bits are saved. fast fine-tunes the shipped ARM to the image at a tenth of the
@@ -60,7 +65,7 @@ PRESETS = {p.name: p for p in (
     # of the time (results/overfit/arm-finetune-probe.json).
     Preset("fast", Architecture(levels=6, arm_hidden=24, arm_layers=2, synthesis=(8, 8), transform="wavelet",
                                 band_context=True),
-           iterations=0, arm_warmup=300, arm_learning_rate=3e-3, rdoq=True, arm_base=True),
+           iterations=0, arm_warmup=300, arm_learning_rate=3e-3, rdoq=True, arm_base=True, gain_by_arm=True),
     Preset("medium", Architecture(levels=6, arm_hidden=16, arm_layers=2, synthesis=(16, 16), transform="wavelet",
                                   band_context=True),
            iterations=0, arm_warmup=2000, arm_warmup_fraction=0.1, rdoq=True),
