@@ -4,7 +4,11 @@ report uses only the newest) against its current ones, on the images and qualiti
 cover: BD-rate (PSNR) per image and on the average curve, rate and PSNR per quality,
 encode and decode times. Reads only; writes results/overfit/versions.json.
 
-    python benchmarks/overfit_versions.py [--old v4] [--new v5]
+    python benchmarks/overfit_versions.py [--old v4] [--new v5] [--presets fast,medium,slow] [--output FILE]
+
+--old and --new match a part of the identity between slashes: a payload version (v6),
+or a version and one preset's digest (v7/instant-658564d2d5c0) to compare two encoders
+of the same payload version.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def main() -> None:
     parser.add_argument("--old", default="v4")
     parser.add_argument("--new", default="v5")
     parser.add_argument("--records", type=Path, default=ROOT / "results" / "kodak" / "records.jsonl")
+    parser.add_argument("--presets", default="fast,medium,slow")
+    parser.add_argument("--output", type=Path, default=ROOT / "results" / "overfit" / "versions.json")
     args = parser.parse_args()
     latest: dict[str, dict] = {}
     for line in args.records.read_text().splitlines():
@@ -38,8 +44,13 @@ def main() -> None:
         except json.JSONDecodeError:
             continue
         latest[record["key"]] = record
-    out = {"command": f"python benchmarks/overfit_versions.py --old {args.old} --new {args.new}", "presets": {}}
-    for preset in ("fast", "medium", "slow"):
+    command = f"python benchmarks/overfit_versions.py --old {args.old} --new {args.new}"
+    if args.presets != "fast,medium,slow":
+        command += f" --presets {args.presets}"
+    if args.output != ROOT / "results" / "overfit" / "versions.json":
+        command += f" --output {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+    out = {"command": command, "presets": {}}
+    for preset in args.presets.split(","):
         runs = {}
         for version in (args.old, args.new):
             rows = [r for r in latest.values()
@@ -76,8 +87,7 @@ def main() -> None:
             entry[f"{v} decode s (max)"] = round(max(r["decode_s"] for r in rows), 3)
             entry[f"{v} machine"] = sorted({r["machine"] for r in rows})
         out["presets"][preset] = entry
-    path = ROOT / "results" / "overfit" / "versions.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    args.output.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 
 
