@@ -4,7 +4,8 @@
 # Resumable: rerunning computes only what results/kodak/records.jsonl lacks, image by
 # image. One worker (two torch threads), so that the timings are not shared with a
 # second job. Five qualities (README): payload version 7 on the Intel host, instant
-# 1.7 s per encode (269 s for the 120 files) and fast 20 s (42 minutes); version 6 on the
+# 2.1 s per encode (316 s for the 120 files) and fast about 21 s (42 minutes on a quiet
+# host; 67 on a noisy one); version 6 on the
 # slower AMD host, medium 42 s (about 85 minutes) and slow 78 s (about 2.7 hours).
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
