@@ -37,7 +37,10 @@ def train(model: OverfitModel, x: torch.Tensor, preset: Preset, lmbda: float, it
     pixels = x.shape[-1] * x.shape[-2]
     started = time.monotonic()
     out_of_time = lambda: time_budget and time.monotonic() - started > time_budget  # noqa: E731
-    arm_optimizer = torch.optim.Adam(model.arm.parameters(), lr=preset.arm_learning_rate)
+    # Only when the ARM is fitted: the first optimizer of a process imports much of
+    # torch's compiler stack (about a second), which `instant` never needs.
+    arm_optimizer = torch.optim.Adam(model.arm.parameters(), lr=preset.arm_learning_rate) \
+        if preset.arm_warmup else None
     # The ARM alone is fitted to the warm-start latents, each iteration on a random part
     # of them (an unbiased estimate of the rate): contexts gathered once, shuffled once,
     # and taken in consecutive slices (a random gather per iteration would cost more
