@@ -50,9 +50,7 @@ VARIANTS = {
 def _planes(pair: tuple, planes: int) -> torch.Tensor | None:
     if not planes:
         return None
-    z = pair[3]
-    if planes > training.LATENT_PLANES:
-        z = np.concatenate([z, pair[4].repeat(2, axis=1).repeat(2, axis=2)[:, :z.shape[1], :z.shape[2]]])
+    z = training.latent_inputs(pair, planes, slice(0, pair[3].shape[1]), slice(0, pair[3].shape[2]))
     return torch.from_numpy(z[None].astype(np.float32))
 
 

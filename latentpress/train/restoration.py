@@ -30,6 +30,7 @@ benchmarks/train_restoration.sh gives the commands that made the shipped weights
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from pathlib import Path
@@ -62,7 +63,8 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset
                crops: int = 1) -> None:
     """``crops`` crops per photo and level (their places seeded by photo, level and crop
     number), compressed and decoded without the FILT section; skips pairs already in the
-    cache. Each pair also keeps the finest level's integer latents (LATENT_PLANES)."""
+    cache. Each pair also keeps the integer latents of the two finest wavelet levels
+    (finest_latents: ``latents`` and ``latents2``)."""
     from PIL import Image
 
     from latentpress import api, container
@@ -72,30 +74,29 @@ def make_pairs(photos: Path, cache: Path, crop: int = 384, levels=LEVELS, preset
     cache.mkdir(parents=True, exist_ok=True)
     codec = get_codec("overfit")
     paths = sorted(photos.glob("*.png"))
-    for number in range(crops):
-        for level in levels:
-            for index, path in enumerate(paths):
-                target = pair_path(cache, path.stem if number == 0 else f"{path.stem}~{number}", level)
-                if target.exists():
-                    continue
-                image = np.asarray(Image.open(path).convert("RGB"))
-                rng = np.random.default_rng(1000 * index + level if number == 0 else [1000 * index + level, number])
-                top = rng.integers(0, image.shape[0] - crop + 1)
-                left = rng.integers(0, image.shape[1] - crop + 1)
-                original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
-                params = codec.parse_params({"quality": quality_of_level(level), "preset": preset})
-                payload = codec.encode_without_post_processing(original, params)
-                data = api.pack(codec, original, payload)
-                header, sections = container.read(data)
-                grids, decoded, _, _ = codec.decode_stages(header, sections)
-                tmp = target.with_suffix(".tmp.npz")
-                np.savez_compressed(tmp, original=original, decoded=decoded, bpp=8 * len(data) / crop ** 2,
-                                    latents=finest_latents(grids, crop, crop),
-                                    latents2=finest_latents(grids[LATENT_PLANES:], (crop + 1) // 2, (crop + 1) // 2))
-                tmp.replace(target)
-                mse = np.mean((decoded.astype(np.float64) - original) ** 2)
-                print(f"{target.name}: {8 * len(data) / crop ** 2:.3f} bpp, {10 * math.log10(255 ** 2 / mse):.2f} dB",
-                      flush=True)
+    for number, level, (index, path) in itertools.product(range(crops), levels, enumerate(paths)):
+        target = pair_path(cache, path.stem if number == 0 else f"{path.stem}~{number}", level)
+        if target.exists():
+            continue
+        image = np.asarray(Image.open(path).convert("RGB"))
+        # The first crop keeps the seed pairs were made with before there were several.
+        rng = np.random.default_rng(1000 * index + level if number == 0 else [1000 * index + level, number])
+        top = rng.integers(0, image.shape[0] - crop + 1)
+        left = rng.integers(0, image.shape[1] - crop + 1)
+        original = np.ascontiguousarray(image[top:top + crop, left:left + crop])
+        params = codec.parse_params({"quality": quality_of_level(level), "preset": preset})
+        payload = codec.encode_without_post_processing(original, params)
+        data = api.pack(codec, original, payload)
+        header, sections = container.read(data)
+        grids, decoded, _, _ = codec.decode_stages(header, sections)
+        tmp = target.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, original=original, decoded=decoded, bpp=8 * len(data) / crop ** 2,
+                            latents=finest_latents(grids, crop, crop),
+                            latents2=finest_latents(grids[LATENT_PLANES:], (crop + 1) // 2, (crop + 1) // 2))
+        tmp.replace(target)
+        mse = np.mean((decoded.astype(np.float64) - original) ** 2)
+        print(f"{target.name}: {8 * len(data) / crop ** 2:.3f} bpp, {10 * math.log10(255 ** 2 / mse):.2f} dB",
+              flush=True)
 
 
 def finest_latents(grids: list[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -106,6 +107,17 @@ def finest_latents(grids: list[np.ndarray], height: int, width: int) -> np.ndarr
     for index, grid in enumerate(grids[:LATENT_PLANES]):
         planes[index, :grid.shape[0], :grid.shape[1]] = np.clip(grid, -LATENT_CLIP, LATENT_CLIP)
     return planes
+
+
+def latent_inputs(pair: tuple, planes: int, rows: slice, columns: slice) -> np.ndarray:
+    """A pair's extra network inputs on the 2×2-block grid, over ``rows`` × ``columns``
+    of it (even bounds): the finest level's latents (planes 9), then the next level's,
+    each repeated over its 2×2 block (planes 18)."""
+    z = pair[3][:, rows, columns]
+    if planes > LATENT_PLANES:
+        coarser = pair[4][:, rows.start // 2:-(-rows.stop // 2), columns.start // 2:-(-columns.stop // 2)]
+        z = np.concatenate([z, coarser.repeat(2, axis=1).repeat(2, axis=2)[:, :z.shape[1], :z.shape[2]]])
+    return z
 
 
 def load_pairs(cache: Path, held_out: bool, latents: bool = False) -> list[tuple]:
@@ -248,9 +260,8 @@ def _exact(weight: torch.Tensor, bias: torch.Tensor, conditioning: torch.Tensor 
 
 class Patches:
     """Random patches of the pairs, flipped and transposed (only transposed with latents);
-    deterministic in (seed, iteration). ``planes``: 0, or 9 (the finest level's latents) or 18 (the next level's
-    too, each latent repeated over its 2×2 block) extra inputs, from pairs loaded with
-    their latents."""
+    deterministic in (seed, iteration). ``planes``: 0, 9 or 18 extra inputs
+    (latent_inputs), from pairs loaded with their latents."""
 
     def __init__(self, pairs: list[tuple], patch: int, planes: int = 0) -> None:
         if not pairs:
@@ -270,10 +281,7 @@ class Patches:
                          rng.integers(0, (o.shape[1] - p) // 4 + 1) * 4)
             o, d = o[top:top + p, left:left + p], d[top:top + p, left:left + p]
             if self.planes:
-                z = pair[3][:, top // 2:(top + p) // 2, left // 2:(left + p) // 2]
-                if self.planes > LATENT_PLANES:
-                    z2 = pair[4][:, top // 4:(top + p) // 4, left // 4:(left + p) // 4]
-                    z = np.concatenate([z, z2.repeat(2, axis=1).repeat(2, axis=2)])
+                z = latent_inputs(pair, self.planes, slice(top // 2, (top + p) // 2), slice(left // 2, (left + p) // 2))
             # With latents, only transpositions: a flip moves the wavelet's even samples
             # to odd places, so the flipped image's latents are not the flipped latents.
             k = rng.integers(8) if not self.planes else 4 * rng.integers(2)

@@ -466,15 +466,19 @@ class OverfitModel(nn.Module):
                                if g in GAIN_EXPONENTS), key=lambda key: cost(*key))
         if rate is not None:
             refined: dict[int, float] = {}
+            best_refined: dict = {}
 
             def rate_cost(gain: int) -> float:
                 if gain not in refined:
                     grids, image = grids_at(gain, ratio)
                     mse = torch.mean((image.clamp(0, 1) - x) ** 2).item()
                     refined[gain] = mse + lmbda * rate(grids) / pixels
+                    if not best_refined or refined[gain] < refined[best_refined["key"][0]]:
+                        best_refined.update(key=(gain, ratio), grids=grids)
                 return refined[gain]
 
             gain_exp = _descend(rate_cost, list(GAIN_EXPONENTS), gain_exp)
+            best = best_refined           # the descent ends on the gain of least cost
         grids = best["grids"] if best["key"] == (gain_exp, ratio) else grids_at(gain_exp, ratio)[0]
         self.set_gain(gain_exp, ratio)
         for latent, grid in zip(self.latents, grids):
