@@ -284,23 +284,38 @@ class OverfitModel(nn.Module):
         return self.bits(*self.contexts(grids))
 
     @torch.no_grad()
-    def rdoq(self, x: torch.Tensor, lmbda: float) -> int:
-        """Rate-distortion optimized rounding of the wavelet latents, one greedy pass: a
-        latent moves by one toward zero where the squared error it adds (in RGB, the
-        transform taken as orthonormal) is worth less than λ times the bits it saves
-        under the current ARM, its neighbours' contexts held fixed. Returns how many
-        latents moved. (The pyramid's levels are not independent: nothing moves.)"""
+    def rdoq(self, x: torch.Tensor, lmbda: float, passes: int = 1, scale: float = 1.0,
+             to_zero: bool = False) -> int:
+        """Rate-distortion optimized rounding of the wavelet latents, greedy: a latent
+        moves by one toward zero (or, with ``to_zero``, to zero) where the squared error
+        it adds (in RGB, the transform taken as orthonormal) is worth less than
+        ``scale``·λ times the bits it saves under the current ARM, its neighbours'
+        contexts held fixed; ``passes`` repeats this with the contexts of the moved
+        latents. Returns how many latents moved. (The pyramid's levels are not
+        independent: nothing moves.)"""
         if self.arch.transform != "wavelet":
             return 0
+        moved = 0
+        for _ in range(passes):
+            moved_now = self._rdoq_pass(x, lmbda * scale, to_zero)
+            moved += moved_now
+            if not moved_now:
+                break
+        return moved
+
+    def _rdoq_pass(self, x: torch.Tensor, lmbda: float, to_zero: bool) -> int:
         colours = x.shape[1]
         # Squared RGB error per unit of squared error in each working-space channel.
         weights = (YCBCR_TO_RGB ** 2).sum(0) / 3 if colours == 3 else torch.ones(1)
         grids = [torch.round(latent) for latent in self.latents]
-        toward_zero = [values - torch.sign(values) for values in grids]
-        moved_flat = torch.cat([t[0].reshape(-1) for t in toward_zero])       # the contexts' order
-        # Bits saved per latent, a group of planes at a time (bounded memory: one group
-        # for a Kodak image).
-        saved, sizes = [], [plane.numel() for grid in grids for plane in grid[0]]
+        candidates = [[values - torch.sign(values) for values in grids]]
+        if to_zero:
+            candidates.append([torch.zeros_like(values) for values in grids])
+        flat_candidates = [torch.cat([t[0].reshape(-1) for t in c]) for c in candidates]   # the contexts' order
+        # Bits saved per latent and candidate, a group of planes at a time (bounded
+        # memory: one group for a Kodak image).
+        saved = [[] for _ in candidates]
+        sizes = [plane.numel() for grid in grids for plane in grid[0]]
         first, offset = 0, 0
         while first < len(sizes):
             last, count = first + 1, sizes[first]
@@ -311,20 +326,29 @@ class OverfitModel(nn.Module):
             mean, log_scale = self.arm(contexts)
             del contexts
             scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-            moved_part = moved_flat[offset:offset + count]
-            saved.append(-torch.log2(laplace_interval_probability(flat - mean, scale))
-                         + torch.log2(laplace_interval_probability(moved_part - mean, scale)))
+            now = -torch.log2(laplace_interval_probability(flat - mean, scale))
+            for part, flat_candidate in zip(saved, flat_candidates):
+                moved_part = flat_candidate[offset:offset + count]
+                part.append(now + torch.log2(laplace_interval_probability(moved_part - mean, scale)))
             first, offset = last, offset + count
-        saved = torch.cat(saved)
+        saved = [torch.cat(part) for part in saved]
         moved, offset = 0, 0
-        for latent, values, toward, band, gain in zip(self.latents, grids, toward_zero, self.wavelet_bands(x),
-                                                      self.grid_gains):
-            saving = saved[offset:offset + values.numel()].view(values.shape)
+        for index, (latent, values, band, gain) in enumerate(zip(self.latents, grids, self.wavelet_bands(x),
+                                                                 self.grid_gains)):
+            error_now = (band - values / gain) ** 2
+            best, best_gain = values, torch.zeros_like(values)
+            for candidate, saving in zip(candidates, saved):
+                toward = candidate[index]
+                saving = saving[offset:offset + values.numel()].view(values.shape)
+                added_error = weights.view(1, -1, 1, 1) * ((band - toward / gain) ** 2 - error_now)
+                net = lmbda * saving - added_error
+                move = (values != 0) & (net > best_gain)
+                best = torch.where(move, toward, best)
+                best_gain = torch.where(move, net, best_gain)
             offset += values.numel()
-            added_error = (band - toward / gain) ** 2 - (band - values / gain) ** 2
-            move = (values != 0) & (weights.view(1, -1, 1, 1) * added_error < lmbda * saving)
-            latent.copy_(torch.where(move, toward, values))
-            moved += int(move.sum())
+            changed = best != values
+            latent.copy_(best)
+            moved += int(changed.sum())
         return moved
 
     def quantized_grids(self, mode: str) -> list[torch.Tensor]:

@@ -1,0 +1,122 @@
+"""Variants of the overfit encoder's rate-distortion optimized rounding (RDOQ).
+
+`instant` rounds the warm start's latents toward zero, one greedy pass under the
+shipped ARM (OverfitModel.rdoq). This compares, on real `instant` files (MSE + λ·bpp of
+the decoded file, post-processing included), relative to that:
+
+- ``passes N``: the pass repeated with the moved latents' contexts;
+- ``to zero``: a latent may also drop straight to zero;
+- ``scale s``: the rate weighed at s·λ in the decision (a moved latent also makes its
+  neighbours' contexts quieter, which the greedy pass does not count);
+- ``gain ±1``: the quantization gain one step off the encoder's choice, then RDOQ.
+
+    python benchmarks/overfit_rdoq_probe.py [KODAK] → results/overfit/rdoq-probe.json
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latentpress import api, container  # noqa: E402
+from latentpress.codecs.base import get_codec  # noqa: E402
+from latentpress.codecs.overfit import model as overfit_model  # noqa: E402
+from latentpress.codecs.overfit import presets  # noqa: E402
+from latentpress.train import overfit as training  # noqa: E402
+
+IMAGES = ("kodim01", "kodim05", "kodim19", "kodim23")
+QUALITIES = (30, 50, 70)
+VARIANTS = {
+    "one pass": {},
+    "passes 2": {"passes": 2},
+    "passes 3": {"passes": 3},
+    "to zero": {"to_zero": True},
+    "scale 0.8": {"scale": 0.8},
+    "scale 1.25": {"scale": 1.25},
+    "scale 1.5": {"scale": 1.5},
+    "gain +1": {"gain": 1},
+    "gain -1": {"gain": -1},
+}
+RDOQ = training._rdoq
+WARM_START = overfit_model.OverfitModel.warm_start
+
+
+def _variant(options: dict) -> None:
+    options = dict(options)
+    offset = options.pop("gain", 0)
+
+    def rdoq(model, x, lmbda, label):
+        return model.rdoq(x, lmbda, **options)
+
+    def warm_start(self, x, lmbda, spare_units=True, rate=None):
+        inverse = WARM_START(self, x, lmbda, spare_units, rate)
+        if offset:
+            with torch.no_grad():
+                gain = self.gain_exp + offset
+                grids = self.wavelet_grids(self.wavelet_bands(x), gain, self.ratio)[0]
+                self.set_gain(gain, self.ratio)
+                for latent, grid in zip(self.latents, grids):
+                    latent.copy_(grid)
+        return inverse
+    training._rdoq = rdoq
+    overfit_model.OverfitModel.warm_start = warm_start
+
+
+def _encode(image: np.ndarray, quality: int, preset: str) -> tuple[float, float]:
+    codec = get_codec("overfit")
+    started = time.monotonic()
+    payload = codec.encode(image, codec.parse_params({"quality": quality, "preset": preset}))
+    seconds = time.monotonic() - started
+    data = api.pack(codec, image, payload)
+    decoded = codec.decode(*container.read(data))
+    mse = float(np.mean((decoded / 255.0 - image / 255.0) ** 2))
+    bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
+    return mse + presets.lambda_for_quality(quality) * bpp, seconds
+
+
+def main() -> None:
+    kodak = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/kodak")
+    preset = "instant"
+    rows, relative = [], {}
+    for name in IMAGES:
+        image = np.asarray(Image.open(kodak / f"{name}.png").convert("RGB"))
+        for quality in QUALITIES:
+            row = {"image": name, "quality": quality}
+            results = {}
+            for variant, options in VARIANTS.items():
+                _variant(options)
+                results[variant] = _encode(image, quality, preset)
+            training._rdoq, overfit_model.OverfitModel.warm_start = RDOQ, WARM_START
+            base = results["one pass"][0]
+            for variant, (cost, seconds) in results.items():
+                change = 100 * (cost / base - 1)
+                row[variant] = {"cost change %": round(change, 3), "encode s": round(seconds, 2)}
+                relative.setdefault(variant, []).append(change)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {
+        "command": "python benchmarks/overfit_rdoq_probe.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "preset": preset,
+        "mean cost change % (MSE + λ·bpp of the real file, against one pass)":
+            {variant: round(float(np.mean(values)), 3) for variant, values in relative.items()},
+        "mean encode s": {variant: round(float(np.mean([row[variant]["encode s"] for row in rows])), 2)
+                          for variant in relative},
+        "rows": rows,
+    }
+    out = Path("results/overfit/rdoq-probe.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
