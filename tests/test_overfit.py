@@ -382,7 +382,7 @@ def test_slow_searches_the_arm_width_and_keeps_the_cheapest_file(crop, monkeypat
     """A preset with arm_widths encodes once per width, narrowest first, and keeps the
     file of least MSE + λ·bpp; a time budget spent on the first width ends the search."""
     from latentpress.codecs.overfit import codec as overfit_codec
-    searching = dataclasses.replace(PRESETS["slow"], name="search", arm_warmup=40, arm_widths=(8, 16))
+    searching = dataclasses.replace(PRESETS["slow"], name="search", arm_warmup=40, arm_widths=(8, 16), compete_with=())
     monkeypatch.setitem(PRESETS, "search", searching)
     params = overfit_codec.OverfitParams(quality=50, preset="search")
     x, lmbda = _image_tensor(crop), lambda_for_quality(50)
@@ -412,6 +412,35 @@ def test_a_change_to_one_preset_leaves_the_others_bench_identity(monkeypatch):
     after = {p: variant_identity("overfit", {"preset": p}) for p in PRESETS}
     assert after["slow"] != before["slow"] and all(after[p] == before[p] for p in ("instant", "fast", "medium"))
     assert variant_identity("overfit", {}) == after["instant"]         # the default preset
+    # medium and slow keep fast's file where it is better: a change to fast is theirs too.
+    monkeypatch.setitem(PRESETS, "fast", dataclasses.replace(PRESETS["fast"], arm_warmup=1))
+    again = {p: variant_identity("overfit", {"preset": p}) for p in PRESETS}
+    assert all(again[p] != after[p] for p in ("fast", "medium", "slow")) and again["instant"] == after["instant"]
+
+
+def test_a_preset_keeps_the_cheaper_of_its_own_file_and_its_rivals(crop, monkeypatch):
+    """compete_with: the rival's recipe is encoded too and the file of least
+    MSE + λ·bpp kept, recorded under the preset's own name; a spent time budget stops
+    after the rival."""
+    from latentpress.codecs.overfit import codec as overfit_codec
+    own = dataclasses.replace(PRESETS["medium"], name="own", arm_warmup=30, compete_with=())
+    rival = dataclasses.replace(PRESETS["instant"], name="rival")
+    monkeypatch.setitem(PRESETS, "own", own)
+    monkeypatch.setitem(PRESETS, "rival", rival)
+    monkeypatch.setitem(PRESETS, "both", dataclasses.replace(own, name="both", compete_with=("rival",)))
+    x, lmbda = _image_tensor(crop), lambda_for_quality(50)
+    costs = {}
+    for name in ("own", "rival"):
+        params = overfit_codec.OverfitParams(quality=50, preset=name)
+        arch = levels_for(PRESETS[name].architecture, *crop.shape[:2])
+        costs[name], payload = overfit_codec._encode_once(x, arch, PRESETS[name], lmbda, 0, 0.0, params, "test")
+        costs[name, "arch"] = payload.params["arch"]
+    assert costs["own", "arch"] != costs["rival", "arch"]
+    chosen = latentpress.read_info(latentpress.encode(crop, "overfit", quality=50, preset="both")).params
+    cheaper = min(("own", "rival"), key=lambda name: costs[name])
+    assert chosen["arch"] == costs[cheaper, "arch"] and chosen["preset"] == "both"
+    hurried = latentpress.encode(crop, "overfit", quality=50, preset="both", time_budget=1e-6)
+    assert latentpress.read_info(hurried).params["arch"] == costs["rival", "arch"]
 
 
 def test_large_images_fit_and_round_on_bounded_contexts(crop, monkeypatch):

@@ -62,7 +62,9 @@ def _overfit_training(preset: str | None) -> str:
     qualities += repr((codec.SMALL_IMAGES, codec.THIN_SIDE, codec.TINY_IMAGE, codec.TINY_LAMBDA))
     if preset is None:
         return repr(sorted(PRESETS.items())) + qualities
-    return repr(PRESETS[preset]) + qualities + repr(OverfitParams())
+    # A preset's files depend on the recipes of the presets it competes with too.
+    rivals = "".join(repr(PRESETS[name]) for name in PRESETS[preset].compete_with)
+    return repr(PRESETS[preset]) + rivals + qualities + repr(OverfitParams())
 
 
 def _overfit(cls: type[Codec]) -> str:

@@ -184,10 +184,16 @@ class OverfitHeader:
             raise CorruptPayloadError(f"overfit: no shipped ARM {self.arm_base!r} for architecture {self.arch!r}")
 
 
+def _base_layout(arch: Architecture) -> bool:
+    """Whether the shipped ARM (base_arm.py) can code this architecture's latents: the
+    same inputs and depth, whatever the width of the ARM the file stores."""
+    return arch.band_context and arch.levels <= base_arm.LEVELS and arch.arm_layers == base_arm.LAYERS
+
+
 def _takes_base(arch: Architecture) -> bool:
-    """Whether the shipped ARM (base_arm.py) fits this architecture's ARM."""
-    return arch.band_context and arch.levels <= base_arm.LEVELS and \
-        (arch.arm_hidden, arch.arm_layers) == (base_arm.HIDDEN, base_arm.LAYERS)
+    """Whether the shipped ARM fits this architecture's ARM (a file may store its
+    differences)."""
+    return _base_layout(arch) and arch.arm_hidden == base_arm.HIDDEN
 
 
 def _check_size(height: int, width: int) -> None:
@@ -325,8 +331,10 @@ def _encode_once(x: torch.Tensor, arch: Architecture, preset: Preset, lmbda: flo
         preset = dataclasses.replace(preset, arm_warmup=max(preset.arm_warmup, FALLBACK_ARM_WARMUP),
                                      arm_learning_rate=FALLBACK_ARM_LEARNING_RATE)
     rate = None
-    if preset.gain_by_arm and base is not None and arch.transform == "wavelet":
-        shipped_arm, shipped_plan = _integer_arm(model, base, arm_module.FRAC_BITS)
+    if preset.gain_by_arm and _base_layout(arch) and arch.transform == "wavelet":
+        # The shipped ARM's rate, also where the file fits an ARM of its own.
+        shipped = base if base is not None else base_arm.for_layout(arch.levels, channels)
+        shipped_arm, shipped_plan = _integer_arm(model, shipped, arm_module.FRAC_BITS)
         rate = functools.partial(_sampled_bits, arm=shipped_arm, plan=shipped_plan, levels=arch.levels)
     with progress.task(f"{label}: wavelet warm start"):
         inverse = model.warm_start(x, lmbda, spare_units=iterations > 0, rate=rate)
@@ -455,18 +463,34 @@ def _small_image_floor(params: OverfitParams, height: int, width: int) -> tuple[
 
 
 def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True) -> Payload:
-    """The payload of least MSE + λ·bpp over the preset's ARM widths."""
+    """The payload of least MSE + λ·bpp over the preset's ARM widths and the presets
+    it competes with."""
     height, width = image.shape[:2]
     _check_size(height, width)
     params, lmbda = _small_image_floor(params, height, width)
     preset = PRESETS[params.preset]
     channels = 1 if image.ndim == 2 else 3
     x = _image_tensor(image)
+    started, best = time.monotonic(), None
+    for recipe in [PRESETS[name] for name in preset.compete_with] + [preset]:
+        if best is not None and params.time_budget and time.monotonic() - started >= params.time_budget:
+            break                                # the time budget covers the search
+        candidate = _search_widths(x, recipe, params, lmbda, started, post_process,
+                                   label=f"overfit {recipe.name}" if preset.compete_with else "overfit")
+        if best is None or candidate[0] < best[0]:
+            best = candidate
+    return best[1]
+
+
+def _search_widths(x: torch.Tensor, preset: Preset, params: OverfitParams, lmbda: float, started: float,
+                   post_process: bool, label: str) -> tuple[float, Payload]:
+    """(MSE + λ·bpp, payload) of the least-cost file over one recipe's ARM widths."""
+    channels, height, width = x.shape[1:]
     arch = levels_for(preset.architecture, height, width)
     _check_work(arch, height, width, channels)
     iterations = params.iterations or preset.iterations
     widths = preset.arm_widths or (arch.arm_hidden,)
-    started, best = time.monotonic(), None
+    best = None
     for arm_width in widths:
         budget = params.time_budget
         if budget:
@@ -474,12 +498,12 @@ def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True)
             if best is not None and budget <= 0:
                 break                            # the time budget covers the search
         candidate = _encode_once(x, dataclasses.replace(arch, arm_hidden=arm_width), preset, lmbda, iterations,
-                                 budget, params, label=f"overfit arm{arm_width}" if len(widths) > 1 else "overfit",
+                                 budget, params, label=f"{label} arm{arm_width}" if len(widths) > 1 else label,
                                  post_process=post_process)
         if best is not None and candidate[0] >= best[0]:
             break                                # wider ARMs only cost more weight bits from here
         best = candidate
-    return best[1]
+    return best
 
 
 def _reconstruct(model: OverfitModel, syn_precision: int, channels: int) -> np.ndarray:
