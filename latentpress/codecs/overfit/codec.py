@@ -469,7 +469,6 @@ def _encode(image: np.ndarray, params: OverfitParams, post_process: bool = True)
     _check_size(height, width)
     params, lmbda = _small_image_floor(params, height, width)
     preset = PRESETS[params.preset]
-    channels = 1 if image.ndim == 2 else 3
     x = _image_tensor(image)
     started, best = time.monotonic(), None
     for recipe in [PRESETS[name] for name in preset.compete_with] + [preset]:
