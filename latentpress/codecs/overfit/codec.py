@@ -27,7 +27,9 @@ Where it departs from them, and why (docs/codecs/overfit.md has the measurements
   (Cool-chic's noise phase only lost from the warm start) and the latents' total
   learning rate over the schedule is fixed.
 - ``slow`` searches the ARM's width per file: a wider ARM's stored weights do not
-  always pay.
+  always pay. ``medium`` and ``slow`` also encode with ``fast``'s recipe and keep the
+  cheaper file: an ARM fitted from a random start beats the shipped one fine-tuned on
+  some images only.
 - Post-processing the file selects: a restoration network shipped with the package
   (restoration.py), then a linear filter fitted to the image (postfilter.py).
 - An ARM shipped with the package (base_arm.py) that the file uses as it is (preset
@@ -121,8 +123,8 @@ class OverfitParams:
     """0 (smallest) … 100 (best); sets λ (every 10 halves it: presets.lambda_for_quality)."""
     preset: str = "instant"
     """instant (the shipped ARM, no per-image training), fast (the shipped ARM fitted
-    to the image), medium or slow (an ARM fitted from a random start): network size and
-    training schedule."""
+    to the image), medium or slow (an ARM fitted from a random start, or fast's file
+    where that costs less): network size and training schedule."""
     iterations: int = 0
     """Joint training iterations of latents, synthesis and ARM (0: the preset's, which
     is none for every preset: they only fit the ARM)."""
