@@ -22,7 +22,6 @@ import dataclasses
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentpress import api, container  # noqa: E402
+from overfit_files import file_cost, with_gain_offset  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.overfit import codec as overfit_codec  # noqa: E402
 from latentpress.codecs.overfit import model as overfit_model  # noqa: E402
@@ -43,33 +42,10 @@ OFFSETS = (-2, -1, 0, 1)
 WARM_START = overfit_model.OverfitModel.warm_start
 
 
-def _with_offset(offset: int):
-    """warm_start, then the gain moved by ``offset`` from its choice."""
-    original = WARM_START
-
-    def warm_start(self, x, lmbda, spare_units=True, rate=None):
-        inverse = original(self, x, lmbda, spare_units, rate)
-        if offset:
-            with torch.no_grad():
-                gain = self.gain_exp + offset
-                grids = self.wavelet_grids(self.wavelet_bands(x), gain, self.ratio)[0]
-                self.set_gain(gain, self.ratio)
-                for latent, grid in zip(self.latents, grids):
-                    latent.copy_(grid)
-        return inverse
-    return warm_start
-
-
 def _encode(image: np.ndarray, quality: int) -> tuple[float, int, float]:
     codec = get_codec("overfit")
-    started = time.monotonic()
-    payload = codec.encode(image, codec.parse_params({"quality": quality, "preset": "instant"}))
-    seconds = time.monotonic() - started
-    data = api.pack(codec, image, payload)
-    decoded = codec.decode(*container.read(data))
-    mse = float(np.mean((decoded / 255.0 - image / 255.0) ** 2))
-    bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
-    return mse + presets.lambda_for_quality(quality) * bpp, payload.params["gain"], seconds
+    cost, seconds, header = file_cost(image, quality, codec.parse_params({"quality": quality, "preset": "instant"}))
+    return cost, header["gain"], seconds
 
 
 def main() -> None:
@@ -84,7 +60,7 @@ def main() -> None:
             presets.PRESETS["instant"] = laplace
             offsets = {}
             for offset in OFFSETS:
-                overfit_model.OverfitModel.warm_start = _with_offset(offset)
+                overfit_model.OverfitModel.warm_start = with_gain_offset(WARM_START, offset)
                 offsets[offset] = _encode(image, quality)
             overfit_model.OverfitModel.warm_start = WARM_START
             presets.PRESETS["instant"] = instant

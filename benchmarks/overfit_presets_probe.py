@@ -17,7 +17,6 @@ import dataclasses
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentpress import api, container  # noqa: E402
+from overfit_files import file_cost  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.overfit import presets  # noqa: E402
 
@@ -36,15 +35,7 @@ ROWS = (("kodim01", 30), ("kodim01", 70), ("kodim23", 30), ("kodim23", 70))
 def _encode(image: np.ndarray, quality: int, preset: presets.Preset) -> tuple[float, float]:
     presets.PRESETS["probe"] = preset
     codec = get_codec("overfit")
-    params = dataclasses.replace(codec.parse_params({"quality": quality}), preset="probe")
-    started = time.monotonic()
-    payload = codec.encode(image, params)
-    seconds = time.monotonic() - started
-    data = api.pack(codec, image, payload)
-    decoded = codec.decode(*container.read(data))
-    mse = float(np.mean((decoded / 255.0 - image / 255.0) ** 2))
-    bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
-    return mse + presets.lambda_for_quality(quality) * bpp, seconds
+    return file_cost(image, quality, dataclasses.replace(codec.parse_params({"quality": quality}), preset="probe"))[:2]
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +26,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latentpress import api, container  # noqa: E402
+from overfit_files import file_cost, with_gain_offset  # noqa: E402
 from latentpress.codecs.base import get_codec  # noqa: E402
 from latentpress.codecs.overfit import model as overfit_model  # noqa: E402
-from latentpress.codecs.overfit import presets  # noqa: E402
 from latentpress.train import overfit as training  # noqa: E402
 
 IMAGES = ("kodim01", "kodim05", "kodim19", "kodim23")
@@ -57,30 +55,13 @@ def _variant(options: dict) -> None:
     def rdoq(model, x, lmbda, label):
         return model.rdoq(x, lmbda, **options)
 
-    def warm_start(self, x, lmbda, spare_units=True, rate=None):
-        inverse = WARM_START(self, x, lmbda, spare_units, rate)
-        if offset:
-            with torch.no_grad():
-                gain = self.gain_exp + offset
-                grids = self.wavelet_grids(self.wavelet_bands(x), gain, self.ratio)[0]
-                self.set_gain(gain, self.ratio)
-                for latent, grid in zip(self.latents, grids):
-                    latent.copy_(grid)
-        return inverse
     training._rdoq = rdoq
-    overfit_model.OverfitModel.warm_start = warm_start
+    overfit_model.OverfitModel.warm_start = with_gain_offset(WARM_START, offset)
 
 
 def _encode(image: np.ndarray, quality: int, preset: str) -> tuple[float, float]:
     codec = get_codec("overfit")
-    started = time.monotonic()
-    payload = codec.encode(image, codec.parse_params({"quality": quality, "preset": preset}))
-    seconds = time.monotonic() - started
-    data = api.pack(codec, image, payload)
-    decoded = codec.decode(*container.read(data))
-    mse = float(np.mean((decoded / 255.0 - image / 255.0) ** 2))
-    bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
-    return mse + presets.lambda_for_quality(quality) * bpp, seconds
+    return file_cost(image, quality, codec.parse_params({"quality": quality, "preset": preset}))[:2]
 
 
 def main() -> None:
