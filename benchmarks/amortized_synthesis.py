@@ -1,0 +1,397 @@
+"""Lever 3's first experiment: a Cool-chic-style decoder (latent pyramid, learned
+upsampling, small synthesis, causal ARM) trained once on the training photographs, then
+frozen, with only a new image's latents optimised: how close a few hundred latent
+iterations on this CPU come to what Cool-chic reaches with its networks fitted to the
+image, and to `instant`.
+
+The representation follows Cool-chic (Ladune, Philippe, Henry, Clare, Leguay, "COOL-CHIC:
+Coordinate-based Low Complexity Hierarchical Image Codec", 2023; Leguay, Philippe, Ladune
+et al., "Low-complexity Overfitted Neural Image Codec", 2023): seven one-channel latent
+grids from full resolution down to 1/64, each upsampled ×2 at a time by a learned,
+separable, symmetric 8-tap filter (started at bicubic), seven planes into a 1×1 synthesis
+with two 3×3 residual layers, and an autoregressive model giving a Laplace distribution
+per latent from its causal neighbours. The quantization proxy follows C3 (Kim, Bauer,
+Theis, Schwarz, Dupont, "C3: High-performance and low-complexity neural compression from
+a single image or video", 2024): soft rounding with a falling temperature and noise, then
+straight-through rounding. Everything here is this project's own code.
+
+``train``   the shared networks and one latent pyramid per training crop (an
+            "auto-decoder": the latents of the training crops are free parameters, as a
+            per-image encode would leave them), all crops of one size in one batch, the
+            crops of ../shared/data/photos without crops.HELD_OUT. Checkpointed and
+            resumable: rerunning continues from runs/amortized/<name>/state.pt.
+``measure`` the networks frozen, a test image's latents from zero, N iterations; at
+            each checkpoint iteration the cost MSE + λ·bpp of the rounded latents: the
+            rate is the ARM's −log2 probability (what an arithmetic coder would reach,
+            not a file: no header, no range-coder overhead, the networks shipped) and
+            the MSE that of the decoded image rounded to 8 bits. Also the time per
+            iteration.
+
+    python benchmarks/amortized_synthesis.py train [--crops 16] [--crop 384] [--steps 1500]
+    python benchmarks/amortized_synthesis.py measure [--image kodim14] [--iterations 600]
+
+Writes runs/amortized/<name>/ (checkpoints, log.jsonl) and, for measure,
+results/overfit/amortized-synthesis.json (one row per network, image, λ and schedule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from latentpress.image import load_image
+from latentpress.train.crops import HELD_OUT
+
+RUNS = ROOT / "runs" / "amortized"
+OUT = ROOT / "results" / "overfit" / "amortized-synthesis.json"
+LEVELS = 7
+GAIN = 16.0          # latent parameter × GAIN is quantized: Adam's steps become fractions of a step
+RATE_FLOOR = 2.0 ** -16
+
+
+# ----------------------------------------------------------------------------- model
+
+def bicubic_taps() -> list[float]:
+    """The four distinct taps of a ×2 bicubic interpolation as a transposed convolution:
+    Keys' cubic (a = −½, exact on linear ramps) at distances 1/4, 3/4, 5/4 and 7/4."""
+    a = -0.5
+
+    def cubic(x: float) -> float:
+        x = abs(x)
+        if x <= 1:
+            return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1
+        return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a
+
+    return [cubic(d) for d in (0.25, 0.75, 1.25, 1.75)]
+
+
+class Upsampling(nn.Module):
+    """Coarse to fine: the planes so far go up ×2 (one learned symmetric 8-tap filter per
+    level, the same for every plane) and the next finer grid joins them."""
+
+    def __init__(self, levels: int = LEVELS):
+        super().__init__()
+        self.taps = nn.Parameter(torch.tensor([bicubic_taps()[::-1]] * (levels - 1)))
+
+    def up(self, x: torch.Tensor, level: int, size: tuple[int, int]) -> torch.Tensor:
+        taps = torch.cat([self.taps[level], self.taps[level].flip(0)])        # 8 taps
+        kernel = (taps[:, None] * taps[None, :])[None, None].expand(x.shape[1], 1, 8, 8)
+        x = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        y = F.conv_transpose2d(x, kernel.contiguous(), stride=2, padding=7, groups=x.shape[1])
+        return y[..., : size[0], : size[1]]
+
+    def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        x = grids[-1]
+        for level in range(len(grids) - 2, -1, -1):
+            x = torch.cat([grids[level], self.up(x, level, grids[level].shape[-2:])], dim=1)
+        return x
+
+
+class Synthesis(nn.Module):
+    """Cool-chic's HOP synthesis shape: 1×1 layers to a few channels, then 3×3 residual
+    layers on the three colours."""
+
+    def __init__(self, width: int = 48, residual: int = 2, levels: int = LEVELS):
+        super().__init__()
+        self.inner = nn.Conv2d(levels, width, 1)
+        self.out = nn.Conv2d(width, 3, 1)
+        self.skip = nn.Conv2d(levels, 3, 1)
+        self.residual = nn.ModuleList(nn.Conv2d(3, 3, 3) for _ in range(residual))
+        for layer in self.residual:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, planes: torch.Tensor) -> torch.Tensor:
+        x = self.out(F.relu(self.inner(planes))) + self.skip(planes)
+        for i, layer in enumerate(self.residual):
+            y = layer(F.pad(x, (1, 1, 1, 1), mode="replicate"))
+            x = x + (F.relu(y) if i < len(self.residual) - 1 else y)
+        return x + 0.5
+
+    def macs(self) -> int:
+        return sum(m.weight.numel() for m in self.modules() if isinstance(m, nn.Conv2d))
+
+
+class ARM(nn.Module):
+    """Laplace parameters of each latent from its causal neighbours in a 7-wide window
+    (24: three rows above, three to the left), one MLP for every grid, written as a
+    masked 4×7 convolution over the rows above and 1×1 layers, so that a whole grid is
+    one batched pass."""
+
+    def __init__(self, width: int = 24, window: int = 7):
+        super().__init__()
+        self.half = window // 2
+        mask = torch.ones(self.half + 1, window)
+        mask[self.half, self.half:] = 0
+        self.register_buffer("mask", mask)
+        self.context = nn.Conv2d(1, width, (self.half + 1, window))
+        self.hidden = nn.Conv2d(width, width, 1)
+        self.head = nn.Conv2d(width, 2, 1)
+
+    def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        padded = F.pad(q, (self.half, self.half, self.half, 0))
+        h = F.relu(F.conv2d(padded, self.context.weight * self.mask, self.context.bias))
+        h = F.relu(self.hidden(h)) + h
+        mu, log_scale = self.head(h).unbind(1)
+        return mu[:, None], torch.exp(log_scale[:, None].clamp(-6.0, 6.0) - 1.0)
+
+    def macs(self) -> int:
+        return int(self.mask.sum()) * self.context.out_channels + \
+            self.hidden.weight.numel() + self.head.weight.numel()
+
+
+def laplace_bits(q: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """−log2 of the Laplace(μ, b) mass on [q − ½, q + ½], floored at 2⁻¹⁶."""
+    def cdf(x):
+        z = (x - mu) / scale
+        return 0.5 + 0.5 * torch.sign(z) * (1.0 - torch.exp(-z.abs()))
+    mass = (cdf(q + 0.5) - cdf(q - 0.5)).clamp_min(RATE_FLOOR)
+    return -torch.log2(mass)
+
+
+class Decoder(nn.Module):
+    def __init__(self, width: int = 48, residual: int = 2, arm_width: int = 24):
+        super().__init__()
+        self.upsampling = Upsampling()
+        self.synthesis = Synthesis(width, residual)
+        self.arm = ARM(arm_width)
+
+    def forward(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image, bits per batch item) from quantized (or proxy-quantized) grids."""
+        bits = sum(laplace_bits(g, *self.arm(g)).sum(dim=(1, 2, 3)) for g in grids)
+        return self.synthesis(self.upsampling(grids)), bits
+
+    def macs_per_pixel(self) -> float:
+        latents_per_pixel = sum(4.0 ** -i for i in range(LEVELS))
+        return (self.synthesis.macs() + self.arm.macs() * latents_per_pixel
+                + 64 * sum(4.0 ** -i for i in range(1, LEVELS)))
+
+
+# ------------------------------------------------------------------ quantization proxy
+
+def soft_round(x: torch.Tensor, t: float) -> torch.Tensor:
+    """A differentiable rounding that tends to round() as t → 0 (Agustsson and Theis,
+    "Universally Quantized Neural Compression", 2020)."""
+    m = torch.floor(x) + 0.5
+    return m + torch.tanh((x - m) / t) / (2.0 * math.tanh(1.0 / (2.0 * t)))
+
+
+def quantize(p: torch.Tensor, phase: str, t: float = 0.3, sigma: float = 0.2) -> torch.Tensor:
+    x = p * GAIN
+    if phase == "soft":
+        return soft_round(soft_round(x, t) + sigma * torch.randn_like(x), t)
+    if phase == "ste":
+        return x + (torch.round(x) - x).detach()
+    return torch.round(x)
+
+
+def schedule(i: int, n: int, lr: float) -> tuple[str, float, float, float]:
+    """(phase, lr, temperature, noise σ) of iteration i of n: 90% soft rounding with the
+    temperature 0.3 → 0.1 and Gaussian noise 0.25 → 0.1 under a cosine lr, then
+    straight-through rounding at a tenth of the final soft lr."""
+    soft = int(0.9 * n)
+    if i < soft:
+        f = i / max(soft - 1, 1)
+        return ("soft", lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f))),
+                0.3 - 0.2 * f, 0.25 - 0.15 * f)
+    return "ste", lr * 0.01, 0.1, 0.0
+
+
+def pyramid(batch: int, height: int, width: int) -> list[torch.Tensor]:
+    return [torch.zeros(batch, 1, -(-height // 2 ** i), -(-width // 2 ** i))
+            for i in range(LEVELS)]
+
+
+# ------------------------------------------------------------------------------ train
+
+def training_crops(photos: Path, count: int, size: int, seed: int) -> torch.Tensor:
+    """One crop of size × size from each of `count` training photographs (HELD_OUT left
+    out), at a random place, as a batch in [0, 1]."""
+    rng = random.Random(seed)
+    names = sorted(p for p in photos.glob("*.png") if p.stem not in HELD_OUT)
+    if len(names) < count:
+        raise SystemExit(f"{photos}: {len(names)} training photographs, {count} asked for")
+    crops = []
+    for path in rng.sample(names, count):
+        image = load_image(path)
+        h, w = image.shape[:2]
+        y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
+        crops.append(torch.from_numpy(image[y: y + size, x: x + size, :3].copy()))
+    return torch.stack(crops).permute(0, 3, 1, 2).float() / 255.0
+
+
+def train(args) -> None:
+    torch.manual_seed(args.seed)
+    run = RUNS / args.name
+    run.mkdir(parents=True, exist_ok=True)
+    images = training_crops(Path(args.photos), args.crops, args.crop, args.seed)
+    decoder = Decoder(args.width, args.residual, args.arm_width)
+    latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:])]
+    nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr)
+    lats = torch.optim.Adam(latents, lr=args.lr)
+    start = 0
+    state_path = run / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=False)
+        if state["args"]["crops"] != args.crops or state["args"]["crop"] != args.crop:
+            raise SystemExit(f"{state_path}: another crop set; use another --name")
+        decoder.load_state_dict(state["decoder"])
+        for p, v in zip(latents, state["latents"]):
+            p.data.copy_(v)
+        nets.load_state_dict(state["nets"])
+        lats.load_state_dict(state["lats"])
+        start = state["step"]
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    pixels = images.shape[2] * images.shape[3]
+    log = (run / "log.jsonl").open("a")
+
+    def save(step: int) -> None:
+        torch.save({"args": vars(args), "step": step, "decoder": decoder.state_dict(),
+                    "latents": [p.data for p in latents], "nets": nets.state_dict(),
+                    "lats": lats.state_dict()}, run / "state.tmp")
+        os.replace(run / "state.tmp", state_path)
+        torch.save({"args": vars(args), "step": step, "decoder": decoder.state_dict()},
+                   run / "decoder.pt")
+
+    began = time.perf_counter()
+    for step in range(start, args.steps):
+        phase, lr, t, sigma = schedule(step, args.steps, args.lr)
+        for group in lats.param_groups:
+            group["lr"] = lr
+        for group in nets.param_groups:
+            group["lr"] = args.net_lr * lr / args.lr
+        image, bits = decoder([quantize(p, phase, t, sigma) for p in latents])
+        mse = F.mse_loss(image, images, reduction="none").mean(dim=(1, 2, 3))
+        loss = (mse + args.lmbda * bits / pixels).mean()
+        nets.zero_grad()
+        lats.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
+        nets.step()
+        if phase == "soft":
+            lats.step()
+        if step % 25 == 0 or step == args.steps - 1:
+            row = {"step": step, "phase": phase, "loss": loss.item(),
+                   "psnr": float((-10 * torch.log10(mse.detach())).mean()),
+                   "bpp": float((bits / pixels).mean()),
+                   "s": round(time.perf_counter() - began, 1)}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            print(row, flush=True)
+        if (step + 1) % args.checkpoint == 0 or stop["now"]:
+            save(step + 1)
+            if stop["now"]:
+                return
+    save(args.steps)
+
+
+# ---------------------------------------------------------------------------- measure
+
+def evaluate(decoder: Decoder, latents, image: torch.Tensor, lmbda: float) -> dict:
+    with torch.no_grad():
+        out, bits = decoder([quantize(p, "hard") for p in latents])
+        out = torch.round(out.clamp(0, 1) * 255) / 255
+        mse = float(F.mse_loss(out, image))
+        bpp = float(bits.sum()) / (image.shape[2] * image.shape[3])
+    return {"bpp": bpp, "psnr": -10 * math.log10(mse), "cost": mse + lmbda * bpp}
+
+
+def measure(args) -> None:
+    torch.manual_seed(args.seed)
+    state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False)
+    trained = state["args"]
+    decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"])
+    decoder.load_state_dict(state["decoder"])
+    decoder.requires_grad_(False)
+    path = Path(args.images) / f"{args.image}.png"
+    image = torch.from_numpy(load_image(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
+    latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:])]
+    opt = torch.optim.Adam(latents, lr=args.lr)
+    pixels = image.shape[2] * image.shape[3]
+    checkpoints = sorted({int(c) for c in args.every.split(",")} | {args.iterations})
+    curve, began = [], time.perf_counter()
+    for i in range(args.iterations):
+        phase, lr, t, sigma = schedule(i, args.iterations, args.lr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        out, bits = decoder([quantize(p, "soft" if phase == "soft" else "ste", t, sigma)
+                             for p in latents])
+        loss = F.mse_loss(out, image) + args.lmbda * bits.sum() / pixels
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i + 1 in checkpoints:
+            spent = time.perf_counter() - began
+            row = {"iterations": i + 1, "s": round(spent, 1), **evaluate(decoder, latents, image, args.lmbda)}
+            curve.append(row)
+            print(row, flush=True)
+            began += time.perf_counter() - began - spent        # evaluation not timed
+    result = {
+        "command": "python benchmarks/amortized_synthesis.py " + " ".join(sys.argv[1:]),
+        "network": args.name, "trained": {k: trained[k] for k in
+                                          ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width")},
+        "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
+        "iterations": args.iterations, "lr": args.lr,
+        "decoder_macs_per_pixel": round(decoder.macs_per_pixel()),
+        "seconds_per_iteration": round(curve[-1]["s"] / args.iterations, 3),
+        "torch_threads": torch.get_num_threads(),
+        "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.release()}",
+        "curve": curve,
+    }
+    rows = json.loads(OUT.read_text())["rows"] if OUT.exists() else []
+    key = ("network", "image", "lambda", "iterations", "lr")
+    rows = [r for r in rows if tuple(r[k] for k in key) != tuple(result[k] for k in key)] + [result]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--name", default="hop-l0.004")
+    t.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"))
+    t.add_argument("--crops", type=int, default=16)
+    t.add_argument("--crop", type=int, default=384)
+    t.add_argument("--steps", type=int, default=1500)
+    t.add_argument("--lmbda", type=float, default=0.004)
+    t.add_argument("--lr", type=float, default=1e-2)
+    t.add_argument("--net-lr", type=float, default=1e-3)
+    t.add_argument("--width", type=int, default=48)
+    t.add_argument("--residual", type=int, default=2)
+    t.add_argument("--arm-width", type=int, default=24)
+    t.add_argument("--checkpoint", type=int, default=50)
+    t.add_argument("--seed", type=int, default=0)
+    m = sub.add_parser("measure")
+    m.add_argument("--name", default="hop-l0.004")
+    m.add_argument("--images", default=str(ROOT.parent / "shared" / "data" / "kodak"))
+    m.add_argument("--image", default="kodim14")
+    m.add_argument("--lmbda", type=float, default=0.004)
+    m.add_argument("--iterations", type=int, default=600)
+    m.add_argument("--every", default="100,200,300,400,500")
+    m.add_argument("--lr", type=float, default=1e-2)
+    m.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
+    train(args) if args.command == "train" else measure(args)
+
+
+if __name__ == "__main__":
+    main()
