@@ -42,6 +42,7 @@ import math
 import os
 import platform
 import random
+import resource
 import signal
 import sys
 import time
@@ -80,6 +81,13 @@ def bicubic_taps() -> list[float]:
     return [cubic(d) for d in (0.25, 0.75, 1.25, 1.75)]
 
 
+def edge_pad(x: torch.Tensor, n: int) -> torch.Tensor:
+    """Replicate padding by n on all four sides, written with cat so that torch.compile
+    handles its backward pass (its replication_pad2d backward fails on CPU)."""
+    x = torch.cat([x[..., :1, :]] * n + [x] + [x[..., -1:, :]] * n, dim=-2)
+    return torch.cat([x[..., :1]] * n + [x] + [x[..., -1:]] * n, dim=-1)
+
+
 class Upsampling(nn.Module):
     """Coarse to fine: the planes so far go up ×2 (one learned symmetric 8-tap filter per
     level, the same for every plane) and the next finer grid joins them."""
@@ -91,7 +99,7 @@ class Upsampling(nn.Module):
     def up(self, x: torch.Tensor, level: int, size: tuple[int, int]) -> torch.Tensor:
         taps = torch.cat([self.taps[level], self.taps[level].flip(0)])        # 8 taps
         kernel = (taps[:, None] * taps[None, :])[None, None].expand(x.shape[1], 1, 8, 8)
-        x = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        x = edge_pad(x, 2)
         y = F.conv_transpose2d(x, kernel.contiguous(), stride=2, padding=7, groups=x.shape[1])
         return y[..., : size[0], : size[1]]
 
@@ -119,7 +127,7 @@ class Synthesis(nn.Module):
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         x = self.out(F.relu(self.inner(planes))) + self.skip(planes)
         for i, layer in enumerate(self.residual):
-            y = layer(F.pad(x, (1, 1, 1, 1), mode="replicate"))
+            y = layer(edge_pad(x, 1))
             x = x + (F.relu(y) if i < len(self.residual) - 1 else y)
         return x + 0.5
 
@@ -184,11 +192,13 @@ class Decoder(nn.Module):
 
 # ------------------------------------------------------------------ quantization proxy
 
-def soft_round(x: torch.Tensor, t: float) -> torch.Tensor:
+def soft_round(x: torch.Tensor, t) -> torch.Tensor:
     """A differentiable rounding that tends to round() as t → 0 (Agustsson and Theis,
-    "Universally Quantized Neural Compression", 2020)."""
+    "Universally Quantized Neural Compression", 2020). t is a float or a 0-d tensor (a
+    tensor keeps a compiled step from recompiling as the temperature falls)."""
     m = torch.floor(x) + 0.5
-    return m + torch.tanh((x - m) / t) / (2.0 * math.tanh(1.0 / (2.0 * t)))
+    t = torch.as_tensor(t, dtype=x.dtype)
+    return m + torch.tanh((x - m) / t) / (2.0 * torch.tanh(0.5 / t))
 
 
 def quantize(p: torch.Tensor, phase: str, t: float = 0.3, sigma: float = 0.2) -> torch.Tensor:
@@ -289,7 +299,7 @@ def train(args) -> None:
         if step % 25 == 0 or step == args.steps - 1:
             row = {"step": step, "phase": phase, "loss": loss.item(),
                    "psnr": float((-10 * torch.log10(mse.detach())).mean()),
-                   "bpp": float((bits / pixels).mean()),
+                   "bpp": float((bits.detach() / pixels).mean()),
                    "s": round(time.perf_counter() - began, 1)}
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -318,24 +328,34 @@ def measure(args) -> None:
     trained = state["args"]
     decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"])
     decoder.load_state_dict(state["decoder"])
-    decoder.requires_grad_(False)
+    decoder.requires_grad_(args.adapt)
     path = Path(args.images) / f"{args.image}.png"
     image = torch.from_numpy(load_image(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:])]
     opt = torch.optim.Adam(latents, lr=args.lr)
+    nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr) if args.adapt else None
     pixels = image.shape[2] * image.shape[3]
     checkpoints = sorted({int(c) for c in args.every.split(",")} | {args.iterations})
+
+    def cost(phase: str, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        out, bits = decoder([quantize(p, phase, t, sigma) for p in latents])
+        return F.mse_loss(out, image) + args.lmbda * bits.sum() / pixels
+
+    step_cost = torch.compile(cost) if args.compile else cost
     curve, began = [], time.perf_counter()
     for i in range(args.iterations):
         phase, lr, t, sigma = schedule(i, args.iterations, args.lr)
         for group in opt.param_groups:
             group["lr"] = lr
-        out, bits = decoder([quantize(p, "soft" if phase == "soft" else "ste", t, sigma)
-                             for p in latents])
-        loss = F.mse_loss(out, image) + args.lmbda * bits.sum() / pixels
+        loss = step_cost("soft" if phase == "soft" else "ste", torch.tensor(t), torch.tensor(sigma))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if nets:
+            for group in nets.param_groups:
+                group["lr"] = args.net_lr * lr / args.lr
+            nets.step()
+            nets.zero_grad()
         if i + 1 in checkpoints:
             spent = time.perf_counter() - began
             row = {"iterations": i + 1, "s": round(spent, 1), **evaluate(decoder, latents, image, args.lmbda)}
@@ -347,15 +367,20 @@ def measure(args) -> None:
         "network": args.name, "trained": {k: trained[k] for k in
                                           ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width")},
         "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
-        "iterations": args.iterations, "lr": args.lr,
+        "iterations": args.iterations, "lr": args.lr, "adapt": args.adapt,
+        "compiled": args.compile,
         "decoder_macs_per_pixel": round(decoder.macs_per_pixel()),
         "seconds_per_iteration": round(curve[-1]["s"] / args.iterations, 3),
+        # after the first checkpoint: without torch.compile's warm-up
+        "seconds_per_iteration_after_first": round(
+            (curve[-1]["s"] - curve[0]["s"]) / max(curve[-1]["iterations"] - curve[0]["iterations"], 1), 3),
         "torch_threads": torch.get_num_threads(),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.release()}",
         "curve": curve,
     }
     rows = json.loads(OUT.read_text())["rows"] if OUT.exists() else []
-    key = ("network", "image", "lambda", "iterations", "lr")
+    key = ("network", "image", "lambda", "iterations", "lr", "adapt")
     rows = [r for r in rows if tuple(r[k] for k in key) != tuple(result[k] for k in key)] + [result]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
@@ -386,6 +411,11 @@ def main() -> None:
     m.add_argument("--iterations", type=int, default=600)
     m.add_argument("--every", default="100,200,300,400,500")
     m.add_argument("--lr", type=float, default=1e-2)
+    m.add_argument("--adapt", action="store_true",
+                   help="fit the networks to the image too (their bits not counted): "
+                        "what fitting them per image would add")
+    m.add_argument("--net-lr", type=float, default=1e-3)
+    m.add_argument("--compile", action="store_true", help="the step through torch.compile")
     m.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
