@@ -210,10 +210,22 @@ def quantize(p: torch.Tensor, phase: str, t: float = 0.3, sigma: float = 0.2) ->
     return torch.round(x)
 
 
-def schedule(i: int, n: int, lr: float) -> tuple[str, float, float, float]:
-    """(phase, lr, temperature, noise σ) of iteration i of n: 90% soft rounding with the
-    temperature 0.3 → 0.1 and Gaussian noise 0.25 → 0.1 under a cosine lr, then
-    straight-through rounding at a tenth of the final soft lr."""
+def schedule(i: int, n: int, lr: float, recipe: str = "c3") -> tuple[str, float, float, float]:
+    """(phase, lr, temperature, noise σ) of iteration i of n.
+
+    ``c3``: 90% soft rounding with the temperature 0.3 → 0.1 and Gaussian noise
+    0.25 → 0.1 under a cosine lr, then straight-through rounding at a hundredth of lr.
+    ``cc5``: Cool-chic 5.0's intra main and final phases as its documentation and
+    presets describe them: 95% soft rounding, temperature 0.35 → 0.08, noise
+    0.22 → 0.15, lr cosine down to a thousandth; then 5% with the latents rounded and
+    left alone ("hard": only the networks, if fitted, adapt to them)."""
+    if recipe == "cc5":
+        soft = int(0.95 * n)
+        if i < soft:
+            f = i / max(soft - 1, 1)
+            return ("soft", lr * (1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * f))),
+                    0.35 - 0.27 * f, 0.22 - 0.07 * f)
+        return "hard", lr * 0.01, 0.08, 0.0
     soft = int(0.9 * n)
     if i < soft:
         f = i / max(soft - 1, 1)
@@ -344,13 +356,17 @@ def measure(args) -> None:
     step_cost = torch.compile(cost) if args.compile else cost
     curve, began = [], time.perf_counter()
     for i in range(args.iterations):
-        phase, lr, t, sigma = schedule(i, args.iterations, args.lr)
+        phase, lr, t, sigma = schedule(i, args.iterations, args.lr, args.schedule)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = step_cost("soft" if phase == "soft" else "ste", torch.tensor(t), torch.tensor(sigma))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        if phase == "hard" and not nets:
+            pass                     # nothing left to fit: the latents are final
+        else:
+            loss = step_cost(phase, torch.tensor(t), torch.tensor(sigma))
+            opt.zero_grad()
+            loss.backward()
+            if phase != "hard":
+                opt.step()
         if nets:
             for group in nets.param_groups:
                 group["lr"] = args.net_lr * lr / args.lr
@@ -368,7 +384,9 @@ def measure(args) -> None:
                                           ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width")},
         "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
         "iterations": args.iterations, "lr": args.lr, "adapt": args.adapt,
-        "compiled": args.compile,
+        "compiled": args.compile, "schedule": args.schedule,
+        # an encoder keeps its best checkpoint, as Cool-chic does
+        "best": min(curve, key=lambda row: row["cost"]),
         "decoder_macs_per_pixel": round(decoder.macs_per_pixel()),
         "seconds_per_iteration": round(curve[-1]["s"] / args.iterations, 3),
         # after the first checkpoint: without torch.compile's warm-up
@@ -379,11 +397,12 @@ def measure(args) -> None:
         "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.release()}",
         "curve": curve,
     }
-    rows = json.loads(OUT.read_text())["rows"] if OUT.exists() else []
-    key = ("network", "image", "lambda", "iterations", "lr", "adapt")
-    rows = [r for r in rows if tuple(r[k] for k in key) != tuple(result[k] for k in key)] + [result]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
+    out = Path(args.out)
+    rows = json.loads(out.read_text())["rows"] if out.exists() else []
+    key = ("network", "image", "lambda", "iterations", "lr", "adapt", "schedule")
+    rows = [r for r in rows if tuple(r.get(k, "c3") for k in key) != tuple(result[k] for k in key)] + [result]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
 
 
 def main() -> None:
@@ -416,6 +435,8 @@ def main() -> None:
                         "what fitting them per image would add")
     m.add_argument("--net-lr", type=float, default=1e-3)
     m.add_argument("--compile", action="store_true", help="the step through torch.compile")
+    m.add_argument("--schedule", choices=("c3", "cc5"), default="c3")
+    m.add_argument("--out", default=str(OUT))
     m.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
