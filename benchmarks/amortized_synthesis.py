@@ -141,7 +141,7 @@ class ARM(nn.Module):
     masked 4×7 convolution over the rows above and 1×1 layers, so that a whole grid is
     one batched pass."""
 
-    def __init__(self, width: int = 24, window: int = 7):
+    def __init__(self, width: int = 24, window: int = 7, parent: bool = False):
         super().__init__()
         self.half = window // 2
         mask = torch.ones(self.half + 1, window)
@@ -150,17 +150,30 @@ class ARM(nn.Module):
         self.context = nn.Conv2d(1, width, (self.half + 1, window))
         self.hidden = nn.Conv2d(width, width, 1)
         self.head = nn.Conv2d(width, 2, 1)
+        # The 3×3 neighbourhood of the co-located latent one level coarser (decoded
+        # before: the grids go coarsest first), in the spirit of Cool-chic 5.0's
+        # inter-feature context; started at zero so that it changes nothing until fitted.
+        self.parent = nn.Conv2d(1, width, 3, padding=1) if parent else None
+        if self.parent is not None:
+            nn.init.zeros_(self.parent.weight)
+            nn.init.zeros_(self.parent.bias)
 
-    def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, q: torch.Tensor, coarser: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         padded = F.pad(q, (self.half, self.half, self.half, 0))
-        h = F.relu(F.conv2d(padded, self.context.weight * self.mask, self.context.bias))
+        h = F.conv2d(padded, self.context.weight * self.mask, self.context.bias)
+        if self.parent is not None and coarser is not None:
+            up = coarser.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+            h = h + self.parent(up[..., : q.shape[-2], : q.shape[-1]])
+        h = F.relu(h)
         h = F.relu(self.hidden(h)) + h
         mu, log_scale = self.head(h).unbind(1)
         return mu[:, None], torch.exp(log_scale[:, None].clamp(-6.0, 6.0) - 1.0)
 
     def macs(self) -> int:
         return int(self.mask.sum()) * self.context.out_channels + \
-            self.hidden.weight.numel() + self.head.weight.numel()
+            self.hidden.weight.numel() + self.head.weight.numel() + \
+            (self.parent.weight.numel() if self.parent is not None else 0)
 
 
 def laplace_bits(q: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -173,15 +186,17 @@ def laplace_bits(q: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torc
 
 
 class Decoder(nn.Module):
-    def __init__(self, width: int = 48, residual: int = 2, arm_width: int = 24):
+    def __init__(self, width: int = 48, residual: int = 2, arm_width: int = 24,
+                 parent: bool = False):
         super().__init__()
         self.upsampling = Upsampling()
         self.synthesis = Synthesis(width, residual)
-        self.arm = ARM(arm_width)
+        self.arm = ARM(arm_width, parent=parent)
 
     def forward(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(image, bits per batch item) from quantized (or proxy-quantized) grids."""
-        bits = sum(laplace_bits(g, *self.arm(g)).sum(dim=(1, 2, 3)) for g in grids)
+        coarser = grids[1:] + [None]
+        bits = sum(laplace_bits(g, *self.arm(g, c)).sum(dim=(1, 2, 3)) for g, c in zip(grids, coarser))
         return self.synthesis(self.upsampling(grids)), bits
 
     def macs_per_pixel(self) -> float:
@@ -262,7 +277,7 @@ def train(args) -> None:
     run = RUNS / args.name
     run.mkdir(parents=True, exist_ok=True)
     images = training_crops(Path(args.photos), args.crops, args.crop, args.seed)
-    decoder = Decoder(args.width, args.residual, args.arm_width)
+    decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context)
     latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:])]
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr)
     lats = torch.optim.Adam(latents, lr=args.lr)
@@ -338,8 +353,11 @@ def measure(args) -> None:
     torch.manual_seed(args.seed)
     state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False)
     trained = state["args"]
-    decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"])
-    decoder.load_state_dict(state["decoder"])
+    decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"],
+                      parent=args.parent_context or trained.get("parent_context", False))
+    missing, unexpected = decoder.load_state_dict(state["decoder"], strict=False)
+    if unexpected or any(not k.startswith("arm.parent.") for k in missing):
+        raise SystemExit(f"{args.name}: its decoder does not match ({missing}, {unexpected})")
     decoder.requires_grad_(args.adapt)
     path = Path(args.images) / f"{args.image}.png"
     image = torch.from_numpy(load_image(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
@@ -385,6 +403,7 @@ def measure(args) -> None:
         "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
         "iterations": args.iterations, "lr": args.lr, "adapt": args.adapt,
         "compiled": args.compile, "schedule": args.schedule,
+        "parent_context": decoder.arm.parent is not None,
         # an encoder keeps its best checkpoint, as Cool-chic does
         "best": min(curve, key=lambda row: row["cost"]),
         "decoder_macs_per_pixel": round(decoder.macs_per_pixel()),
@@ -399,8 +418,9 @@ def measure(args) -> None:
     }
     out = Path(args.out)
     rows = json.loads(out.read_text())["rows"] if out.exists() else []
-    key = ("network", "image", "lambda", "iterations", "lr", "adapt", "schedule")
-    rows = [r for r in rows if tuple(r.get(k, "c3") for k in key) != tuple(result[k] for k in key)] + [result]
+    key = {"network": None, "image": None, "lambda": None, "iterations": None, "lr": None,
+           "adapt": None, "schedule": "c3", "parent_context": False}
+    rows = [r for r in rows if any(r.get(k, d) != result[k] for k, d in key.items())] + [result]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
 
@@ -420,6 +440,8 @@ def main() -> None:
     t.add_argument("--width", type=int, default=48)
     t.add_argument("--residual", type=int, default=2)
     t.add_argument("--arm-width", type=int, default=24)
+    t.add_argument("--parent-context", action="store_true",
+                   help="the ARM also sees the coarser grid's 3×3 neighbourhood")
     t.add_argument("--checkpoint", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
     m = sub.add_parser("measure")
@@ -437,6 +459,8 @@ def main() -> None:
     m.add_argument("--compile", action="store_true", help="the step through torch.compile")
     m.add_argument("--schedule", choices=("c3", "cc5"), default="c3")
     m.add_argument("--out", default=str(OUT))
+    m.add_argument("--parent-context", action="store_true",
+                   help="add the coarser-grid context to the ARM, at zero (with --adapt it is fitted)")
     m.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
