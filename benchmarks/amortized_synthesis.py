@@ -354,6 +354,58 @@ def evaluate(decoder: Decoder, latents, image: torch.Tensor, lmbda: float) -> di
     return {"bpp": bpp, "psnr": -10 * math.log10(mse), "cost": mse + lmbda * bpp}
 
 
+def exp_golomb_bits(q: torch.Tensor) -> int:
+    """Bits of signed integers in the cheapest exp-Golomb order (0–10), zigzag-mapped:
+    what a file would spend on them without an adaptive model."""
+    u = torch.where(q > 0, 2 * q - 1, -2 * q).double()
+    return int(min(float((2 * torch.floor(torch.log2(u + 2 ** k)) - k + 1).sum())
+                   for k in range(11)))
+
+
+def network_bits(decoder: Decoder, trained: dict[str, torch.Tensor], latents, image,
+                 lmbda: float) -> dict:
+    """The fitted networks as a file would carry them: per module (upsampling,
+    synthesis, ARM), its differences from the trained networks rounded to a multiple
+    of one power-of-two step, the step chosen by the cost MSE + λ·(latent bits +
+    weight bits)/pixels, modules in turn; the differences coded with exp-Golomb. Also
+    the same with no trained networks to start from (the weights themselves coded),
+    as Cool-chic stores them. Leaves the decoder with the chosen quantized weights."""
+    pixels = image.shape[2] * image.shape[3]
+    fitted = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
+    out = {}
+    for base_name, base in (("plain", None), ("differences", trained)):
+        decoder.load_state_dict(fitted)
+        total_bits, steps = 0, {}
+        for module in ("upsampling", "synthesis", "arm"):
+            names = [k for k in fitted if k.startswith(module + ".") and fitted[k].is_floating_point()
+                     and k != "arm.mask"]
+            best = None
+            for k in range(2, 15):
+                step = 2.0 ** -k
+                state = decoder.state_dict()
+                q_all = []
+                for name in names:
+                    ref = base[name] if base is not None and name in base else torch.zeros_like(fitted[name])
+                    q = torch.round((fitted[name] - ref) / step)
+                    state[name] = ref + q * step
+                    q_all.append(q.flatten())
+                decoder.load_state_dict(state)
+                bits = exp_golomb_bits(torch.cat(q_all)) + 8        # + the step's exponent
+                cost = evaluate(decoder, latents, image, lmbda)["cost"] + lmbda * bits / pixels
+                if best is None or cost < best[0]:
+                    best = (cost, k, bits, {n: state[n].clone() for n in names})
+            state = decoder.state_dict()
+            state.update(best[3])
+            decoder.load_state_dict(state)
+            total_bits += best[2]
+            steps[module] = best[1]
+        result = evaluate(decoder, latents, image, lmbda)
+        out[base_name] = {"network_bits": total_bits, "network_bpp": total_bits / pixels,
+                          "step_exponents": steps, "psnr": result["psnr"],
+                          "cost": result["cost"] + lmbda * total_bits / pixels}
+    return out
+
+
 def measure(args) -> None:
     torch.manual_seed(args.seed)
     state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False)
@@ -364,6 +416,7 @@ def measure(args) -> None:
     if unexpected or any(not k.startswith("arm.parent.") for k in missing):
         raise SystemExit(f"{args.name}: its decoder does not match ({missing}, {unexpected})")
     decoder.requires_grad_(args.adapt)
+    trained_weights = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     path = Path(args.images) / f"{args.image}.png"
     image = torch.from_numpy(load_image(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:])]
@@ -401,6 +454,9 @@ def measure(args) -> None:
             curve.append(row)
             print(row, flush=True)
             began += time.perf_counter() - began - spent        # evaluation not timed
+    with_networks = network_bits(decoder, trained_weights, latents, image, args.lmbda) if args.adapt else None
+    if with_networks:
+        print("with the networks' bits:", with_networks, flush=True)
     result = {
         "command": "python benchmarks/amortized_synthesis.py " + " ".join(sys.argv[1:]),
         "network": args.name, "trained": {k: trained[k] for k in
@@ -412,6 +468,8 @@ def measure(args) -> None:
         "parent_context": decoder.arm.parent is not None,
         # an encoder keeps its best checkpoint, as Cool-chic does
         "best": min(curve, key=lambda row: row["cost"]),
+        # the final state's cost with its networks quantized and their bits counted
+        "with_networks": with_networks,
         "decoder_macs_per_pixel": round(decoder.macs_per_pixel()),
         "seconds_per_iteration": round(curve[-1]["s"] / args.iterations, 3),
         # after the first checkpoint: without torch.compile's warm-up
