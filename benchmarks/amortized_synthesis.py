@@ -33,7 +33,7 @@ straight-through rounding. Everything here is this project's own code.
 
 ``--adapt`` fits the networks to the image too (their bits are not counted);
 ``--schedule cc5`` follows Cool-chic 5.0's phases; ``--compile`` runs the step through
-torch.compile (about 1.5–2× faster here, after a warm-up of half a minute).
+torch.compile (about 2× faster here, after a warm-up of half a minute).
 
 Writes runs/amortized/<name>/ (checkpoints, log.jsonl) and, for measure,
 results/overfit/amortized-synthesis.json (one row per network, image, λ and schedule).
