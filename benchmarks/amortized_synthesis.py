@@ -60,6 +60,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from latentpress.codecs.overfit.codec import _image_tensor
 from latentpress.image import load_image
 from latentpress.train.crops import HELD_OUT
 
@@ -273,8 +274,8 @@ def training_crops(photos: Path, count: int, size: int, seed: int) -> torch.Tens
         image = load_image(path)
         h, w = image.shape[:2]
         y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
-        crops.append(torch.from_numpy(image[y: y + size, x: x + size, :3].copy()))
-    return torch.stack(crops).permute(0, 3, 1, 2).float() / 255.0
+        crops.append(_image_tensor(image[y: y + size, x: x + size, :3]))
+    return torch.cat(crops)
 
 
 def train(args) -> None:
@@ -418,7 +419,7 @@ def measure(args) -> None:
     decoder.requires_grad_(args.adapt)
     trained_weights = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     path = Path(args.images) / f"{args.image}.png"
-    image = torch.from_numpy(load_image(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
+    image = _image_tensor(load_image(path)[..., :3])
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:])]
     opt = torch.optim.Adam(latents, lr=args.lr)
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr) if args.adapt else None
