@@ -53,16 +53,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from latentpress.codecs.overfit.codec import _image_tensor
-from latentpress.image import load_image
-from latentpress.train.crops import HELD_OUT
+try:
+    from latentpress.train.crops import HELD_OUT
+except ImportError:
+    # A lent GPU machine lacks latentpress's entropy coder: there the script trains on
+    # the crops that `crops` cut here, the held-out photographs already left out.
+    HELD_OUT = None
 
 RUNS = ROOT / "runs" / "amortized"
 OUT = ROOT / "results" / "overfit" / "amortized-synthesis.json"
@@ -255,26 +260,56 @@ def schedule(i: int, n: int, lr: float, recipe: str = "c3") -> tuple[str, float,
     return "ste", lr * 0.01, 0.1, 0.0
 
 
-def pyramid(batch: int, height: int, width: int) -> list[torch.Tensor]:
-    return [torch.zeros(batch, 1, -(-height // 2 ** i), -(-width // 2 ** i))
+def pyramid(batch: int, height: int, width: int, device: str = "cpu") -> list[torch.Tensor]:
+    return [torch.zeros(batch, 1, -(-height // 2 ** i), -(-width // 2 ** i), device=device)
             for i in range(LEVELS)]
 
 
 # ------------------------------------------------------------------------------ train
 
+def load_rgb(path: Path, scale: bool = True) -> torch.Tensor:
+    """A PNG as a 1×3×H×W batch in [0, 1] (alpha dropped, grey made RGB), or its
+    bytes unscaled."""
+    with Image.open(path) as image:
+        pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
+    return pixels.float() / 255.0 if scale else pixels
+
+
+def cut_crops(args) -> None:
+    """`count` crops of the training photographs as PNGs in one folder (small enough
+    to travel to a lent GPU machine, where ../shared does not)."""
+    images = training_crops(Path(args.photos), args.count, args.size, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, crop in enumerate(images):
+        pixels = (crop.permute(1, 2, 0) * 255).round().byte().numpy()
+        Image.fromarray(pixels, "RGB").save(out / f"crop{i:04d}.png")
+    print(f"{len(images)} crops of {args.size}×{args.size} in {out}")
+
+
 def training_crops(photos: Path, count: int, size: int, seed: int) -> torch.Tensor:
-    """One crop of size × size from each of `count` training photographs (HELD_OUT left
-    out), at a random place, as a batch in [0, 1]."""
+    """`count` crops of size × size from the training photographs (HELD_OUT left out),
+    at random places, as a batch in [0, 1]."""
     rng = random.Random(seed)
-    names = sorted(p for p in photos.glob("*.png") if p.stem not in HELD_OUT)
-    if len(names) < count:
-        raise SystemExit(f"{photos}: {len(names)} training photographs, {count} asked for")
-    crops = []
-    for path in rng.sample(names, count):
-        image = load_image(path)
-        h, w = image.shape[:2]
+    names = sorted(photos.glob("*.png"))
+    if HELD_OUT is not None:
+        names = [p for p in names if p.stem not in HELD_OUT]
+    elif any(p.stem.isdigit() for p in names):
+        raise SystemExit(f"{photos}: without latentpress the held-out photographs are not "
+                         "known; train on the folder that `crops` cuts")
+    if not names:
+        raise SystemExit(f"{photos}: no training photographs")
+    # Beyond one crop per photograph, each photograph gives several (at other places).
+    chosen = rng.sample(names, count) if count <= len(names) else \
+        [names[i % len(names)] for i in range(count)]
+    crops, loaded = [], {}
+    for path in chosen:
+        if path not in loaded:
+            loaded[path] = load_rgb(path, scale=False)
+        image = loaded[path]
+        h, w = image.shape[2:]
         y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
-        crops.append(_image_tensor(image[y: y + size, x: x + size, :3]))
+        crops.append(image[..., y: y + size, x: x + size].float() / 255.0)
     return torch.cat(crops)
 
 
@@ -282,15 +317,16 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     run = RUNS / args.name
     run.mkdir(parents=True, exist_ok=True)
-    images = training_crops(Path(args.photos), args.crops, args.crop, args.seed)
-    decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context)
-    latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:])]
+    images = training_crops(Path(args.photos), args.crops, args.crop, args.seed).to(args.device)
+    decoder = Decoder(args.width, args.residual, args.arm_width,
+                      parent=args.parent_context).to(args.device)
+    latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:], args.device)]
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr)
     lats = torch.optim.Adam(latents, lr=args.lr)
     start = 0
     state_path = run / "state.pt"
     if state_path.exists():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=args.device)
         if state["args"]["crops"] != args.crops or state["args"]["crop"] != args.crop:
             raise SystemExit(f"{state_path}: another crop set; use another --name")
         decoder.load_state_dict(state["decoder"])
@@ -309,11 +345,16 @@ def train(args) -> None:
                     "latents": [p.data for p in latents], "nets": nets.state_dict(),
                     "lats": lats.state_dict()}, run / "state.tmp")
         os.replace(run / "state.tmp", state_path)
-        torch.save({"args": vars(args), "step": step, "decoder": decoder.state_dict()},
-                   run / "decoder.pt")
+        cpu = {k: v.cpu() for k, v in decoder.state_dict().items()}
+        torch.save({"args": vars(args), "step": step, "decoder": cpu}, run / "decoder.pt")
 
     began = time.perf_counter()
+    # A wall-clock budget (a lent GPU's minutes are few): stop and save at the next
+    # checkpoint after it; rerunning resumes, the schedule still counted on --steps.
+    deadline = began + 60 * args.minutes if args.minutes else None
     for step in range(start, args.steps):
+        if deadline is not None and time.perf_counter() > deadline:
+            stop["now"] = True
         phase, lr, t, sigma = schedule(step, args.steps, args.lr)
         for group in lats.param_groups:
             group["lr"] = lr
@@ -409,18 +450,18 @@ def network_bits(decoder: Decoder, trained: dict[str, torch.Tensor], latents, im
 
 def measure(args) -> None:
     torch.manual_seed(args.seed)
-    state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False)
+    state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False, map_location="cpu")
     trained = state["args"]
     decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"],
                       parent=args.parent_context or trained.get("parent_context", False))
     missing, unexpected = decoder.load_state_dict(state["decoder"], strict=False)
     if unexpected or any(not k.startswith("arm.parent.") for k in missing):
         raise SystemExit(f"{args.name}: its decoder does not match ({missing}, {unexpected})")
-    decoder.requires_grad_(args.adapt)
+    decoder.to(args.device).requires_grad_(args.adapt)
     trained_weights = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     path = Path(args.images) / f"{args.image}.png"
-    image = _image_tensor(load_image(path)[..., :3])
-    latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:])]
+    image = load_rgb(path).to(args.device)
+    latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:], args.device)]
     opt = torch.optim.Adam(latents, lr=args.lr)
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr) if args.adapt else None
     pixels = image.shape[2] * image.shape[3]
@@ -476,7 +517,7 @@ def measure(args) -> None:
         # after the first checkpoint: without torch.compile's warm-up
         "seconds_per_iteration_after_first": round(
             (curve[-1]["s"] - curve[0]["s"]) / max(curve[-1]["iterations"] - curve[0]["iterations"], 1), 3),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "device": args.device,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.release()}",
         "curve": curve,
@@ -510,6 +551,15 @@ def main() -> None:
                    help="the ARM also sees the coarser grid's 3×3 neighbourhood")
     t.add_argument("--checkpoint", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent")
+    t.add_argument("--minutes", type=float, default=0.0,
+                   help="stop (checkpointed, resumable) after this much wall-clock time")
+    c = sub.add_parser("crops")
+    c.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"))
+    c.add_argument("--out", default=str(RUNS / "crops"))
+    c.add_argument("--count", type=int, default=336)
+    c.add_argument("--size", type=int, default=256)
+    c.add_argument("--seed", type=int, default=0)
     m = sub.add_parser("measure")
     m.add_argument("--name", default="hop-l0.004")
     m.add_argument("--images", default=str(ROOT.parent / "shared" / "data" / "kodak"))
@@ -528,9 +578,10 @@ def main() -> None:
     m.add_argument("--parent-context", action="store_true",
                    help="add the coarser-grid context to the ARM, at zero (with --adapt it is fitted)")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--device", default="cpu", help="cpu, or cuda (its timings are not this CPU's)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
-    train(args) if args.command == "train" else measure(args)
+    {"train": train, "measure": measure, "crops": cut_crops}[args.command](args)
 
 
 if __name__ == "__main__":
