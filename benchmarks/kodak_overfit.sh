@@ -5,9 +5,8 @@
 # image. One worker (two torch threads), so that the timings are not shared with a
 # second job. Five qualities (README): payload version 7 on the Intel host, instant
 # 2.1 s per encode (316 s for the 120 files) and fast about 21 s (42 minutes on a quiet
-# host; 67 on a noisy one) and medium about 51 s (6,521 s); version 6 on the
-# slower AMD host, slow 78 s (about 2.7 hours; its current recipe, which also encodes
-# fast's file, takes about 70 s on the Intel host).
+# host; 67 on a noisy one), medium about 51 s (6,521 s) and slow about 70 s (about
+# 2.3 hours).
 #     bash benchmarks/kodak_overfit.sh [PRESET ...]      (default: fast medium slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
