@@ -267,12 +267,11 @@ def pyramid(batch: int, height: int, width: int, device: str = "cpu") -> list[to
 
 # ------------------------------------------------------------------------------ train
 
-def load_rgb(path: Path, scale: bool = True) -> torch.Tensor:
-    """A PNG as a 1×3×H×W batch in [0, 1] (alpha dropped, grey made RGB), or its
-    bytes unscaled."""
+def load_rgb(path: Path) -> torch.Tensor:
+    """A PNG's bytes as a 1×3×H×W uint8 batch (alpha dropped, grey made RGB). Read with
+    Pillow rather than latentpress.image, which a lent GPU machine cannot import."""
     with Image.open(path) as image:
-        pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
-    return pixels.float() / 255.0 if scale else pixels
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
 
 
 def cut_crops(args) -> None:
@@ -282,14 +281,13 @@ def cut_crops(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, crop in enumerate(images):
-        pixels = (crop.permute(1, 2, 0) * 255).round().byte().numpy()
-        Image.fromarray(pixels, "RGB").save(out / f"crop{i:04d}.png")
+        Image.fromarray(crop.permute(1, 2, 0).numpy(), "RGB").save(out / f"crop{i:04d}.png")
     print(f"{len(images)} crops of {args.size}×{args.size} in {out}")
 
 
 def training_crops(photos: Path, count: int, size: int, seed: int) -> torch.Tensor:
     """`count` crops of size × size from the training photographs (HELD_OUT left out),
-    at random places, as a batch in [0, 1]."""
+    at random places, as a uint8 batch."""
     rng = random.Random(seed)
     names = sorted(photos.glob("*.png"))
     if HELD_OUT is not None:
@@ -297,19 +295,21 @@ def training_crops(photos: Path, count: int, size: int, seed: int) -> torch.Tens
     elif any(p.stem.isdigit() for p in names):
         raise SystemExit(f"{photos}: without latentpress the held-out photographs are not "
                          "known; train on the folder that `crops` cuts")
-    if not names:
-        raise SystemExit(f"{photos}: no training photographs")
+    if not names or count < 1:
+        raise SystemExit(f"{photos}: {len(names)} training photographs, {count} crops asked for")
     # Beyond one crop per photograph, each photograph gives several (at other places).
     chosen = rng.sample(names, count) if count <= len(names) else \
         [names[i % len(names)] for i in range(count)]
     crops, loaded = [], {}
     for path in chosen:
         if path not in loaded:
-            loaded[path] = load_rgb(path, scale=False)
+            loaded[path] = load_rgb(path)
         image = loaded[path]
         h, w = image.shape[2:]
+        if h < size or w < size:
+            raise SystemExit(f"{path}: {w}×{h}, smaller than a crop of {size}×{size}")
         y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
-        crops.append(image[..., y: y + size, x: x + size].float() / 255.0)
+        crops.append(image[..., y: y + size, x: x + size])
     return torch.cat(crops)
 
 
@@ -317,7 +317,7 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     run = RUNS / args.name
     run.mkdir(parents=True, exist_ok=True)
-    images = training_crops(Path(args.photos), args.crops, args.crop, args.seed).to(args.device)
+    images = training_crops(Path(args.photos), args.crops, args.crop, args.seed).to(args.device) / 255.0
     decoder = Decoder(args.width, args.residual, args.arm_width,
                       parent=args.parent_context).to(args.device)
     latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:], args.device)]
@@ -349,8 +349,8 @@ def train(args) -> None:
         torch.save({"args": vars(args), "step": step, "decoder": cpu}, run / "decoder.pt")
 
     began = time.perf_counter()
-    # A wall-clock budget (a lent GPU's minutes are few): stop and save at the next
-    # checkpoint after it; rerunning resumes, the schedule still counted on --steps.
+    # A wall-clock budget (a lent GPU's minutes are few): save and stop after the step
+    # that passes it; rerunning resumes, the schedule still counted on --steps.
     deadline = began + 60 * args.minutes if args.minutes else None
     for step in range(start, args.steps):
         if deadline is not None and time.perf_counter() > deadline:
@@ -460,7 +460,7 @@ def measure(args) -> None:
     decoder.to(args.device).requires_grad_(args.adapt)
     trained_weights = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     path = Path(args.images) / f"{args.image}.png"
-    image = load_rgb(path).to(args.device)
+    image = load_rgb(path).to(args.device) / 255.0
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:], args.device)]
     opt = torch.optim.Adam(latents, lr=args.lr)
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr) if args.adapt else None
