@@ -31,6 +31,11 @@ straight-through rounding. Everything here is this project's own code.
     python benchmarks/amortized_synthesis.py measure [--image kodim14] [--iterations 600]
         [--adapt [--net-lr 1e-2]] [--schedule cc5] [--parent-context] [--compile]
 
+``--scratch`` fits everything to the image from a random start, as Cool-chic does, and
+takes the decoder's shape from ``--arm cc`` (Cool-chic 5.0's ARM: 14 neighbours and an
+inter-feature context from the coarser grids) and ``--preconcat`` (its pre-concatenation
+filters); ``--net-betas``, ``--net-wd``, ``--clip`` and ``--clamp`` set the networks'
+optimizer as Cool-chic 5.0 does (0.95,0.95 / 0.01 / 0.1 / output clamped to [0, 1]).
 ``--adapt`` fits the networks to the image too (their bits are not counted);
 ``--schedule cc5`` follows Cool-chic 5.0's phases; ``--compile`` runs the step through
 torch.compile (about 2× faster here, after a warm-up of half a minute).
@@ -103,9 +108,22 @@ class Upsampling(nn.Module):
     """Coarse to fine: the planes so far go up ×2 (one learned symmetric 8-tap filter per
     level, the same for every plane) and the next finer grid joins them."""
 
-    def __init__(self, levels: int = LEVELS):
+    def __init__(self, levels: int = LEVELS, preconcat: bool = False):
         super().__init__()
         self.taps = nn.Parameter(torch.tensor([bicubic_taps()[::-1]] * (levels - 1)))
+        # Cool-chic 5.0's pre-concatenation filters: each finer grid, before it joins the
+        # upsampled planes, goes through its level's separable symmetric 7-tap filter
+        # plus itself. The four free taps start at a unit impulse (a product of zeros
+        # would get no gradient), so the grid starts doubled.
+        self.pre = nn.Parameter(torch.tensor([[0.0, 0.0, 0.0, 1.0]] * (levels - 1))) \
+            if preconcat else None
+
+    def prefilter(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        if self.pre is None:
+            return x
+        taps = torch.cat([self.pre[level], self.pre[level, :3].flip(0)])    # 7 taps
+        kernel = (taps[:, None] * taps[None, :])[None, None]
+        return F.conv2d(F.pad(x, (3, 3, 3, 3)), kernel) + x
 
     def up(self, x: torch.Tensor, level: int, size: tuple[int, int]) -> torch.Tensor:
         taps = torch.cat([self.taps[level], self.taps[level].flip(0)])        # 8 taps
@@ -117,8 +135,17 @@ class Upsampling(nn.Module):
     def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
         x = grids[-1]
         for level in range(len(grids) - 2, -1, -1):
-            x = torch.cat([grids[level], self.up(x, level, grids[level].shape[-2:])], dim=1)
+            x = torch.cat([self.prefilter(grids[level], level),
+                           self.up(x, level, grids[level].shape[-2:])], dim=1)
         return x
+
+    def macs(self) -> float:
+        """Per pixel at decoding: the 8-tap filters on every plane so far (64 per
+        output sample of a 2-D transposed convolution, as counted before), and the
+        pre-concatenation filters separably (14 per sample)."""
+        up = 64 * sum(4.0 ** -i for i in range(1, LEVELS))
+        pre = 14 * sum(4.0 ** -i for i in range(LEVELS - 1)) if self.pre is not None else 0
+        return up + pre
 
 
 class Synthesis(nn.Module):
@@ -187,6 +214,87 @@ class ARM(nn.Module):
             (self.parent.weight.numel() if self.parent is not None else 0)
 
 
+# Cool-chic 5.0's 14 causal neighbours (row offset, column offset): three to the left, six
+# in the row above, four two rows above, one three rows above.
+NEIGHBOURS = [(0, -1), (0, -2), (0, -3), (-1, -3), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
+              (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-3, 0)]
+IFCE_LEVELS = 3          # the finest grids, nearly all the latents, get the coarser summary
+IFCE_FEATURES = 6
+
+
+class ContextARM(nn.Module):
+    """An ARM in the shape of Cool-chic 5.0's: the 14 neighbours themselves (not a
+    learned projection of them) as the MLP's input, with — for the three finest grids —
+    six features a linear map draws from every coarser grid at the parent position (an
+    inter-feature context: the coarser grids are decoded first); two residual layers
+    that start as the identity; the Laplace parameters from a linear path plus the
+    MLP's head, so that the model is a linear predictor before it is anything else."""
+
+    def __init__(self, layers: int = 2, ifce: bool = True):
+        super().__init__()
+        pick = torch.zeros(len(NEIGHBOURS), 1, 4, 7)
+        for c, (dy, dx) in enumerate(NEIGHBOURS):
+            pick[c, 0, 3 + dy, 3 + dx] = 1.0
+        self.register_buffer("pick", pick)
+        width = len(NEIGHBOURS) + (IFCE_FEATURES if ifce else 0)
+        self.hidden = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(layers))
+        for layer in self.hidden:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.head = nn.Conv2d(width, 2, 1)
+        nn.init.normal_(self.head.weight, std=1 / 16)
+        nn.init.zeros_(self.head.bias)
+        self.linear = nn.Conv2d(width, 2, 1)
+        # one map per fine level: level l sees the LEVELS − 1 − l coarser grids
+        self.ifce = nn.ModuleList(nn.Conv2d(LEVELS - 1 - level, IFCE_FEATURES, 1, bias=False)
+                                  for level in range(IFCE_LEVELS)) if ifce else None
+        if self.ifce is not None:
+            for layer in self.ifce:
+                nn.init.normal_(layer.weight, std=1 / IFCE_FEATURES ** 2)
+
+    def features(self, grids: list[torch.Tensor]) -> list[torch.Tensor | None]:
+        """Each grid's inter-feature context (None where there is none)."""
+        out: list[torch.Tensor | None] = [None] * len(grids)
+        if self.ifce is None:
+            return out
+        for level in range(IFCE_LEVELS):
+            parent = grids[level + 1]
+            size = parent.shape[-2:]
+            coarser = [parent] + [near_up(g, size, 2 ** (k + 1)) for k, g in enumerate(grids[level + 2:])]
+            f = self.ifce[level](torch.cat(coarser, dim=1))
+            out[level] = near_up(f, grids[level].shape[-2:], 2)
+        return out
+
+    def forward(self, q: torch.Tensor, feature: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.conv2d(F.pad(q, (3, 3, 3, 0)), self.pick)
+        if self.ifce is not None:
+            if feature is None:
+                feature = torch.zeros_like(x[:, :IFCE_FEATURES])
+            x = torch.cat([x, feature], dim=1)
+        h = x
+        for layer in self.hidden:
+            h = h + F.relu(layer(h))
+        mu, log_scale = (self.head(h) + self.linear(x)).unbind(1)
+        return mu[:, None], torch.exp((log_scale[:, None] - 4.0).clamp(-5.0, 5.0))
+
+    def macs(self) -> int:
+        """Per latent (the inter-feature maps are counted per pixel by the decoder)."""
+        width = self.head.in_channels
+        return len(self.hidden) * width * width + 4 * width
+
+    def ifce_macs_per_pixel(self) -> float:
+        if self.ifce is None:
+            return 0.0
+        return sum(layer.weight.numel() * 4.0 ** -(level + 1) for level, layer in enumerate(self.ifce))
+
+
+def near_up(x: torch.Tensor, size, factor: int) -> torch.Tensor:
+    """Nearest-neighbour upsampling by `factor`, cropped to `size`."""
+    y = x.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+    return y[..., : size[0], : size[1]]
+
+
 def laplace_bits(q: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """−log2 of the Laplace(μ, b) mass on [q − ½, q + ½], floored at 2⁻¹⁶."""
     def cdf(x):
@@ -198,22 +306,25 @@ def laplace_bits(q: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torc
 
 class Decoder(nn.Module):
     def __init__(self, width: int = 48, residual: int = 2, arm_width: int = 24,
-                 parent: bool = False):
+                 parent: bool = False, arm: str = "wide", preconcat: bool = False):
         super().__init__()
-        self.upsampling = Upsampling()
+        self.upsampling = Upsampling(preconcat=preconcat)
         self.synthesis = Synthesis(width, residual)
-        self.arm = ARM(arm_width, parent=parent)
+        # "wide": a learned 24-wide projection of a 7-wide causal window; "cc": Cool-chic
+        # 5.0's shape (ContextARM)
+        self.arm = ContextARM() if arm == "cc" else ARM(arm_width, parent=parent)
 
     def forward(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(image, bits per batch item) from quantized (or proxy-quantized) grids."""
-        coarser = grids[1:] + [None]
-        bits = sum(laplace_bits(g, *self.arm(g, c)).sum(dim=(1, 2, 3)) for g, c in zip(grids, coarser))
+        context = self.arm.features(grids) if isinstance(self.arm, ContextARM) else grids[1:] + [None]
+        bits = sum(laplace_bits(g, *self.arm(g, c)).sum(dim=(1, 2, 3)) for g, c in zip(grids, context))
         return self.synthesis(self.upsampling(grids)), bits
 
     def macs_per_pixel(self) -> float:
         latents_per_pixel = sum(4.0 ** -i for i in range(LEVELS))
-        return (self.synthesis.macs() + self.arm.macs() * latents_per_pixel
-                + 64 * sum(4.0 ** -i for i in range(1, LEVELS)))
+        ifce = self.arm.ifce_macs_per_pixel() if isinstance(self.arm, ContextARM) else 0.0
+        return (self.synthesis.macs() + self.arm.macs() * latents_per_pixel + ifce
+                + self.upsampling.macs())
 
 
 # ------------------------------------------------------------------ quantization proxy
@@ -318,8 +429,8 @@ def train(args) -> None:
     run = RUNS / args.name
     run.mkdir(parents=True, exist_ok=True)
     images = training_crops(Path(args.photos), args.crops, args.crop, args.seed).to(args.device) / 255.0
-    decoder = Decoder(args.width, args.residual, args.arm_width,
-                      parent=args.parent_context).to(args.device)
+    decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
+                      arm=args.arm, preconcat=args.preconcat).to(args.device)
     latents = [nn.Parameter(g) for g in pyramid(*images.shape[:1], *images.shape[2:], args.device)]
     nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr)
     lats = torch.optim.Adam(latents, lr=args.lr)
@@ -415,12 +526,12 @@ def network_bits(decoder: Decoder, trained: dict[str, torch.Tensor], latents, im
     pixels = image.shape[2] * image.shape[3]
     fitted = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     out = {}
-    for base_name, base in (("plain", None), ("differences", trained)):
+    bases = (("plain", None),) if trained is None else (("plain", None), ("differences", trained))
+    for base_name, base in bases:
         decoder.load_state_dict(fitted)
         total_bits, steps = 0, {}
         for module in ("upsampling", "synthesis", "arm"):
-            names = [k for k in fitted if k.startswith(module + ".") and fitted[k].is_floating_point()
-                     and k != "arm.mask"]
+            names = [k for k, _ in decoder.named_parameters() if k.startswith(module + ".")]
             best = None
             for k in range(2, 15):
                 step = 2.0 ** -k
@@ -450,25 +561,42 @@ def network_bits(decoder: Decoder, trained: dict[str, torch.Tensor], latents, im
 
 def measure(args) -> None:
     torch.manual_seed(args.seed)
-    state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False, map_location="cpu")
-    trained = state["args"]
-    decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"],
-                      parent=args.parent_context or trained.get("parent_context", False))
-    missing, unexpected = decoder.load_state_dict(state["decoder"], strict=False)
-    if unexpected or any(not k.startswith("arm.parent.") for k in missing):
-        raise SystemExit(f"{args.name}: its decoder does not match ({missing}, {unexpected})")
+    if args.scratch:
+        # Cool-chic's own situation: no trained networks, all fitted to the image
+        args.adapt = True
+        trained = {"width": args.width, "residual": args.residual, "arm_width": args.arm_width,
+                   "arm": args.arm, "preconcat": args.preconcat, "parent_context": args.parent_context}
+        state = {"step": 0}
+        decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
+                          arm=args.arm, preconcat=args.preconcat)
+    else:
+        state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False, map_location="cpu")
+        trained = state["args"]
+        decoder = Decoder(trained["width"], trained["residual"], trained["arm_width"],
+                          parent=args.parent_context or trained.get("parent_context", False),
+                          arm=trained.get("arm", "wide"), preconcat=trained.get("preconcat", False))
+        missing, unexpected = decoder.load_state_dict(state["decoder"], strict=False)
+        if unexpected or any(not k.startswith("arm.parent.") for k in missing):
+            raise SystemExit(f"{args.name}: its decoder does not match ({missing}, {unexpected})")
     decoder.to(args.device).requires_grad_(args.adapt)
-    trained_weights = {k: v.detach().clone() for k, v in decoder.state_dict().items()}
+    trained_weights = None if args.scratch else \
+        {k: v.detach().clone() for k, v in decoder.state_dict().items()}
     path = Path(args.images) / f"{args.image}.png"
     image = load_rgb(path).to(args.device) / 255.0
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:], args.device)]
     opt = torch.optim.Adam(latents, lr=args.lr)
-    nets = torch.optim.Adam(decoder.parameters(), lr=args.net_lr) if args.adapt else None
+    betas = tuple(float(v) for v in args.net_betas.split(","))
+    # Cool-chic 5.0 fits its networks with decoupled weight decay, β = (0.95, 0.95) and
+    # the gradient norm clipped at 0.1 (through SOAP's preconditioner, which this is not)
+    nets = torch.optim.AdamW(decoder.parameters(), lr=args.net_lr, betas=betas,
+                             weight_decay=args.net_wd) if args.adapt else None
     pixels = image.shape[2] * image.shape[3]
     checkpoints = sorted({int(c) for c in args.every.split(",")} | {args.iterations})
 
     def cost(phase: str, t: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         out, bits = decoder([quantize(p, phase, t, sigma) for p in latents])
+        if args.clamp:
+            out = out.clamp(0.0, 1.0)
         return F.mse_loss(out, image) + args.lmbda * bits.sum() / pixels
 
     step_cost = torch.compile(cost) if args.compile else cost
@@ -488,6 +616,8 @@ def measure(args) -> None:
         if nets:
             for group in nets.param_groups:
                 group["lr"] = args.net_lr * lr / args.lr
+            if args.clip:
+                nn.utils.clip_grad_norm_(decoder.parameters(), args.clip)
             nets.step()
             nets.zero_grad()
         if i + 1 in checkpoints:
@@ -501,13 +631,15 @@ def measure(args) -> None:
         print("with the networks' bits:", with_networks, flush=True)
     result = {
         "command": "python benchmarks/amortized_synthesis.py " + " ".join(sys.argv[1:]),
-        "network": args.name, "trained": {k: trained[k] for k in
-                                          ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width")},
+        "network": "scratch" if args.scratch else args.name,
+        "trained": {k: trained[k] for k in ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width",
+                                            "arm", "preconcat") if k in trained},
+        "variant": variant(args),
         "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
         "iterations": args.iterations, "lr": args.lr, "adapt": args.adapt,
         "net_lr": args.net_lr if args.adapt else None,
         "compiled": args.compile, "schedule": args.schedule,
-        "parent_context": decoder.arm.parent is not None,
+        "parent_context": getattr(decoder.arm, "parent", None) is not None,
         # an encoder keeps its best checkpoint, as Cool-chic does
         "best": min(curve, key=lambda row: row["cost"]),
         # the final state's cost with its networks quantized and their bits counted
@@ -526,10 +658,30 @@ def measure(args) -> None:
     rows = json.loads(out.read_text())["rows"] if out.exists() else []
     key = {"network": None, "image": None, "lambda": None, "iterations": None, "lr": None,
            "adapt": None, "schedule": "c3", "parent_context": False,
-           "net_lr": None}
+           "net_lr": None, "variant": ""}
     rows = [r for r in rows if any(r.get(k, d) != result[k] for k, d in key.items())] + [result]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "rows": rows}, indent=1) + "\n")
+
+
+def variant(args) -> str:
+    """What a measure row changes from the first experiment's settings ("" for none)."""
+    parts = []
+    if args.scratch:
+        parts.append("scratch")
+        if args.arm != "wide":
+            parts.append(f"arm={args.arm}")
+        if args.preconcat:
+            parts.append("preconcat")
+    if args.net_betas != "0.9,0.999":
+        parts.append(f"betas={args.net_betas}")
+    if args.net_wd:
+        parts.append(f"wd={args.net_wd:g}")
+    if args.clip:
+        parts.append(f"clip={args.clip:g}")
+    if args.clamp:
+        parts.append("clamp")
+    return " ".join(parts)
 
 
 def main() -> None:
@@ -549,6 +701,9 @@ def main() -> None:
     t.add_argument("--arm-width", type=int, default=24)
     t.add_argument("--parent-context", action="store_true",
                    help="the ARM also sees the coarser grid's 3×3 neighbourhood")
+    t.add_argument("--arm", choices=("wide", "cc"), default="wide",
+                   help="cc: Cool-chic 5.0's ARM shape (14 neighbours, inter-feature context)")
+    t.add_argument("--preconcat", action="store_true", help="Cool-chic 5.0's pre-concatenation filters")
     t.add_argument("--checkpoint", type=int, default=50)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU is lent")
@@ -579,6 +734,17 @@ def main() -> None:
                    help="add the coarser-grid context to the ARM, at zero (with --adapt it is fitted)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", default="cpu", help="cpu, or cuda (its timings are not this CPU's)")
+    m.add_argument("--scratch", action="store_true",
+                   help="no trained networks: all fitted to the image from a random start (implies --adapt)")
+    m.add_argument("--width", type=int, default=48, help="with --scratch")
+    m.add_argument("--residual", type=int, default=2, help="with --scratch")
+    m.add_argument("--arm-width", type=int, default=24, help="with --scratch")
+    m.add_argument("--arm", choices=("wide", "cc"), default="wide", help="with --scratch")
+    m.add_argument("--preconcat", action="store_true", help="with --scratch")
+    m.add_argument("--net-betas", default="0.9,0.999", help="Adam's β for the networks")
+    m.add_argument("--net-wd", type=float, default=0.0, help="decoupled weight decay of the networks")
+    m.add_argument("--clip", type=float, default=0.0, help="clip the networks' gradient norm (0: no)")
+    m.add_argument("--clamp", action="store_true", help="clamp the output to [0, 1] while fitting")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("LATENTPRESS_THREADS", "2")))
     {"train": train, "measure": measure, "crops": cut_crops}[args.command](args)
