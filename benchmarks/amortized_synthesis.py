@@ -327,6 +327,66 @@ class Decoder(nn.Module):
                 + self.upsampling.macs())
 
 
+# ------------------------------------------------------------------------ optimizer
+
+class EigenAdam(torch.optim.Optimizer):
+    """Adam run in the eigenbasis of a Shampoo preconditioner, after Vyas, Morwani, Zhao,
+    Shapira, Brandfonbrener, Janson, Kakade, "SOAP: Improving and Stabilizing Shampoo
+    using Adam" (2024), which Cool-chic 5.0 fits its networks with. For a convolution's
+    weight seen as a matrix G (outputs × inputs): running averages L of G·Gᵀ and R of
+    Gᵀ·G; every `refresh` steps their eigenvectors Q_L, Q_R (a full eigendecomposition:
+    these matrices are at most a few dozen wide); Adam's second moment kept for the
+    rotated gradient Q_Lᵀ·G·Q_R, its first moment in the weight's own coordinates and
+    rotated likewise. Other parameters (biases, filter taps) get plain Adam. Decoupled
+    weight decay as AdamW."""
+
+    def __init__(self, params, lr: float = 1e-2, betas=(0.95, 0.95), eps: float = 1e-8,
+                 weight_decay: float = 0.0, refresh: int = 10):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      refresh=refresh))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.reshape(p.shape[0], -1) if p.dim() == 4 else p.grad
+                state = self.state[p]
+                if not state:
+                    state["t"] = 0
+                    state["m"] = torch.zeros_like(g)
+                    state["v"] = torch.zeros_like(g)
+                    if p.dim() == 4:
+                        state["L"] = g @ g.T
+                        state["R"] = g.T @ g
+                        state["QL"] = torch.linalg.eigh(state["L"])[1]
+                        state["QR"] = torch.linalg.eigh(state["R"])[1]
+                state["t"] += 1
+                t = state["t"]
+                rotated = "QL" in state
+                ql, qr = (state["QL"], state["QR"]) if rotated else (None, None)
+                g_rot = ql.T @ g @ qr if rotated else g
+                state["m"].mul_(b1).add_(g, alpha=1 - b1)
+                state["v"].mul_(b2).addcmul_(g_rot, g_rot, value=1 - b2)
+                m_rot = ql.T @ state["m"] @ qr if rotated else state["m"]
+                m_hat = m_rot / (1 - b1 ** t)
+                v_hat = state["v"] / (1 - b2 ** t)
+                update = m_hat / (v_hat.sqrt() + group["eps"])
+                if rotated:
+                    update = ql @ update @ qr.T
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(update.reshape(p.shape), alpha=-group["lr"])
+                if rotated:
+                    state["L"].mul_(b2).add_(g @ g.T, alpha=1 - b2)
+                    state["R"].mul_(b2).add_(g.T @ g, alpha=1 - b2)
+                    if t % group["refresh"] == 0:
+                        state["QL"] = torch.linalg.eigh(state["L"])[1]
+                        state["QR"] = torch.linalg.eigh(state["R"])[1]
+
+
 # ------------------------------------------------------------------ quantization proxy
 
 def soft_round(x: torch.Tensor, t) -> torch.Tensor:
@@ -569,6 +629,8 @@ def measure(args) -> None:
         state = {"step": 0}
         decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
                           arm=args.arm, preconcat=args.preconcat)
+    elif args.warmup:
+        raise SystemExit("--warmup draws random networks: it goes with --scratch")
     else:
         state = torch.load(RUNS / args.name / "decoder.pt", weights_only=False, map_location="cpu")
         trained = state["args"]
@@ -588,8 +650,9 @@ def measure(args) -> None:
     betas = tuple(float(v) for v in args.net_betas.split(","))
     # Cool-chic 5.0 fits its networks with decoupled weight decay, β = (0.95, 0.95) and
     # the gradient norm clipped at 0.1 (through SOAP's preconditioner, which this is not)
-    nets = torch.optim.AdamW(decoder.parameters(), lr=args.net_lr, betas=betas,
-                             weight_decay=args.net_wd) if args.adapt else None
+    optimizer = EigenAdam if args.soap else torch.optim.AdamW
+    nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas,
+                     weight_decay=args.net_wd) if args.adapt else None
     pixels = image.shape[2] * image.shape[3]
     checkpoints = sorted({int(c) for c in args.every.split(",")} | {args.iterations})
 
@@ -600,19 +663,17 @@ def measure(args) -> None:
         return F.mse_loss(out, image) + args.lmbda * bits.sum() / pixels
 
     step_cost = torch.compile(cost) if args.compile else cost
-    curve, began = [], time.perf_counter()
-    for i in range(args.iterations):
-        phase, lr, t, sigma = schedule(i, args.iterations, args.lr, args.schedule)
+
+    def one_step(phase: str, lr: float, t: float, sigma: float) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         if phase == "hard" and not nets:
-            pass                     # nothing left to fit: the latents are final
-        else:
-            loss = step_cost(phase, torch.tensor(t), torch.tensor(sigma))
-            opt.zero_grad()
-            loss.backward()
-            if phase != "hard":
-                opt.step()
+            return                   # nothing left to fit: the latents are final
+        loss = step_cost(phase, torch.tensor(t), torch.tensor(sigma))
+        opt.zero_grad()
+        loss.backward()
+        if phase != "hard":
+            opt.step()
         if nets:
             for group in nets.param_groups:
                 group["lr"] = args.net_lr * lr / args.lr
@@ -620,6 +681,56 @@ def measure(args) -> None:
                 nn.utils.clip_grad_norm_(decoder.parameters(), args.clip)
             nets.step()
             nets.zero_grad()
+
+    curve, began = [], time.perf_counter()
+    warm = 0
+    if args.warmup:
+        # Cool-chic 5.0's warm-up: several random networks (latents from zero) fitted
+        # briefly at the first phase's constant settings, the best two fitted as long
+        # again, the best one kept; its iterations count against the total. Candidates
+        # are loaded into the same modules so that the compiled step is reused.
+        count, length = (int(v) for v in args.warmup.split(","))
+        _, lr0, t0, sigma0 = schedule(0, args.iterations, args.lr, args.schedule)
+
+        def load(state) -> None:
+            decoder.load_state_dict(state[0])
+            for p, v in zip(latents, state[1]):
+                p.data.copy_(v)
+
+        def fit(state, optimizers=None):
+            nonlocal opt, nets
+            load(state)
+            opt = torch.optim.Adam(latents, lr=args.lr)
+            nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas, weight_decay=args.net_wd)
+            if optimizers:
+                opt.load_state_dict(optimizers[0])
+                nets.load_state_dict(optimizers[1])
+            for _ in range(length):
+                one_step("soft", lr0, t0, sigma0)
+            fitted = ({k: v.detach().clone() for k, v in decoder.state_dict().items()},
+                      [p.detach().clone() for p in latents])
+            return (evaluate(decoder, latents, image, args.lmbda)["cost"], fitted,
+                    (opt.state_dict(), nets.state_dict()))
+
+        zero = [torch.zeros_like(p) for p in latents]
+        first = []
+        for c in range(count):
+            torch.manual_seed(args.seed + 1 + c)
+            fresh = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
+                            arm=args.arm, preconcat=args.preconcat).to(args.device)
+            first.append(fit((fresh.state_dict(), zero)))
+        second = [fit(c[1], c[2]) for c in sorted(first, key=lambda c: c[0])[:2]]
+        best = min(second, key=lambda c: c[0])
+        load(best[1])
+        opt = torch.optim.Adam(latents, lr=args.lr)
+        nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas, weight_decay=args.net_wd)
+        warm = (count + 2) * length
+        print({"warm-up": [round(c[0], 6) for c in first], "then": [round(c[0], 6) for c in second],
+               "s": round(time.perf_counter() - began, 1)}, flush=True)
+    main_iterations = args.iterations - warm
+    for j in range(main_iterations):
+        i = warm + j
+        one_step(*schedule(j, main_iterations, args.lr, args.schedule))
         if i + 1 in checkpoints:
             spent = time.perf_counter() - began
             row = {"iterations": i + 1, "s": round(spent, 1), **evaluate(decoder, latents, image, args.lmbda)}
@@ -673,6 +784,10 @@ def variant(args) -> str:
             parts.append(f"arm={args.arm}")
         if args.preconcat:
             parts.append("preconcat")
+    if args.soap:
+        parts.append("soap")
+    if args.warmup:
+        parts.append(f"warmup={args.warmup}")
     if args.net_betas != "0.9,0.999":
         parts.append(f"betas={args.net_betas}")
     if args.net_wd:
@@ -743,6 +858,11 @@ def main() -> None:
     m.add_argument("--preconcat", action="store_true", help="with --scratch")
     m.add_argument("--net-betas", default="0.9,0.999", help="Adam's β for the networks")
     m.add_argument("--net-wd", type=float, default=0.0, help="decoupled weight decay of the networks")
+    m.add_argument("--warmup", default="",
+                   help="N,K: Cool-chic 5.0's warm-up, N random starts K iterations each, the best "
+                        "two K more (with --scratch; counted in --iterations)")
+    m.add_argument("--soap", action="store_true",
+                   help="fit the networks with Adam in a Shampoo eigenbasis (SOAP), as Cool-chic 5.0 does")
     m.add_argument("--clip", type=float, default=0.0, help="clip the networks' gradient norm (0: no)")
     m.add_argument("--clamp", action="store_true", help="clamp the output to [0, 1] while fitting")
     args = parser.parse_args()
