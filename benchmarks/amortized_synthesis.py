@@ -700,7 +700,8 @@ def measure(args) -> None:
         def fit(state, optimizers=None):
             nonlocal opt, nets
             load(state)
-            opt = torch.optim.Adam(latents, lr=args.lr)
+            opt = torch.optim.Adam(latents, lr=args.lr,
+                                   betas=tuple(float(v) for v in args.warmup_betas.split(",")))
             nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas, weight_decay=args.net_wd)
             if optimizers:
                 opt.load_state_dict(optimizers[0])
@@ -788,6 +789,8 @@ def variant(args) -> str:
         parts.append("soap")
     if args.warmup:
         parts.append(f"warmup={args.warmup}")
+        if args.warmup_betas != "0.9,0.999":
+            parts.append(f"warmup-betas={args.warmup_betas}")
     if args.net_betas != "0.9,0.999":
         parts.append(f"betas={args.net_betas}")
     if args.net_wd:
@@ -861,6 +864,8 @@ def main() -> None:
     m.add_argument("--warmup", default="",
                    help="N,K: Cool-chic 5.0's warm-up, N random starts K iterations each, the best "
                         "two K more (with --scratch; counted in --iterations)")
+    m.add_argument("--warmup-betas", default="0.9,0.999",
+                   help="Adam's β for the latents during the warm-up (Cool-chic 5.0: 0.725,0.97)")
     m.add_argument("--soap", action="store_true",
                    help="fit the networks with Adam in a Shampoo eigenbasis (SOAP), as Cool-chic 5.0 does")
     m.add_argument("--clip", type=float, default=0.0, help="clip the networks' gradient norm (0: no)")
