@@ -520,7 +520,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    if code == EXIT_INTERRUPTED and "ray" not in sys.modules:
+        # After an interrupt a worker pool's manager thread may still be closing its pipe
+        # when the interpreter's exit handlers wake it through that pipe, which prints
+        # "Exception ignored ... Bad file descriptor". By now every output was written
+        # whole or removed (the finally blocks ran), so end without those handlers. (Ray
+        # keeps them: its shutdown stops the processes it started.)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
