@@ -620,6 +620,10 @@ def network_bits(decoder: Decoder, trained: dict[str, torch.Tensor], latents, im
 
 
 def measure(args) -> None:
+    def random_decoder() -> Decoder:
+        return Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
+                       arm=args.arm, preconcat=args.preconcat)
+
     torch.manual_seed(args.seed)
     if args.scratch:
         # Cool-chic's own situation: no trained networks, all fitted to the image
@@ -627,8 +631,7 @@ def measure(args) -> None:
         trained = {"width": args.width, "residual": args.residual, "arm_width": args.arm_width,
                    "arm": args.arm, "preconcat": args.preconcat, "parent_context": args.parent_context}
         state = {"step": 0}
-        decoder = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
-                          arm=args.arm, preconcat=args.preconcat)
+        decoder = random_decoder()
     elif args.warmup:
         raise SystemExit("--warmup draws random networks: it goes with --scratch")
     else:
@@ -646,13 +649,17 @@ def measure(args) -> None:
     path = Path(args.images) / f"{args.image}.png"
     image = load_rgb(path).to(args.device) / 255.0
     latents = [nn.Parameter(g) for g in pyramid(1, *image.shape[2:], args.device)]
-    opt = torch.optim.Adam(latents, lr=args.lr)
-    betas = tuple(float(v) for v in args.net_betas.split(","))
-    # Cool-chic 5.0 fits its networks with decoupled weight decay, β = (0.95, 0.95) and
-    # the gradient norm clipped at 0.1 (through SOAP's preconditioner, which this is not)
-    optimizer = EigenAdam if args.soap else torch.optim.AdamW
-    nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas,
-                     weight_decay=args.net_wd) if args.adapt else None
+
+    def optimizers(latent_betas: str = "0.9,0.999"):
+        """Adam for the latents; for the networks (when fitted) Cool-chic 5.0's choices
+        as the options give them: decoupled weight decay, β = (0.95, 0.95), SOAP."""
+        lat = torch.optim.Adam(latents, lr=args.lr, betas=tuple(float(v) for v in latent_betas.split(",")))
+        net = (EigenAdam if args.soap else torch.optim.AdamW)(
+            decoder.parameters(), lr=args.net_lr, betas=tuple(float(v) for v in args.net_betas.split(",")),
+            weight_decay=args.net_wd) if args.adapt else None
+        return lat, net
+
+    opt, nets = optimizers()
     pixels = image.shape[2] * image.shape[3]
     checkpoints = sorted({int(c) for c in args.every.split(",")} | {args.iterations})
 
@@ -697,15 +704,13 @@ def measure(args) -> None:
             for p, v in zip(latents, state[1]):
                 p.data.copy_(v)
 
-        def fit(state, optimizers=None):
+        def fit(state, saved=None):
             nonlocal opt, nets
             load(state)
-            opt = torch.optim.Adam(latents, lr=args.lr,
-                                   betas=tuple(float(v) for v in args.warmup_betas.split(",")))
-            nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas, weight_decay=args.net_wd)
-            if optimizers:
-                opt.load_state_dict(optimizers[0])
-                nets.load_state_dict(optimizers[1])
+            opt, nets = optimizers(args.warmup_betas)
+            if saved:
+                opt.load_state_dict(saved[0])
+                nets.load_state_dict(saved[1])
             for _ in range(length):
                 one_step("soft", lr0, t0, sigma0)
             fitted = ({k: v.detach().clone() for k, v in decoder.state_dict().items()},
@@ -717,14 +722,11 @@ def measure(args) -> None:
         first = []
         for c in range(count):
             torch.manual_seed(args.seed + 1 + c)
-            fresh = Decoder(args.width, args.residual, args.arm_width, parent=args.parent_context,
-                            arm=args.arm, preconcat=args.preconcat).to(args.device)
-            first.append(fit((fresh.state_dict(), zero)))
+            first.append(fit((random_decoder().to(args.device).state_dict(), zero)))
         second = [fit(c[1], c[2]) for c in sorted(first, key=lambda c: c[0])[:2]]
         best = min(second, key=lambda c: c[0])
         load(best[1])
-        opt = torch.optim.Adam(latents, lr=args.lr)
-        nets = optimizer(decoder.parameters(), lr=args.net_lr, betas=betas, weight_decay=args.net_wd)
+        opt, nets = optimizers()
         warm = (count + 2) * length
         print({"warm-up": [round(c[0], 6) for c in first], "then": [round(c[0], 6) for c in second],
                "s": round(time.perf_counter() - began, 1)}, flush=True)
