@@ -690,7 +690,7 @@ def measure(args) -> None:
             nets.zero_grad()
 
     curve, began = [], time.perf_counter()
-    warm = 0
+    warm, candidates = 0, None
     if args.warmup:
         # Cool-chic 5.0's warm-up: several random networks (latents from zero) fitted
         # briefly at the first phase's constant settings, the best two fitted as long
@@ -728,8 +728,9 @@ def measure(args) -> None:
         load(best[1])
         opt, nets = optimizers()
         warm = (count + 2) * length
-        print({"warm-up": [round(c[0], 6) for c in first], "then": [round(c[0], 6) for c in second],
-               "s": round(time.perf_counter() - began, 1)}, flush=True)
+        candidates = {"first": [round(c[0], 6) for c in first], "then": [round(c[0], 6) for c in second],
+                      "s": round(time.perf_counter() - began, 1)}
+        print({"warm-up": candidates}, flush=True)
     main_iterations = args.iterations - warm
     for j in range(main_iterations):
         i = warm + j
@@ -749,6 +750,7 @@ def measure(args) -> None:
         "trained": {k: trained[k] for k in ("crops", "crop", "steps", "lmbda", "width", "residual", "arm_width",
                                             "arm", "preconcat") if k in trained},
         "variant": variant(args),
+        "warmup_costs": candidates,
         "trained_steps": state["step"], "image": args.image, "lambda": args.lmbda,
         "iterations": args.iterations, "lr": args.lr, "adapt": args.adapt,
         "net_lr": args.net_lr if args.adapt else None,
